@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libfaultcache: a file page cache in userspace, served through userfaultfd.
+ *
+ * fc_map() returns an ordinary read-only pointer to a file range. Pages are
+ * brought in on first touch by the library's fault handler threads, which
+ * keep a page cache with readahead and a memory budget. See faultcache(7).
+ */
+#ifndef FAULTCACHE_H
+#define FAULTCACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(FC_BUILDING_LIBRARY)
+#define FC_EXPORT __attribute__((visibility("default")))
+#else
+#define FC_EXPORT
+#endif
+
+#define FC_VERSION_MAJOR 0
+#define FC_VERSION_MINOR 1
+#define FC_VERSION_PATCH 0
+#define FC_VERSION_NUMBER \
+	(FC_VERSION_MAJOR * 10000 + FC_VERSION_MINOR * 100 + FC_VERSION_PATCH)
+
+/* Version of the library actually loaded, as FC_VERSION_NUMBER / string. */
+FC_EXPORT unsigned fc_version(void);
+FC_EXPORT const char *fc_version_string(void);
+
+/*
+ * Cache configuration. Always fill it with fc_config_init() first and then
+ * change the fields you care about: the struct records its own size so that
+ * fields can be added without breaking binaries built against an older one.
+ */
+struct fc_config {
+	size_t size;		 /* sizeof(struct fc_config); set by fc_config_init */
+	size_t cache_bytes;	 /* memory budget for cached + mapped pages */
+	size_t page_size;	 /* cache unit: power of two, 4 KiB .. 2 MiB */
+	size_t readahead_max;	 /* largest readahead window, bytes */
+	unsigned handler_threads; /* fault handler threads (each owns a uffd) */
+	unsigned fault_around;	 /* cached neighbours mapped per fault, pages */
+	unsigned flags;		 /* FC_CONFIG_* */
+};
+
+/* Never use O_DIRECT, always buffered reads (also chosen automatically). */
+#define FC_CONFIG_NO_DIRECT	(1u << 0)
+
+/* Defaults: 256 MiB budget, 4 KiB pages, 1 MiB readahead, 2 threads. */
+FC_EXPORT void fc_config_init(struct fc_config *cfg);
+
+struct fc_cache;
+
+/* NULL cfg = defaults. Returns NULL with errno set on failure. */
+FC_EXPORT struct fc_cache *fc_cache_create(const struct fc_config *cfg);
+/* Unmaps every live mapping of the cache, then frees it. NULL is a no-op. */
+FC_EXPORT void fc_cache_destroy(struct fc_cache *cache);
+
+/*
+ * Map @length bytes of the regular file open for reading on @fd, starting at
+ * @offset (a multiple of the system page size), read-only. @length == 0 maps
+ * to the end of the file. @cache NULL uses the process-wide default cache
+ * (configured by the FC_* environment variables, see faultcache(7)).
+ * @flags must be 0. Returns the address, or NULL with errno set.
+ */
+FC_EXPORT void *fc_map(struct fc_cache *cache, int fd, off_t offset,
+		       size_t length, int flags);
+/* Unmap a range returned by fc_map(). Returns 0 or -errno. */
+FC_EXPORT int fc_unmap(void *addr);
+
+#define FC_ADVICE_NORMAL	0
+#define FC_ADVICE_RANDOM	1
+#define FC_ADVICE_SEQUENTIAL	2
+#define FC_ADVICE_WILLNEED	3
+#define FC_ADVICE_DONTNEED	4
+
+/* Advice on [addr, addr + length) inside one mapping. 0 or -errno. */
+FC_EXPORT int fc_advise(void *addr, size_t length, int advice);
+
+#define FC_LAT_BUCKETS 40 /* bucket i counts latencies in [2^i, 2^(i+1)) ns */
+
+/* fc_stats.flags */
+#define FC_STATS_USER_MODE_ONLY (1u << 0) /* uffd cannot see kernel faults */
+#define FC_STATS_ZERO_COPY	(1u << 1) /* faults resolved by UFFDIO_CONTINUE */
+
+struct fc_stats {
+	uint64_t faults;	 /* fault messages handled */
+	uint64_t hits;		 /* faults on a page already cached */
+	uint64_t misses;	 /* faults that had to wait for a read */
+	uint64_t pages_read;	 /* cache pages read from the file */
+	uint64_t bytes_read;	 /* bytes read from the file */
+	uint64_t ra_pages;	 /* pages read by readahead (not the fault page) */
+	uint64_t ra_used;	 /* readahead pages later installed or touched */
+	uint64_t pages_installed; /* cache pages mapped into views */
+	uint64_t evictions;	 /* pages dropped from the cache */
+	uint64_t refaults_active; /* evicted pages re-read soon enough to activate */
+	uint64_t io_errors;	 /* reads that failed (before retry) */
+	uint64_t io_retries;	 /* reads resubmitted (error, short, EAGAIN) */
+	uint64_t sigbus;	 /* faults answered with SIGBUS */
+	uint64_t resident_bytes; /* memory held by the cache now */
+	uint64_t budget_bytes;	 /* the configured budget */
+	uint64_t reads_inflight; /* read requests in flight now */
+	uint64_t mappings;	 /* live mappings */
+	uint32_t flags;		 /* FC_STATS_* */
+	uint32_t page_size;
+	/* Handler-side fault latency, from message read to wake-up. */
+	uint64_t latency_hist[FC_LAT_BUCKETS];
+};
+
+/* Snapshot the statistics of @cache (NULL = default cache). 0 or -errno. */
+FC_EXPORT int fc_cache_stats(struct fc_cache *cache, struct fc_stats *out);
+/* Latency in ns below which fraction @q (0..1) of faults fall; 0 if none. */
+FC_EXPORT uint64_t fc_stats_latency_quantile(const struct fc_stats *st, double q);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FAULTCACHE_H */

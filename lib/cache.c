@@ -1,0 +1,703 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cache.c - the cache object: configuration, the page store (one memfd),
+ * page allocation and reclaim, files, statistics, the default cache.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/falloc.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "compat.h"
+#include "internal.h"
+
+#define MIB (1024ul * 1024)
+
+void fc_config_init(struct fc_config *cfg)
+{
+	if (!cfg)
+		return;
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->size = sizeof(*cfg);
+	cfg->cache_bytes = 256 * MIB;
+	cfg->page_size = 4096;
+	cfg->readahead_max = 1 * MIB;
+	cfg->handler_threads = 2;
+	cfg->fault_around = 16;
+	cfg->flags = 0;
+}
+
+static bool is_pow2(size_t x)
+{
+	return x && !(x & (x - 1));
+}
+
+/* Copy @in over defaults into @out and check it. 0 or -EINVAL. */
+static int config_check(const struct fc_config *in, struct fc_config *out,
+			size_t sys_page)
+{
+	fc_config_init(out);
+	if (!in)
+		return 0;
+	if (in->size < offsetof(struct fc_config, flags) ||
+	    in->size > sizeof(*in))
+		return -EINVAL;
+	memcpy(out, in, in->size);
+	out->size = sizeof(*out);
+	if (!is_pow2(out->page_size) || out->page_size < sys_page ||
+	    out->page_size < 4096 || out->page_size > 2 * MIB)
+		return -EINVAL;
+	if (out->cache_bytes / out->page_size < 16)
+		return -EINVAL;
+	if (out->handler_threads == 0)
+		out->handler_threads = 2;
+	if (out->handler_threads > 64 || out->fault_around > 4096)
+		return -EINVAL;
+	if (out->flags & ~FC_CONFIG_NO_DIRECT)
+		return -EINVAL;
+	/* readahead never takes more than a quarter of the budget */
+	if (out->readahead_max > out->cache_bytes / 4)
+		out->readahead_max = out->cache_bytes / 4;
+	if (out->readahead_max < out->page_size)
+		out->readahead_max = out->page_size;
+	if (!out->fault_around)
+		out->fault_around = 1;
+	return 0;
+}
+
+uint64_t fc__now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Context: cache->lock held. */
+void fc__stat_latency(struct fc_cache *c, uint64_t t0)
+{
+	uint64_t d = fc__now_ns() - t0;
+	int b = d ? 63 - __builtin_clzll(d) : 0;
+
+	if (b >= FC_LAT_BUCKETS)
+		b = FC_LAT_BUCKETS - 1;
+	c->st.latency_hist[b]++;
+}
+
+uint64_t fc_stats_latency_quantile(const struct fc_stats *st, double q)
+{
+	uint64_t total = 0, acc = 0;
+	int i;
+
+	if (!st || q < 0 || q > 1)
+		return 0;
+	for (i = 0; i < FC_LAT_BUCKETS; i++)
+		total += st->latency_hist[i];
+	if (!total)
+		return 0;
+	for (i = 0; i < FC_LAT_BUCKETS; i++) {
+		acc += st->latency_hist[i];
+		if ((double)acc >= q * (double)total)
+			return (uint64_t)1 << (i + 1);	/* bucket upper bound */
+	}
+	return (uint64_t)1 << FC_LAT_BUCKETS;
+}
+
+/* ---- page allocation and reclaim (all under cache->lock) ---- */
+
+static bool page_busy(struct fc_lru_node *n, void *arg)
+{
+	(void)arg;
+	return ((struct fc_page *)n)->pins > 0;
+}
+
+static uint64_t shadow_key(const struct fc_page *pg)
+{
+	return (pg->file->id << 44) ^ pg->index;
+}
+
+static int cmp_page(const void *a, const void *b)
+{
+	const struct fc_page *x = *(struct fc_page *const *)a;
+	const struct fc_page *y = *(struct fc_page *const *)b;
+
+	if (x->file != y->file)
+		return x->file->id < y->file->id ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Free the store memory behind @nr pages of @f from @index. */
+void fc__store_punch(struct fc_cache *c, struct fc_file *f, uint64_t index,
+		  uint64_t nr)
+{
+	size_t ps = c->cfg.page_size;
+
+	fallocate(c->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		  (off_t)(f->region + index * ps), (off_t)(nr * ps));
+}
+
+/*
+ * Evict up to FC_RECLAIM_BATCH pages. The hole punch runs under the lock on
+ * purpose: a page's store location is fixed by (file, index), so a new read
+ * of the same index must not start before the old data is gone, and it
+ * cannot while the page is still in the index and we hold the lock.
+ * Neighbouring victims are punched with one call (a scan evicts in runs).
+ */
+static void reclaim(struct fc_cache *c)
+{
+	struct fc_page *v[FC_RECLAIM_BATCH];
+	size_t n = 0, i, j;
+
+	while (n < FC_RECLAIM_BATCH) {
+		struct fc_lru_node *node = fc__lru_victim(&c->lru, page_busy,
+							  NULL);
+
+		if (!node)
+			break;
+		v[n++] = (struct fc_page *)node;
+	}
+	qsort(v, n, sizeof(v[0]), cmp_page);
+	for (i = 0; i < n; i = j) {
+		for (j = i + 1; j < n && v[j]->file == v[i]->file &&
+				v[j]->index == v[j - 1]->index + 1; j++)
+			;
+		fc__store_punch(c, v[i]->file, v[i]->index, j - i);
+	}
+	for (i = 0; i < n; i++) {
+		fc__radix_delete(&v[i]->file->tree, v[i]->index);
+		fc__shadow_evicted(&c->shadows, shadow_key(v[i]));
+		fc__page_free(c, v[i]);
+	}
+	c->st.evictions += n;
+}
+
+/**
+ * fc__page_alloc - a free page entry, evicting if the budget is used up.
+ * Return: the page (state FREE, not in any index) or NULL when every
+ * cached page is busy or being read. Context: cache->lock held.
+ */
+struct fc_page *fc__page_alloc(struct fc_cache *c)
+{
+	struct fc_page *pg;
+
+	if (!c->free_list)
+		reclaim(c);
+	pg = c->free_list;
+	if (!pg)
+		return NULL;
+	c->free_list = pg->free_next;
+	c->nr_free--;
+	pg->free_next = NULL;
+	return pg;
+}
+
+/* Return @pg (already out of index and LRU) to the free list. */
+void fc__page_free(struct fc_cache *c, struct fc_page *pg)
+{
+	memset(pg, 0, sizeof(*pg));
+	pg->free_next = c->free_list;
+	c->free_list = pg;
+	c->nr_free++;
+}
+
+/* True when a shadow says @pg's index was evicted recently. */
+bool fc__page_refault(struct fc_cache *c, struct fc_page *pg)
+{
+	return fc__shadow_refault(&c->shadows, shadow_key(pg), c->nr_slots);
+}
+
+/* ---- files ---- */
+
+/* Allocate a store region: first fit among freed ones, else bump. */
+static int region_alloc(struct fc_cache *c, size_t len, uint64_t *out)
+{
+	uint64_t need = (len + FC_REGION_ALIGN - 1) & ~(FC_REGION_ALIGN - 1);
+	size_t i;
+
+	for (i = 0; i < c->nr_extents; i++) {
+		struct fc_extent *e = &c->extents[i];
+
+		if (e->len < need)
+			continue;
+		*out = e->start;
+		e->start += need;
+		e->len -= need;
+		if (!e->len)
+			c->extents[i] = c->extents[--c->nr_extents];
+		return 0;
+	}
+	if (c->next_region + need > FC_MEMFD_SIZE)
+		return -ENOMEM;
+	*out = c->next_region;
+	c->next_region += need;
+	return 0;
+}
+
+/* Give a region back (its pages are punched already). Context: lock. */
+static void region_free(struct fc_cache *c, uint64_t start, size_t len)
+{
+	uint64_t n = (len + FC_REGION_ALIGN - 1) & ~(FC_REGION_ALIGN - 1);
+	struct fc_extent *e;
+
+	if (c->nr_extents == c->cap_extents) {
+		size_t cap = c->cap_extents ? 2 * c->cap_extents : 16;
+
+		e = realloc(c->extents, cap * sizeof(*e));
+		if (!e)
+			return;	/* leaks address space of the store, not memory */
+		c->extents = e;
+		c->cap_extents = cap;
+	}
+	c->extents[c->nr_extents].start = start;
+	c->extents[c->nr_extents++].len = n;
+}
+
+static void file_free(struct fc_cache *c, struct fc_file *f)
+{
+	if (f->alias && f->alias != MAP_FAILED)
+		munmap(f->alias, f->region_len);
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->dfd_orig >= 0)
+		close(f->dfd_orig);
+	fc__radix_destroy(&f->tree);
+	(void)c;
+	free(f);
+}
+
+static int reopen_direct(int fd, const struct stat *st)
+{
+	char path[64];
+	struct stat dst;
+	int dfd;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	dfd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	if (dfd < 0)
+		return -1;
+	if (fstat(dfd, &dst) || dst.st_dev != st->st_dev ||
+	    dst.st_ino != st->st_ino) {
+		close(dfd);
+		return -1;
+	}
+	return dfd;
+}
+
+/* Build a file object outside the lock. NULL with *err on failure. */
+static struct fc_file *file_new(struct fc_cache *c, int fd,
+				const struct stat *st, int *err)
+{
+	size_t ps = c->cfg.page_size;
+	struct fc_file *f = calloc(1, sizeof(*f));
+
+	if (!f) {
+		*err = ENOMEM;
+		return NULL;
+	}
+	f->cache = c;
+	f->dev = st->st_dev;
+	f->ino = st->st_ino;
+	f->size = st->st_size;
+	f->nr_pages = ((uint64_t)st->st_size + ps - 1) / ps;
+	f->region_len = f->nr_pages ? f->nr_pages * ps : ps;
+	f->dfd_orig = -1;
+	fc__radix_init(&f->tree);
+	f->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (f->fd < 0) {
+		*err = errno;
+		goto fail;
+	}
+	if (!(c->cfg.flags & FC_CONFIG_NO_DIRECT))
+		f->dfd_orig = reopen_direct(fd, st);
+	atomic_store(&f->dfd, f->dfd_orig);
+	f->refs = 1;
+	return f;
+fail:
+	file_free(c, f);
+	return NULL;
+}
+
+/* Give @f its store region and alias. Context: cache->lock held. */
+static int file_attach(struct fc_cache *c, struct fc_file *f)
+{
+	int ret = region_alloc(c, f->region_len, &f->region);
+
+	if (ret)
+		return ret;
+	f->alias = mmap(NULL, f->region_len, PROT_READ | PROT_WRITE,
+			MAP_SHARED, c->memfd, (off_t)f->region);
+	if (f->alias == MAP_FAILED)
+		return -errno;
+	/* a child must not share (or write) the store through the alias */
+	madvise(f->alias, f->region_len, MADV_DONTFORK);
+	f->id = ++c->next_file_id;
+	f->next = c->files;
+	c->files = f;
+	return 0;
+}
+
+static struct fc_file *file_find(struct fc_cache *c, const struct stat *st)
+{
+	struct fc_file *f;
+
+	for (f = c->files; f; f = f->next)
+		if (f->dev == st->st_dev && f->ino == st->st_ino)
+			return f;
+	return NULL;
+}
+
+/**
+ * fc__file_get - the cache's file object for @fd, taking a reference.
+ * Files are shared by every mapping of the same (device, inode), so a
+ * page read for one mapping is a hit for another. The size is sampled
+ * when the object is created.
+ * Return: the file, or NULL with *err set. Context: cache->lock NOT held.
+ */
+struct fc_file *fc__file_get(struct fc_cache *c, int fd, const struct stat *st,
+			     int *err)
+{
+	struct fc_file *f, *nf;
+	int ret;
+
+	pthread_mutex_lock(&c->lock);
+	f = file_find(c, st);
+	if (f)
+		f->refs++;
+	pthread_mutex_unlock(&c->lock);
+	if (f)
+		return f;
+	nf = file_new(c, fd, st, err);
+	if (!nf)
+		return NULL;
+	pthread_mutex_lock(&c->lock);
+	f = file_find(c, st);	/* lost a race with another fc_map? */
+	if (f) {
+		f->refs++;
+		pthread_mutex_unlock(&c->lock);
+		file_free(c, nf);
+		return f;
+	}
+	ret = file_attach(c, nf);
+	pthread_mutex_unlock(&c->lock);
+	if (ret) {
+		*err = -ret;
+		file_free(c, nf);
+		return NULL;
+	}
+	return nf;
+}
+
+/* Drop every cached page of @f. Context: cache->lock held, no reads. */
+void fc__drop_file_pages(struct fc_cache *c, struct fc_file *f)
+{
+	uint64_t key = 0;
+	struct fc_page *pg;
+
+	while ((pg = fc__radix_next(&f->tree, &key))) {
+		fc__radix_delete(&f->tree, pg->index);
+		fc__lru_remove(&c->lru, &pg->lru);
+		fc__page_free(c, pg);
+		key = pg->index + 1;
+	}
+	fc__store_punch(c, f, 0, f->region_len / c->cfg.page_size);
+}
+
+/**
+ * fc__file_put - drop a reference; the last one frees the file, its pages
+ * and its store region. Context: cache->lock held.
+ */
+void fc__file_put(struct fc_cache *c, struct fc_file *f)
+{
+	struct fc_file **pp;
+
+	if (--f->refs)
+		return;
+	for (pp = &c->files; *pp; pp = &(*pp)->next) {
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	}
+	fc__drop_file_pages(c, f);
+	region_free(c, f->region, f->region_len);
+	file_free(c, f);
+}
+
+/* ---- cache lifetime ---- */
+
+static void handler_stop(struct fc_handler *h)
+{
+	uint64_t one = 1;
+
+	atomic_store(&h->stop, true);
+	if (h->evfd >= 0 && write(h->evfd, &one, sizeof(one)) < 0)
+		return;
+}
+
+static void handlers_destroy(struct fc_cache *c)
+{
+	unsigned i;
+
+	for (i = 0; i < c->nr_handlers; i++)
+		if (c->handlers[i].started)
+			handler_stop(&c->handlers[i]);
+	for (i = 0; i < c->nr_handlers; i++) {
+		struct fc_handler *h = &c->handlers[i];
+
+		if (h->started)
+			pthread_join(h->thread, NULL);
+		if (h->ring_ok)
+			io_uring_queue_exit(&h->ring);
+		if (h->uffd >= 0)
+			close(h->uffd);
+		if (h->evfd >= 0)
+			close(h->evfd);
+		pthread_mutex_destroy(&h->cmd_lock);
+	}
+	free(c->handlers);
+}
+
+static int handler_init(struct fc_cache *c, struct fc_handler *h)
+{
+	uint64_t want = UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_MINOR_SHMEM;
+	int ret;
+
+	h->cache = c;
+	h->uffd = -1;
+	h->evfd = -1;
+	pthread_mutex_init(&h->cmd_lock, NULL);
+	ret = fc__uffd_open(want, &c->uffd_features, &c->user_mode_only);
+	if (ret < 0)
+		return ret;
+	h->uffd = ret;
+	h->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (h->evfd < 0)
+		return -errno;
+	ret = fc__io_ring_init(h);
+	if (ret)
+		return ret;
+	ret = pthread_create(&h->thread, NULL, fc__handler_main, h);
+	if (ret)
+		return -ret;
+	h->started = true;
+	return 0;
+}
+
+static int store_init(struct fc_cache *c)
+{
+	size_t i;
+
+	c->memfd = memfd_create("faultcache", MFD_CLOEXEC);
+	if (c->memfd < 0)
+		return -errno;
+	if (ftruncate(c->memfd, (off_t)FC_MEMFD_SIZE))
+		return -errno;
+	c->sigbus_fd = memfd_create("faultcache-eof", MFD_CLOEXEC);
+	if (c->sigbus_fd < 0)
+		return -errno;
+	c->nr_slots = c->cfg.cache_bytes / c->cfg.page_size;
+	c->pages = calloc(c->nr_slots, sizeof(*c->pages));
+	if (!c->pages)
+		return -ENOMEM;
+	for (i = c->nr_slots; i-- > 0;)
+		fc__page_free(c, &c->pages[i]);
+	fc__lru_init(&c->lru, c->nr_slots);
+	return fc__shadows_init(&c->shadows, c->nr_slots);
+}
+
+struct fc_cache *fc_cache_create(const struct fc_config *cfg)
+{
+	struct fc_cache *c = calloc(1, sizeof(*c));
+	unsigned i;
+	int ret;
+
+	if (!c) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	c->memfd = -1;
+	c->sigbus_fd = -1;
+	c->sys_page = (size_t)sysconf(_SC_PAGESIZE);
+	pthread_mutex_init(&c->lock, NULL);
+	ret = config_check(cfg, &c->cfg, c->sys_page);
+	if (ret)
+		goto fail;
+	ret = store_init(c);
+	if (ret)
+		goto fail;
+	c->handlers = calloc(c->cfg.handler_threads, sizeof(*c->handlers));
+	ret = -ENOMEM;
+	if (!c->handlers)
+		goto fail;
+	for (i = 0; i < c->cfg.handler_threads; i++) {
+		c->nr_handlers++;
+		ret = handler_init(c, &c->handlers[i]);
+		if (ret)
+			goto fail_handlers;
+	}
+	c->st.budget_bytes = c->nr_slots * c->cfg.page_size;
+	return c;
+
+fail_handlers:
+	handlers_destroy(c);
+	c->handlers = NULL;
+fail:
+	free(c->pages);
+	fc__shadows_destroy(&c->shadows);
+	if (c->memfd >= 0)
+		close(c->memfd);
+	if (c->sigbus_fd >= 0)
+		close(c->sigbus_fd);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	errno = -ret;
+	return NULL;
+}
+
+void fc_cache_destroy(struct fc_cache *c)
+{
+	if (!c)
+		return;
+	fc__unmap_all(c);
+	handlers_destroy(c);
+	/* every mapping, read and so file reference is gone now */
+	free(c->pages);
+	free(c->extents);
+	fc__shadows_destroy(&c->shadows);
+	close(c->memfd);
+	close(c->sigbus_fd);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+/* ---- the default cache ---- */
+
+static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+static struct fc_cache *default_cache;
+static int default_err;
+
+/* "64M", "1g", "4096": bytes. false on garbage or overflow. */
+static bool parse_size(const char *s, size_t *out)
+{
+	unsigned long long v;
+	char *end;
+	int shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return false;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	default: break;
+	}
+	if (*end == 'i' || *end == 'b' || *end == 'B')
+		end += (*end == 'i' && (end[1] == 'B' || end[1] == 'b')) ? 2 : 1;
+	if (*end || (shift && v > (SIZE_MAX >> shift)))
+		return false;
+	*out = (size_t)(v << shift);
+	return true;
+}
+
+static int env_size(const char *name, size_t *field)
+{
+	const char *s = getenv(name);
+
+	if (!s)
+		return 0;
+	return parse_size(s, field) ? 0 : -EINVAL;
+}
+
+static int env_uint(const char *name, unsigned *field)
+{
+	size_t v;
+	int ret = env_size(name, &v);
+
+	if (ret || !getenv(name))
+		return ret;
+	if (v > UINT_MAX)
+		return -EINVAL;
+	*field = (unsigned)v;
+	return 0;
+}
+
+/* Read the FC_* variables over the defaults. -EINVAL on a bad value. */
+int fc__config_from_env(struct fc_config *cfg)
+{
+	const char *nd = getenv("FC_NO_DIRECT");
+	int ret = 0;
+
+	fc_config_init(cfg);
+	ret |= env_size("FC_CACHE_BYTES", &cfg->cache_bytes);
+	ret |= env_size("FC_PAGE_SIZE", &cfg->page_size);
+	ret |= env_size("FC_READAHEAD_MAX", &cfg->readahead_max);
+	ret |= env_uint("FC_HANDLER_THREADS", &cfg->handler_threads);
+	ret |= env_uint("FC_FAULT_AROUND", &cfg->fault_around);
+	if (nd && *nd && strcmp(nd, "0"))
+		cfg->flags |= FC_CONFIG_NO_DIRECT;
+	return ret ? -EINVAL : 0;
+}
+
+static void default_init(void)
+{
+	struct fc_config cfg;
+	int ret = fc__config_from_env(&cfg);
+
+	if (ret) {
+		default_err = -ret;
+		return;
+	}
+	default_cache = fc_cache_create(&cfg);
+	if (!default_cache)
+		default_err = errno;
+}
+
+/* The process-wide cache, created on first use. NULL with errno set. */
+struct fc_cache *fc__default_cache(void)
+{
+	pthread_once(&default_once, default_init);
+	if (!default_cache)
+		errno = default_err;
+	return default_cache;
+}
+
+int fc_cache_stats(struct fc_cache *c, struct fc_stats *out)
+{
+	if (!out)
+		return -EINVAL;
+	if (!c) {
+		c = fc__default_cache();
+		if (!c)
+			return -errno;
+	}
+	pthread_mutex_lock(&c->lock);
+	*out = c->st;
+	out->resident_bytes = (c->nr_slots - c->nr_free) * c->cfg.page_size;
+	out->page_size = (uint32_t)c->cfg.page_size;
+	pthread_mutex_unlock(&c->lock);
+	out->mappings = (uint64_t)atomic_load(&c->nr_mappings);
+	out->flags = FC_STATS_ZERO_COPY |
+		     (c->user_mode_only ? FC_STATS_USER_MODE_ONLY : 0);
+	return 0;
+}
+
+unsigned fc_version(void)
+{
+	return FC_VERSION_NUMBER;
+}
+
+const char *fc_version_string(void)
+{
+	return FC_VERSION_STRING;
+}

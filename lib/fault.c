@@ -1,0 +1,862 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fault.c - the fault handler threads: filemap_fault() in userspace.
+ *
+ * Each handler thread owns one uffd and one io_uring; the ring also polls
+ * the uffd and the handler's eventfd, so the thread sleeps in one place and
+ * wakes for faults, commands and read completions alike. Nothing on the
+ * fault path waits for I/O: a fault on a page being read queues a waiter on
+ * the read, and the completion resolves every waiter.
+ *
+ * Work is done in two phases so that no ioctl runs under cache->lock:
+ *   plan (lock held): look pages up, start reads, pin the pages to install;
+ *   act  (no lock):   UFFDIO_CONTINUE / POISON / WAKE, then unpin.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "compat.h"
+#include "internal.h"
+#include "io.h"
+
+enum act_kind { ACT_INSTALL, ACT_POISON, ACT_WAKE };
+
+/* One thing to do after the lock is dropped. Holds a mapping reference. */
+struct act {
+	enum act_kind kind;
+	struct fc_mapping *m;
+	uint64_t first, end;	/* pinned cache pages [first, end) */
+	uint64_t addr;		/* fault address, 0 for install-ahead */
+	uint64_t t0;
+	uint64_t skip;		/* page not to install (marker), or ~0 */
+};
+
+struct plan {
+	struct act *v;
+	size_t n, cap;
+	struct fc_mapping **puts;	/* references to drop after the lock */
+	size_t nputs, capputs;
+};
+
+/*
+ * Drop @m's reference once the lock is released (the last reference
+ * takes the lock itself). If no room can be found, drop it now: the plan
+ * entries just taken keep it above zero except in the dead-mapping case,
+ * where the extra reference is leaked rather than deadlocking.
+ */
+static void plan_put(struct plan *p, struct fc_mapping *m)
+{
+	if (p->nputs == p->capputs) {
+		size_t cap = p->capputs ? 2 * p->capputs : 64;
+		struct fc_mapping **v = realloc(p->puts, cap * sizeof(*v));
+
+		if (!v) {
+			if (atomic_load(&m->refs) > 1)
+				atomic_fetch_sub(&m->refs, 1);
+			return;
+		}
+		p->puts = v;
+		p->capputs = cap;
+	}
+	p->puts[p->nputs++] = m;
+}
+
+static struct act *plan_add(struct plan *p)
+{
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 64;
+		struct act *v = realloc(p->v, cap * sizeof(*v));
+
+		if (!v)
+			return NULL;
+		p->v = v;
+		p->cap = cap;
+	}
+	memset(&p->v[p->n], 0, sizeof(p->v[0]));
+	p->v[p->n].skip = ~0ull;
+	return &p->v[p->n++];
+}
+
+static uint64_t view_first_page(const struct fc_mapping *m, size_t ps)
+{
+	return m->offset / ps;
+}
+
+/* One past the last cache page the view shows. */
+static uint64_t view_end_page(const struct fc_mapping *m, size_t ps)
+{
+	return (m->offset + m->view_len + ps - 1) / ps;
+}
+
+static struct fc_page *uptodate(struct fc_file *f, uint64_t index)
+{
+	struct fc_page *pg = fc__radix_lookup(&f->tree, index);
+
+	return pg && pg->state == FC_PG_UPTODATE ? pg : NULL;
+}
+
+static void mark_used(struct fc_cache *c, struct fc_page *pg)
+{
+	if (pg->ra_unused) {
+		pg->ra_unused = 0;
+		c->st.ra_used++;
+	}
+}
+
+/*
+ * Pin [first, end) of @m's file and queue its installation. The caller has
+ * checked every page in the range is UPTODATE.
+ * Context: cache->lock held.
+ */
+static int plan_install(struct plan *p, struct fc_mapping *m, uint64_t first,
+			uint64_t end, uint64_t addr, uint64_t t0, uint64_t skip)
+{
+	struct act *a = plan_add(p);
+	uint64_t i;
+
+	if (!a)
+		return -ENOMEM;
+	for (i = first; i < end; i++) {
+		struct fc_page *pg = fc__radix_lookup(&m->file->tree, i);
+
+		if (i == skip)
+			continue;
+		pg->pins++;
+		mark_used(m->cache, pg);
+	}
+	fc__mapping_get(m);
+	a->kind = ACT_INSTALL;
+	a->m = m;
+	a->first = first;
+	a->end = end;
+	a->addr = addr;
+	a->t0 = t0;
+	a->skip = skip;
+	return 0;
+}
+
+static void plan_simple(struct plan *p, enum act_kind kind,
+			struct fc_mapping *m, uint64_t addr, uint64_t t0)
+{
+	struct act *a = plan_add(p);
+
+	if (!a)
+		return;	/* the thread is woken by its duplicate fault */
+	fc__mapping_get(m);
+	a->kind = kind;
+	a->m = m;
+	a->addr = addr;
+	a->t0 = t0;
+}
+
+/*
+ * Fault-around: the run of cached neighbours of @index that the fault can
+ * take at once, within an aligned window of cfg.fault_around pages (wider,
+ * up to the readahead window, ahead of a sequential reader). Pages carrying
+ * the readahead marker end the run, so the reader still reaches them and
+ * starts the next async readahead.
+ */
+static void plan_around(struct plan *p, struct fc_mapping *m, uint64_t index,
+			uint64_t addr, uint64_t t0)
+{
+	struct fc_cache *c = m->cache;
+	size_t ps = c->cfg.page_size;
+	uint64_t fa = c->cfg.fault_around, lo = index, hi = index + 1;
+	uint64_t wlo = index - index % fa, whi = wlo + fa;
+	struct fc_page *pg;
+
+	if (m->ra.advice == FC_RA_SEQUENTIAL || index == m->ra_next)
+		whi = index + (m->ra.max > fa ? m->ra.max : fa);
+	if (wlo < view_first_page(m, ps))
+		wlo = view_first_page(m, ps);
+	if (whi > view_end_page(m, ps))
+		whi = view_end_page(m, ps);
+	while (lo > wlo && (pg = uptodate(m->file, lo - 1)) && !pg->marker)
+		lo--;
+	while (hi < whi && (pg = uptodate(m->file, hi)) && !pg->marker)
+		hi++;
+	m->ra_next = hi;
+	if (plan_install(p, m, lo, hi, addr, t0, ~0ull))
+		plan_simple(p, ACT_WAKE, m, addr, t0);
+}
+
+struct cached_arg {
+	struct fc_file *f;
+};
+
+static bool is_cached(void *arg, uint64_t index)
+{
+	return fc__radix_lookup(&((struct cached_arg *)arg)->f->tree, index);
+}
+
+/*
+ * Allocate and start reading the missing pages of window @w. The page
+ * @must (UINT64_MAX for none) is allocated first: it is the faulting one.
+ * Return: the read that brings @must in, or NULL (no page could be had).
+ * Context: cache->lock held; called on the handler thread that owns @h.
+ */
+static struct fc_io *read_window(struct fc_handler *h, struct fc_mapping *m,
+				 struct fc_ra_window w, uint64_t must)
+{
+	struct fc_cache *c = h->cache;
+	struct fc_file *f = m->file;
+	uint64_t max_io = FC_MAX_IO_BYTES / c->cfg.page_size, i, run;
+	struct fc_io *must_io = NULL;
+	struct fc_page *pg;
+
+	if (must != UINT64_MAX) {
+		pg = fc__page_alloc(c);
+		if (!pg)
+			return NULL;
+		pg->file = f;
+		pg->index = must;
+		pg->state = FC_PG_INFLIGHT;
+		if (fc__radix_insert(&f->tree, must, pg)) {
+			fc__page_free(c, pg);
+			return NULL;
+		}
+	}
+	for (i = w.start; i < w.start + w.size; i++) {
+		if (i == must || fc__radix_lookup(&f->tree, i))
+			continue;
+		pg = fc__page_alloc(c);
+		if (!pg)
+			break;	/* budget: read less ahead */
+		pg->file = f;
+		pg->index = i;
+		pg->state = FC_PG_INFLIGHT;
+		pg->ra_unused = 1;
+		pg->marker = w.has_marker && i == w.marker;
+		if (fc__radix_insert(&f->tree, i, pg)) {
+			fc__page_free(c, pg);
+			break;
+		}
+		c->st.ra_pages++;
+	}
+	/* group the new pages (INFLIGHT without a read) into reads */
+	{
+		uint64_t lo = w.size ? w.start : must, hi = w.start + w.size;
+
+		if (must != UINT64_MAX && must < lo)
+			lo = must;
+		if (must != UINT64_MAX && must >= hi)
+			hi = must + 1;
+		for (i = lo; i < hi; i += run ? run : 1) {
+			struct fc_io *io;
+			uint64_t j;
+
+			run = 0;
+			pg = fc__radix_lookup(&f->tree, i);
+			if (!pg || pg->state != FC_PG_INFLIGHT || pg->io)
+				continue;
+			while (run < max_io && i + run < hi &&
+			       (pg = fc__radix_lookup(&f->tree, i + run)) &&
+			       pg->state == FC_PG_INFLIGHT && !pg->io)
+				run++;
+			io = fc__io_new(f, i, (uint32_t)run);
+			if (!io) {
+				/* undo: these pages were never read */
+				for (j = i; j < i + run; j++) {
+					pg = fc__radix_delete(&f->tree, j);
+					fc__page_free(c, pg);
+				}
+				continue;
+			}
+			for (j = i; j < i + run; j++) {
+				pg = fc__radix_lookup(&f->tree, j);
+				pg->io = io;
+				if (j == must)
+					must_io = io;
+			}
+			f->refs++;
+			if (m->ra.advice != FC_RA_RANDOM) {
+				fc__mapping_get(m);
+				io->ra_owner = m;
+			}
+			c->st.reads_inflight++;
+			fc__io_queue(h, io);
+		}
+	}
+	return must_io;
+}
+
+static void async_readahead(struct fc_handler *h, struct fc_mapping *m,
+			    struct fc_page *pg)
+{
+	struct cached_arg arg = { m->file };
+	struct fc_ra_window w;
+
+	pg->marker = 0;
+	w = fc__ra_marker(&m->ra, pg->index, m->file->nr_pages, is_cached,
+			  &arg);
+	if (w.size)
+		read_window(h, m, w, UINT64_MAX);
+}
+
+static int add_waiter(struct fc_io *io, struct fc_mapping *m, uint64_t addr,
+		      uint64_t t0)
+{
+	struct fc_waiter *w = malloc(sizeof(*w));
+
+	if (!w)
+		return -ENOMEM;
+	fc__mapping_get(m);
+	w->m = m;
+	w->addr = addr;
+	w->t0 = t0;
+	w->next = io->waiters;
+	io->waiters = w;
+	return 0;
+}
+
+static void defer(struct fc_handler *h, struct fc_mapping *m, uint64_t addr,
+		  uint64_t t0)
+{
+	struct fc_deferred *d = malloc(sizeof(*d));
+
+	if (!d)
+		return;	/* the duplicate fault message brings it back */
+	fc__mapping_get(m);
+	d->m = m;
+	d->addr = addr;
+	d->t0 = t0;
+	d->next = h->deferred;
+	h->deferred = d;
+}
+
+/**
+ * handle_fault - plan the resolution of one fault (filemap_fault).
+ * @addr: faulting address in @m's view, system-page aligned.
+ * Context: handler thread, cache->lock held.
+ */
+static void handle_fault(struct fc_handler *h, struct plan *p,
+			 struct fc_mapping *m, uint64_t addr, uint64_t t0,
+			 bool retry)
+{
+	struct fc_cache *c = h->cache;
+	uint64_t index = (m->offset + (addr - (uintptr_t)m->base)) /
+			 c->cfg.page_size;
+	struct fc_file *f = m->file;
+	struct fc_page *pg;
+	struct fc_ra_window w;
+	struct fc_io *io;
+
+	if (m->dead || addr >= (uintptr_t)m->base + m->view_len) {
+		plan_simple(p, ACT_WAKE, m, addr, t0);
+		return;
+	}
+	if (!retry)
+		c->st.faults++;
+	pg = fc__radix_lookup(&f->tree, index);
+	if (pg && pg->state == FC_PG_UPTODATE) {
+		c->st.hits++;
+		fc__ra_hit(&m->ra);
+		if (pg->marker)
+			async_readahead(h, m, pg);
+		if (m->ra.advice == FC_RA_NORMAL)
+			fc__lru_access(&c->lru, &pg->lru);
+		plan_around(p, m, index, addr, t0);
+		return;
+	}
+	if (pg) {	/* being read: wait for it */
+		c->st.misses++;
+		if (pg->marker)
+			async_readahead(h, m, pg);
+		if (add_waiter(pg->io, m, addr, t0))
+			defer(h, m, addr, t0);
+		return;
+	}
+	w = fc__ra_miss(&m->ra, index, f->nr_pages);
+	io = read_window(h, m, w, index);
+	if (!io || add_waiter(io, m, addr, t0)) {
+		defer(h, m, addr, t0);
+		return;
+	}
+	c->st.misses++;
+}
+
+/* ---- the act phase (no lock) ---- */
+
+static char *page_addr(const struct fc_mapping *m, uint64_t index, size_t ps)
+{
+	uint64_t off = index * ps;
+
+	if (off < m->offset)
+		off = m->offset;
+	if (off > m->offset + m->view_len)
+		off = m->offset + m->view_len;
+	return m->base + (off - m->offset);
+}
+
+static void do_install(struct fc_cache *c, struct act *a)
+{
+	size_t ps = c->cfg.page_size, sp = c->sys_page;
+	int uffd = a->m->h->uffd;
+	char *lo = page_addr(a->m, a->first, ps);
+	char *hi = page_addr(a->m, a->end, ps);
+	char *fault = (char *)(uintptr_t)a->addr;
+	int ret;
+
+	if (a->m->dead)
+		return;
+	if (a->skip != ~0ull) {	/* install ahead around the marker */
+		char *s = page_addr(a->m, a->skip, ps);
+		char *e = page_addr(a->m, a->skip + 1, ps);
+
+		if (lo < s)
+			fc__uffd_install(uffd, lo, s, true);
+		if (e < hi)
+			fc__uffd_install(uffd, e, hi, true);
+		return;
+	}
+	if (!fault) {
+		if (lo < hi)
+			fc__uffd_install(uffd, lo, hi, true);
+		return;
+	}
+	/* the faulting page first, with wake; then what lies before it */
+	fault = (char *)((uintptr_t)fault & ~(uintptr_t)(sp - 1));
+	ret = fc__uffd_install(uffd, fault, hi, true);
+	if (lo < fault)
+		fc__uffd_install(uffd, lo, fault, false);
+	if (ret < 0 && ret != -ENOENT && ret != -EINVAL)
+		fc__uffd_wake(uffd, fault, sp);
+}
+
+static void do_poison(struct fc_cache *c, struct act *a)
+{
+	size_t sp = c->sys_page;
+	char *fault = (char *)((uintptr_t)a->addr & ~(uintptr_t)(sp - 1));
+
+	if (a->m->dead)
+		return;
+	if (fc__uffd_poison(a->m->h->uffd, fault, sp))
+		fc__uffd_wake(a->m->h->uffd, fault, sp);
+}
+
+static void unpin(struct fc_cache *c, struct act *a)
+{
+	uint64_t i;
+
+	for (i = a->first; i < a->end; i++) {
+		struct fc_page *pg = fc__radix_lookup(&a->m->file->tree, i);
+
+		if (i != a->skip && pg) {
+			pg->pins--;
+			c->st.pages_installed++;
+		}
+	}
+	if (a->addr)
+		fc__stat_latency(c, a->t0);
+}
+
+/* Carry out @p, then release its pins and references. */
+static void act(struct fc_cache *c, struct plan *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++) {
+		struct act *a = &p->v[i];
+
+		if (a->kind == ACT_INSTALL)
+			do_install(c, a);
+		else if (a->kind == ACT_POISON)
+			do_poison(c, a);
+		else
+			fc__uffd_wake(a->m->h->uffd,
+				      (char *)((uintptr_t)a->addr &
+					       ~(uintptr_t)(c->sys_page - 1)),
+				      c->sys_page);
+	}
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < p->n; i++)
+		if (p->v[i].kind == ACT_INSTALL)
+			unpin(c, &p->v[i]);
+	pthread_mutex_unlock(&c->lock);
+	for (i = 0; i < p->n; i++)
+		fc__mapping_put(p->v[i].m);
+	for (i = 0; i < p->nputs; i++)
+		fc__mapping_put(p->puts[i]);
+	p->n = 0;
+	p->nputs = 0;
+}
+
+/* ---- read completions ---- */
+
+static void io_release(struct fc_cache *c, struct plan *p, struct fc_io *io)
+{
+	if (io->ra_owner)
+		plan_put(p, io->ra_owner);
+	c->st.reads_inflight--;
+	fc__file_put(c, io->file);
+	fc__io_free(io);
+}
+
+/* Read done: pages become UPTODATE; waiters and the reader get them. */
+static void io_done(struct fc_cache *c, struct plan *p, struct fc_io *io)
+{
+	struct fc_file *f = io->file;
+	struct fc_mapping *owner = io->ra_owner;
+	struct fc_waiter *w, *next;
+	uint64_t i, mk = ~0ull;
+
+	for (i = io->index; i < io->index + io->nr; i++) {
+		struct fc_page *pg = fc__radix_lookup(&f->tree, i);
+
+		pg->state = FC_PG_UPTODATE;
+		pg->io = NULL;
+		if (pg->marker)
+			mk = i;
+		fc__lru_insert(&c->lru, &pg->lru, fc__page_refault(c, pg));
+		if (pg->lru.active)
+			c->st.refaults_active++;
+	}
+	c->st.pages_read += io->nr;
+	c->st.bytes_read += io->len;
+	for (w = io->waiters; w; w = next) {
+		next = w->next;
+		if (w->m->dead)
+			plan_simple(p, ACT_WAKE, w->m, w->addr, w->t0);
+		else
+			plan_around(p, w->m, (w->m->offset + w->addr -
+					      (uintptr_t)w->m->base) /
+					     c->cfg.page_size, w->addr, w->t0);
+		plan_put(p, w->m);
+		free(w);
+	}
+	io->waiters = NULL;
+	/* install ahead of the reader, all but the marker page */
+	if (owner && !owner->dead) {
+		uint64_t lo = io->index, hi = io->index + io->nr;
+		size_t ps = c->cfg.page_size;
+
+		if (lo < view_first_page(owner, ps))
+			lo = view_first_page(owner, ps);
+		if (hi > view_end_page(owner, ps))
+			hi = view_end_page(owner, ps);
+		if (lo < hi)
+			plan_install(p, owner, lo, hi, 0, 0, mk);
+	}
+}
+
+/* Read failed for good: drop the pages, SIGBUS the threads waiting. */
+static void io_fail(struct fc_cache *c, struct plan *p, struct fc_io *io)
+{
+	struct fc_file *f = io->file;
+	struct fc_waiter *w, *next;
+	uint64_t i;
+
+	for (i = io->index; i < io->index + io->nr; i++) {
+		struct fc_page *pg = fc__radix_delete(&f->tree, i);
+
+		fc__page_free(c, pg);
+	}
+	/* whatever part of the read landed must not stay outside the budget */
+	fc__store_punch(c, f, io->index, io->nr);
+	for (w = io->waiters; w; w = next) {
+		next = w->next;
+		plan_simple(p, ACT_POISON, w->m, w->addr, w->t0);
+		c->st.sigbus++;
+		plan_put(p, w->m);
+		free(w);
+	}
+	io->waiters = NULL;
+}
+
+/*
+ * First failure: retry every page on its own, once (the kernel re-reads
+ * a page that is not up to date once before SIGBUS). Waiters follow their
+ * page. Returns false when the split could not be made.
+ */
+static bool io_split(struct fc_handler *h, struct fc_io *io)
+{
+	struct fc_cache *c = h->cache;
+	struct fc_file *f = io->file;
+	struct fc_io *one[FC_MAX_IO_BYTES / 4096];
+	struct fc_waiter *w, *next;
+	uint64_t i;
+
+	for (i = 0; i < io->nr; i++) {
+		one[i] = fc__io_new(f, io->index + i, 1);
+		if (!one[i]) {
+			while (i--)
+				fc__io_free(one[i]);
+			return false;
+		}
+		one[i]->retried = 1;
+	}
+	for (w = io->waiters; w; w = next) {
+		uint64_t idx = (w->m->offset + w->addr - (uintptr_t)w->m->base) /
+			       c->cfg.page_size;
+
+		next = w->next;
+		w->next = one[idx - io->index]->waiters;
+		one[idx - io->index]->waiters = w;
+	}
+	io->waiters = NULL;
+	for (i = 0; i < io->nr; i++) {
+		struct fc_page *pg = fc__radix_lookup(&f->tree, io->index + i);
+
+		pg->io = one[i];
+		f->refs++;
+		c->st.reads_inflight++;
+		c->st.io_retries++;
+		fc__io_queue(h, one[i]);
+	}
+	return true;
+}
+
+static void on_completion(struct fc_handler *h, struct plan *p,
+			  struct fc_io *io, int res)
+{
+	struct fc_cache *c = h->cache;
+	enum fc_io_outcome out;
+	int err = 0;
+
+	out = fc__io_complete(h, io, res, &err);
+	if (out == FC_IO_AGAIN) {
+		pthread_mutex_lock(&c->lock);
+		c->st.io_retries++;
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	pthread_mutex_lock(&c->lock);
+	if (out == FC_IO_DONE) {
+		io_done(c, p, io);
+	} else {
+		c->st.io_errors++;
+		if (io->retried || !io_split(h, io))
+			io_fail(c, p, io);
+	}
+	io_release(c, p, io);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- the handler thread ---- */
+
+static void arm_poll(struct fc_handler *h, int fd, uint64_t tag)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&h->ring);
+
+	if (!sqe) {
+		io_uring_submit(&h->ring);
+		sqe = io_uring_get_sqe(&h->ring);
+	}
+	io_uring_prep_poll_multishot(sqe, fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, tag);
+}
+
+static bool seen_before(const struct uffd_msg *msgs, size_t i)
+{
+	size_t j;
+
+	for (j = 0; j < i; j++)
+		if (msgs[j].event == UFFD_EVENT_PAGEFAULT &&
+		    msgs[j].arg.pagefault.address ==
+			    msgs[i].arg.pagefault.address)
+			return true;
+	return false;
+}
+
+/* Handle one batch of fault messages. Returns how many were read. */
+static size_t fault_batch(struct fc_handler *h, struct plan *p)
+{
+	struct fc_cache *c = h->cache;
+	struct uffd_msg msgs[FC_MSG_BATCH];
+	struct fc_mapping *ms[FC_MSG_BATCH];
+	uint64_t mask = ~(uint64_t)(c->sys_page - 1), t0;
+	ssize_t n = read(h->uffd, msgs, sizeof(msgs));
+	size_t cnt, i;
+
+	if (n <= 0)
+		return 0;
+	cnt = (size_t)n / sizeof(msgs[0]);
+	t0 = fc__now_ns();
+	for (i = 0; i < cnt; i++) {
+		uint64_t addr = msgs[i].arg.pagefault.address & mask;
+
+		ms[i] = NULL;
+		if (msgs[i].event != UFFD_EVENT_PAGEFAULT || seen_before(msgs, i))
+			continue;
+		ms[i] = fc__mapping_lookup(addr);
+		if (!ms[i])	/* unmapped meanwhile: let it retry (SIGSEGV) */
+			fc__uffd_wake(h->uffd, (char *)(uintptr_t)addr,
+				      c->sys_page);
+	}
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < cnt; i++)
+		if (ms[i])
+			handle_fault(h, p, ms[i],
+				     msgs[i].arg.pagefault.address & mask, t0,
+				     false);
+	pthread_mutex_unlock(&c->lock);
+	fc__io_submit(h);
+	act(c, p);
+	for (i = 0; i < cnt; i++)
+		if (ms[i])
+			fc__mapping_put(ms[i]);
+	return cnt;
+}
+
+static void run_deferred(struct fc_handler *h, struct plan *p)
+{
+	struct fc_cache *c = h->cache;
+	struct fc_deferred *d = h->deferred, *next;
+
+	h->deferred = NULL;
+	pthread_mutex_lock(&c->lock);
+	for (next = d; next; next = next->next)
+		handle_fault(h, p, next->m, next->addr, next->t0, true);
+	pthread_mutex_unlock(&c->lock);
+	fc__io_submit(h);
+	act(c, p);
+	for (; d; d = next) {
+		next = d->next;
+		fc__mapping_put(d->m);
+		free(d);
+	}
+}
+
+/* WILLNEED: read the range now (at most half the budget), no waiters. */
+static void run_cmds(struct fc_handler *h, struct plan *p)
+{
+	struct fc_cache *c = h->cache;
+	struct fc_cmd *cmd, *next;
+	uint64_t v;
+
+	if (read(h->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return;
+	pthread_mutex_lock(&h->cmd_lock);
+	cmd = h->cmds;
+	h->cmds = NULL;
+	pthread_mutex_unlock(&h->cmd_lock);
+	pthread_mutex_lock(&c->lock);
+	for (next = cmd; next; next = next->next) {
+		struct fc_mapping *m = next->m;
+		struct fc_ra_window w = { next->first, 0, 0, false };
+		uint64_t last = next->last;
+
+		if (m->dead || w.start >= m->file->nr_pages)
+			continue;
+		if (last >= m->file->nr_pages)
+			last = m->file->nr_pages - 1;
+		w.size = last - w.start + 1;
+		if (w.size > c->nr_slots / 2)
+			w.size = c->nr_slots / 2;
+		read_window(h, m, w, UINT64_MAX);
+	}
+	pthread_mutex_unlock(&c->lock);
+	fc__io_submit(h);
+	for (; cmd; cmd = next) {
+		next = cmd->next;
+		fc__mapping_put(cmd->m);
+		free(cmd);
+	}
+	(void)p;
+}
+
+int fc__handler_post(struct fc_handler *h, struct fc_cmd *cmd)
+{
+	uint64_t one = 1;
+
+	if (atomic_load(&h->stop))
+		return -ESHUTDOWN;
+	pthread_mutex_lock(&h->cmd_lock);
+	cmd->next = h->cmds;
+	h->cmds = cmd;
+	pthread_mutex_unlock(&h->cmd_lock);
+	if (write(h->evfd, &one, sizeof(one)) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Reap every completion; returns which pollers fired. */
+static void reap(struct fc_handler *h, struct plan *p, bool *faults,
+		 bool *cmds)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, seen = 0;
+
+	io_uring_for_each_cqe(&h->ring, head, cqe) {
+		uint64_t tag = cqe->user_data;
+
+		seen++;
+		if (tag == FC_TAG_UFFD || tag == FC_TAG_EVFD) {
+			*(tag == FC_TAG_UFFD ? faults : cmds) = true;
+			if (!(cqe->flags & IORING_CQE_F_MORE))
+				arm_poll(h, tag == FC_TAG_UFFD ? h->uffd
+							       : h->evfd,
+					 tag);
+			continue;
+		}
+		on_completion(h, p, (struct fc_io *)(uintptr_t)tag, cqe->res);
+	}
+	io_uring_cq_advance(&h->ring, seen);
+}
+
+static void wait_events(struct fc_handler *h)
+{
+	struct __kernel_timespec ts = { 0, 1000000 };	/* 1 ms */
+	struct io_uring_cqe *cqe;
+
+	if (h->deferred)
+		io_uring_wait_cqe_timeout(&h->ring, &cqe, &ts);
+	else
+		io_uring_wait_cqe(&h->ring, &cqe);
+}
+
+static void handler_cleanup(struct fc_handler *h, struct plan *p)
+{
+	struct fc_cmd *cmd, *next;
+
+	while (h->deferred) {
+		struct fc_deferred *d = h->deferred;
+
+		h->deferred = d->next;
+		fc__mapping_put(d->m);
+		free(d);
+	}
+	for (cmd = h->cmds; cmd; cmd = next) {
+		next = cmd->next;
+		fc__mapping_put(cmd->m);
+		free(cmd);
+	}
+	h->cmds = NULL;
+	free(p->v);
+	free(p->puts);
+}
+
+/**
+ * fc__handler_main - body of one handler thread.
+ * Runs until stop is set and every read it started has completed, so no
+ * read is left writing into the store when the cache is freed.
+ */
+void *fc__handler_main(void *arg)
+{
+	struct fc_handler *h = arg;
+	struct plan p = { 0 };
+
+	arm_poll(h, h->uffd, FC_TAG_UFFD);
+	arm_poll(h, h->evfd, FC_TAG_EVFD);
+	io_uring_submit(&h->ring);
+	while (!atomic_load(&h->stop) || h->inflight || h->to_submit) {
+		bool faults = false, cmds = false;
+
+		fc__io_submit(h);
+		wait_events(h);
+		reap(h, &p, &faults, &cmds);
+		act(h->cache, &p);
+		if (cmds)
+			run_cmds(h, &p);
+		if (faults)
+			while (fault_batch(h, &p) == FC_MSG_BATCH)
+				;
+		if (h->deferred)
+			run_deferred(h, &p);
+	}
+	handler_cleanup(h, &p);
+	return NULL;
+}

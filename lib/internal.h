@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h - the structures of the cache and how they fit together.
+ *
+ * Data path (docs/design.md has the full picture):
+ *
+ *   app thread touches view page --> uffd (one per handler thread)
+ *     handler: look up page in file->tree (radix)
+ *       UPTODATE  -> UFFDIO_CONTINUE the page and its cached neighbours
+ *       INFLIGHT  -> queue a waiter on the read
+ *       missing   -> readahead window, io_uring reads into file->alias
+ *     io completion -> pages UPTODATE -> CONTINUE for waiters, and
+ *                      install ahead of the reader
+ *
+ * Where the bytes live: one memfd per cache. Each file owns a region of it;
+ * the read lands through file->alias (a private read-write view of the
+ * region) and applications see the same pages through their read-only,
+ * MAP_SHARED views, registered MISSING|MINOR. Evicting a page punches a hole
+ * in the memfd, which also drops it from every view.
+ *
+ * Lock ordering:
+ *   maptab.lock (rwlock, global: address -> mapping)
+ *     cache->lock (mutex: index, page states, LRU, waiters, stats, files)
+ *       handler->cmd_lock (command queue of one handler)
+ * No ioctl, I/O submission or madvise runs under cache->lock, except the
+ * hole punch of eviction (see reclaim() in cache.c for why).
+ */
+#ifndef FC_INTERNAL_H
+#define FC_INTERNAL_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "faultcache.h"
+#include "lru.h"
+#include "radix.h"
+#include "readahead.h"
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define __cold __attribute__((cold))
+
+#define FC_REGION_ALIGN (2ul << 20)
+#define FC_MEMFD_SIZE (1ull << 46)	/* address space of the store */
+#define FC_RECLAIM_BATCH 32
+#define FC_MAX_IO_BYTES (1u << 20)
+#define FC_RING_ENTRIES 256
+#define FC_MSG_BATCH 64
+
+enum fc_page_state {
+	FC_PG_FREE = 0,
+	FC_PG_INFLIGHT,		/* a read is filling it; waiters on ->io */
+	FC_PG_UPTODATE,		/* data valid in the store, on the LRU */
+};
+
+/*
+ * One cache page. Allocated from cache->pages (budget / page_size of them,
+ * so metadata is bounded too). A page is in file->tree iff it is not FREE.
+ * INFLIGHT pages are off the LRU and have ->io; UPTODATE pages are on it.
+ * ->pins > 0 while a handler installs the page into a view without the
+ * lock: such a page is never evicted (its data must stay in the store).
+ */
+struct fc_page {
+	struct fc_lru_node lru;	/* must stay first: lru node -> page */
+	struct fc_file *file;
+	uint64_t index;
+	struct fc_io *io;
+	uint32_t pins;
+	uint8_t state;
+	uint8_t marker;		/* readahead marker: next fault runs async ra */
+	uint8_t ra_unused;	/* read by readahead, not yet used */
+	struct fc_page *free_next;
+};
+
+/* A file with at least one live mapping (by device and inode). */
+struct fc_file {
+	struct fc_cache *cache;
+	dev_t dev;
+	ino_t ino;
+	int fd;			/* our own buffered reference */
+	atomic_int dfd;		/* O_DIRECT reopen, -1 when not usable */
+	int dfd_orig;		/* closed with the file (dfd may be reset) */
+	off_t size;		/* sampled when first mapped */
+	uint64_t nr_pages;	/* cache pages covering size */
+	uint64_t region;	/* offset of this file in the memfd */
+	size_t region_len;
+	char *alias;		/* rw view of the region: reads land here */
+	struct fc_radix tree;
+	unsigned refs;		/* mappings + ios; under cache->lock */
+	uint64_t id;
+	struct fc_file *next;
+};
+
+struct fc_waiter {
+	struct fc_waiter *next;
+	struct fc_mapping *m;	/* holds a reference */
+	uint64_t addr;		/* faulting address, system-page aligned */
+	uint64_t t0;		/* ns, when the fault message was read */
+};
+
+/* One read of @nr contiguous cache pages from @index. */
+struct fc_io {
+	struct fc_file *file;	/* holds a reference */
+	uint64_t index;
+	uint32_t nr;
+	uint8_t retried;	/* this is the single-page retry after an error */
+	uint8_t direct;
+	uint16_t again;		/* -EAGAIN resubmissions */
+	uint64_t len;		/* bytes wanted (clipped at EOF) */
+	uint64_t done;		/* bytes completed */
+	struct fc_waiter *waiters;
+	struct fc_mapping *ra_owner; /* install ahead into it (ref held) */
+	struct fc_io *next;	/* handler's to-submit list */
+};
+
+/* A range returned by fc_map(). */
+struct fc_mapping {
+	struct fc_cache *cache;
+	struct fc_file *file;
+	struct fc_handler *h;	/* whose uffd the view is registered with */
+	char *base;
+	size_t len;		/* whole reservation, system-page rounded */
+	size_t view_len;	/* registered part; the rest is a SIGBUS tail */
+	uint64_t offset;	/* file offset of base */
+	struct fc_ra ra;	/* under cache->lock */
+	uint64_t ra_next;	/* page after the last fault-around run */
+	atomic_int refs;
+	bool dead;		/* unmapped: never install into it again */
+};
+
+/* A request posted to a handler thread from another thread. */
+struct fc_cmd {
+	struct fc_cmd *next;
+	struct fc_mapping *m;	/* holds a reference */
+	uint64_t first, last;	/* WILLNEED: cache page range, inclusive */
+};
+
+/* A fault that could not get a page (all busy); retried later. */
+struct fc_deferred {
+	struct fc_deferred *next;
+	struct fc_mapping *m;
+	uint64_t addr;
+	uint64_t t0;
+};
+
+struct fc_handler {
+	struct fc_cache *cache;
+	pthread_t thread;
+	bool started;
+	int uffd;
+	int evfd;		/* wakes the thread for commands and stop */
+	struct io_uring ring;
+	bool ring_ok;
+	unsigned inflight;	/* ios submitted to this ring */
+	struct fc_io *to_submit;
+	struct fc_deferred *deferred;
+	pthread_mutex_t cmd_lock;
+	struct fc_cmd *cmds;
+	atomic_bool stop;
+};
+
+/* A freed region of the store, reused first fit. */
+struct fc_extent {
+	uint64_t start, len;
+};
+
+struct fc_cache {
+	struct fc_config cfg;
+	size_t sys_page;
+	pthread_mutex_t lock;
+	int memfd;
+	int sigbus_fd;		/* empty memfd: maps as SIGBUS past EOF */
+	uint64_t next_region;
+	struct fc_extent *extents;
+	size_t nr_extents, cap_extents;
+	struct fc_page *pages;
+	size_t nr_slots;
+	struct fc_page *free_list;
+	size_t nr_free;
+	struct fc_lru lru;
+	struct fc_shadows shadows;
+	struct fc_file *files;
+	uint64_t next_file_id;
+	struct fc_handler *handlers;
+	unsigned nr_handlers;
+	atomic_uint next_handler;
+	uint64_t uffd_features;
+	bool user_mode_only;
+	struct fc_stats st;	/* counters under lock */
+	atomic_long nr_mappings;
+};
+
+/* cache.c */
+struct fc_page *fc__page_alloc(struct fc_cache *c);
+void fc__page_free(struct fc_cache *c, struct fc_page *pg);
+void fc__file_put(struct fc_cache *c, struct fc_file *f);
+struct fc_file *fc__file_get(struct fc_cache *c, int fd,
+			     const struct stat *st, int *err);
+void fc__drop_file_pages(struct fc_cache *c, struct fc_file *f);
+void fc__store_punch(struct fc_cache *c, struct fc_file *f, uint64_t index,
+		     uint64_t nr);
+bool fc__page_refault(struct fc_cache *c, struct fc_page *pg);
+int fc__config_from_env(struct fc_config *cfg);
+struct fc_cache *fc__default_cache(void);
+uint64_t fc__now_ns(void);
+void fc__stat_latency(struct fc_cache *c, uint64_t t0);
+
+/* map.c */
+struct fc_mapping *fc__mapping_lookup(uint64_t addr);
+void fc__mapping_get(struct fc_mapping *m);
+void fc__mapping_put(struct fc_mapping *m);
+void fc__unmap_all(struct fc_cache *c);
+
+/* uffd.c */
+int fc__uffd_open(uint64_t want, uint64_t *features, bool *user_mode_only);
+int fc__uffd_register(int uffd, void *addr, size_t len);
+int fc__uffd_install(int uffd, char *lo, char *hi, bool wake);
+int fc__uffd_wake(int uffd, char *addr, size_t len);
+int fc__uffd_poison(int uffd, char *addr, size_t len);
+
+/* fault.c */
+void *fc__handler_main(void *arg);
+int fc__handler_post(struct fc_handler *h, struct fc_cmd *cmd);
+
+/* io.c */
+int fc__io_ring_init(struct fc_handler *h);
+void fc__io_queue(struct fc_handler *h, struct fc_io *io);
+void fc__io_submit(struct fc_handler *h);
+struct fc_io *fc__io_new(struct fc_file *f, uint64_t index, uint32_t nr);
+void fc__io_free(struct fc_io *io);
+/* test hook: make reads covering file offset @off fail @count times */
+void fc__io_inject_error(uint64_t off, int count, int err);
+int fc__io_injected(const struct fc_io *io);
+
+#endif

@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * io.c - reads through io_uring, one ring per handler thread.
+ *
+ * Only the owning handler thread touches its ring. Reads land in the
+ * file's alias of the store. O_DIRECT is used where the file system takes
+ * it (aligned store pages, offsets and lengths); EINVAL from it switches
+ * the file to buffered reads for good (tmpfs on older kernels, odd block
+ * sizes). Short reads are continued from where they stopped, -EAGAIN is
+ * resubmitted a bounded number of times, and a full submission queue is
+ * flushed and retried.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io.h"
+
+#define FC_IO_MAX_AGAIN 64
+
+static struct {
+	atomic_ullong off;
+	atomic_int count;
+	atomic_int err;
+} inject;
+
+/* Test hook: reads covering file offset @off fail with -@err, @count times. */
+void fc__io_inject_error(uint64_t off, int count, int err)
+{
+	atomic_store(&inject.off, off);
+	atomic_store(&inject.err, err);
+	atomic_store(&inject.count, count);
+}
+
+static int injected(const struct fc_io *io)
+{
+	uint64_t ps = io->file->cache->cfg.page_size;
+	uint64_t off = atomic_load(&inject.off);
+	int n = atomic_load(&inject.count);
+
+	if (n <= 0 || off < io->index * ps || off >= (io->index + io->nr) * ps)
+		return 0;
+	if (!atomic_compare_exchange_strong(&inject.count, &n, n - 1))
+		return 0;
+	return -atomic_load(&inject.err);
+}
+
+int fc__io_ring_init(struct fc_handler *h)
+{
+	struct io_uring_params p;
+	int ret;
+
+	memset(&p, 0, sizeof(p));
+	ret = io_uring_queue_init_params(FC_RING_ENTRIES, &h->ring, &p);
+	if (ret)
+		return ret;
+	h->ring_ok = true;
+	/*
+	 * Without NODROP the kernel may drop completions when the CQ is full;
+	 * we never have more than FC_RING_ENTRIES reads plus two polls in
+	 * flight and the CQ is twice the SQ, but say so if it is missing.
+	 */
+	if (!(p.features & IORING_FEAT_NODROP))
+		return -ENOSYS;
+	return 0;
+}
+
+struct fc_io *fc__io_new(struct fc_file *f, uint64_t index, uint32_t nr)
+{
+	struct fc_io *io = calloc(1, sizeof(*io));
+	uint64_t ps = f->cache->cfg.page_size;
+	uint64_t off = index * ps, end = (index + nr) * ps;
+
+	if (!io)
+		return NULL;
+	if (end > (uint64_t)f->size)
+		end = (uint64_t)f->size;
+	io->file = f;
+	io->index = index;
+	io->nr = nr;
+	io->len = end > off ? end - off : 0;
+	io->direct = atomic_load(&f->dfd) >= 0;
+	return io;
+}
+
+void fc__io_free(struct fc_io *io)
+{
+	free(io);
+}
+
+void fc__io_queue(struct fc_handler *h, struct fc_io *io)
+{
+	io->next = h->to_submit;
+	h->to_submit = io;
+}
+
+/* O_DIRECT needs the remaining offset and length block aligned. */
+static bool direct_ok(const struct fc_io *io)
+{
+	int dfd = atomic_load(&io->file->dfd);
+
+	return io->direct && dfd >= 0 && !(io->done & 511);
+}
+
+static bool prep_one(struct fc_handler *h, struct fc_io *io)
+{
+	struct fc_file *f = io->file;
+	uint64_t off = io->index * f->cache->cfg.page_size + io->done;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&h->ring);
+	uint64_t len = io->len - io->done;
+	int fd;
+
+	if (!sqe) {
+		io_uring_submit(&h->ring);
+		sqe = io_uring_get_sqe(&h->ring);
+		if (!sqe)
+			return false;
+	}
+	if (!direct_ok(io))
+		io->direct = 0;
+	fd = io->direct ? atomic_load(&f->dfd) : f->fd;
+	if (io->direct)	/* whole blocks: the tail past EOF is zeroed later */
+		len = (len + 511) & ~511ull;
+	io_uring_prep_read(sqe, fd, f->alias + off, (unsigned)len,
+			   off);
+	io_uring_sqe_set_data(sqe, io);
+	h->inflight++;
+	return true;
+}
+
+/* Submit what is queued. Context: handler thread, no locks held. */
+void fc__io_submit(struct fc_handler *h)
+{
+	while (h->to_submit) {
+		struct fc_io *io = h->to_submit;
+
+		if (h->inflight >= FC_RING_ENTRIES - 2 || !prep_one(h, io))
+			break;	/* resumed after completions are reaped */
+		h->to_submit = io->next;
+		io->next = NULL;
+	}
+	io_uring_submit(&h->ring);
+}
+
+/**
+ * fc__io_complete - account one completion of @io.
+ * Return: FC_IO_DONE when every byte is in the store (the part of the
+ * last page past EOF is zeroed), FC_IO_AGAIN when the rest was queued
+ * again, FC_IO_FAILED with *err = errno otherwise.
+ * Context: handler thread, no locks held.
+ */
+enum fc_io_outcome fc__io_complete(struct fc_handler *h, struct fc_io *io,
+				   int res, int *err)
+{
+	struct fc_file *f = io->file;
+	uint64_t ps = f->cache->cfg.page_size;
+	int inj = injected(io);
+
+	h->inflight--;
+	if (inj)
+		res = inj;
+	if (res == -EINVAL && io->direct) {
+		atomic_store(&f->dfd, -1);	/* the fs refuses O_DIRECT */
+		io->direct = 0;
+		fc__io_queue(h, io);
+		return FC_IO_AGAIN;
+	}
+	if ((res == -EAGAIN || res == -EINTR) && io->again++ < FC_IO_MAX_AGAIN) {
+		fc__io_queue(h, io);
+		return FC_IO_AGAIN;
+	}
+	if (res < 0) {
+		*err = -res;
+		return FC_IO_FAILED;
+	}
+	if (res == 0 && io->done < io->len) {
+		*err = EIO;	/* the file shrank under us */
+		return FC_IO_FAILED;
+	}
+	io->done += (uint64_t)res;
+	if (io->done < io->len) {
+		fc__io_queue(h, io);
+		return FC_IO_AGAIN;
+	}
+	/* zero the tail of the last page past EOF, whatever was read there */
+	if (io->len < (uint64_t)io->nr * ps)
+		memset(f->alias + io->index * ps + io->len, 0,
+		       io->nr * ps - io->len);
+	return FC_IO_DONE;
+}
