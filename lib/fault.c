@@ -207,6 +207,8 @@ static struct fc_io *read_window(struct fc_handler *h, struct fc_mapping *m,
 	struct fc_io *must_io = NULL;
 	struct fc_page *pg;
 
+	if (!max_io)	/* cache pages larger than one read: one per read */
+		max_io = 1;
 	if (must != UINT64_MAX) {
 		pg = fc__page_alloc(c);
 		if (!pg)
@@ -283,6 +285,10 @@ static struct fc_io *read_window(struct fc_handler *h, struct fc_mapping *m,
 	return must_io;
 }
 
+/*
+ * The fault found the marker on @pg. The page is pinned meanwhile: the
+ * readahead allocates, and reclaim must not take the page being faulted.
+ */
 static void async_readahead(struct fc_handler *h, struct fc_mapping *m,
 			    struct fc_page *pg)
 {
@@ -292,8 +298,11 @@ static void async_readahead(struct fc_handler *h, struct fc_mapping *m,
 	pg->marker = 0;
 	w = fc__ra_marker(&m->ra, pg->index, m->file->nr_pages, is_cached,
 			  &arg);
-	if (w.size)
-		read_window(h, m, w, UINT64_MAX);
+	if (!w.size)
+		return;
+	pg->pins++;
+	read_window(h, m, w, UINT64_MAX);
+	pg->pins--;
 }
 
 static int add_waiter(struct fc_io *io, struct fc_mapping *m, uint64_t addr,
@@ -517,13 +526,18 @@ static void io_done(struct fc_cache *c, struct plan *p, struct fc_io *io)
 	c->st.pages_read += io->nr;
 	c->st.bytes_read += io->len;
 	for (w = io->waiters; w; w = next) {
+		uint64_t idx = (w->m->offset + w->addr - (uintptr_t)w->m->base) /
+			       c->cfg.page_size;
+		struct fc_page *pg = fc__radix_lookup(&f->tree, idx);
+
 		next = w->next;
+		/* the demand fault is the page's first reference */
+		if (w->m->ra.advice == FC_RA_NORMAL)
+			fc__lru_access(&c->lru, &pg->lru);
 		if (w->m->dead)
 			plan_simple(p, ACT_WAKE, w->m, w->addr, w->t0);
 		else
-			plan_around(p, w->m, (w->m->offset + w->addr -
-					      (uintptr_t)w->m->base) /
-					     c->cfg.page_size, w->addr, w->t0);
+			plan_around(p, w->m, idx, w->addr, w->t0);
 		plan_put(p, w->m);
 		free(w);
 	}

@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <faultcache.h>
+
+#include "helpers.h"
+
+const char *th_dir(void)
+{
+	const char *d = getenv("FC_TEST_DIR");
+
+	return d && *d ? d : "/var/tmp";
+}
+
+int th_make_file(char *path, size_t pathlen, off_t size, unsigned seed)
+{
+	uint64_t s = seed * 2654435761u + 88172645463325252ull;
+	size_t chunk = 1 << 20;
+	uint64_t *buf = malloc(chunk);
+	off_t done = 0;
+	int fd;
+
+	snprintf(path, pathlen, "%s/fctest.XXXXXX", th_dir());
+	fd = mkstemp(path);
+	if (fd < 0 || !buf) {
+		fprintf(stderr, "cannot create a test file in %s: %s\n",
+			th_dir(), strerror(errno));
+		exit(1);
+	}
+	fchmod(fd, 0644);
+	while (done < size) {
+		size_t n = (size_t)(size - done) < chunk ? (size_t)(size - done)
+							 : chunk, i;
+
+		for (i = 0; i < chunk / 8; i++)
+			buf[i] = th_rand(&s);
+		if (pwrite(fd, buf, n, done) != (ssize_t)n) {
+			perror("pwrite");
+			exit(1);
+		}
+		done += (off_t)n;
+	}
+	free(buf);
+	fsync(fd);
+	return fd;
+}
+
+unsigned char *th_read_all(int fd, off_t size)
+{
+	unsigned char *b = malloc(size ? (size_t)size : 1);
+	off_t done = 0;
+
+	while (b && done < size) {
+		ssize_t n = pread(fd, b + done, (size_t)(size - done), done);
+
+		if (n <= 0) {
+			perror("pread");
+			exit(1);
+		}
+		done += n;
+	}
+	return b;
+}
+
+void th_require_uffd(void)
+{
+	struct fc_cache *c = fc_cache_create(NULL);
+
+	if (!c) {
+		printf("SKIP: userfaultfd unavailable: %s\n", strerror(errno));
+		exit(FC_SKIP);
+	}
+	fc_cache_destroy(c);
+}
+
+static __thread sigjmp_buf *jb;
+static __thread void *fault_addr;
+static __thread volatile int fault_sig;
+
+static void on_signal(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	fault_sig = sig;
+	fault_addr = si->si_addr;
+	if (jb)
+		siglongjmp(*jb, 1);
+	_exit(100 + sig);
+}
+
+static void install_handlers(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_signal;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigaction(SIGBUS, &sa, NULL);
+	sigaction(SIGSEGV, &sa, NULL);
+}
+
+int th_touch(const volatile unsigned char *p, unsigned char *out)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	sigjmp_buf here;
+
+	pthread_once(&once, install_handlers);
+	fault_sig = 0;
+	jb = &here;
+	if (sigsetjmp(here, 1) == 0) {
+		unsigned char v = *p;
+
+		if (out)
+			*out = v;
+	}
+	jb = NULL;
+	return fault_sig;
+}
+
+void *th_last_fault_addr(void)
+{
+	return fault_addr;
+}
+
+uint64_t th_store_bytes(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	uint64_t total = 0;
+
+	while (d && (e = readdir(d))) {
+		char path[300], target[300];
+		struct stat st;
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		n = readlink(path, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = 0;
+		if (strncmp(target, "/memfd:faultcache (deleted)", 27))
+			continue;
+		if (!stat(path, &st))
+			total += (uint64_t)st.st_blocks * 512;
+	}
+	if (d)
+		closedir(d);
+	return total;
+}
+
+long th_status_kb(const char *field)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long v = -1;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, strlen(field)))
+			v = strtol(line + strlen(field), NULL, 10);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+int th_count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	while (d && readdir(d))
+		n++;
+	if (d)
+		closedir(d);
+	return n - 2;
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/* helpers.h - shared test helpers: files, comparison, signals, /proc. */
+#ifndef FC_TEST_HELPERS_H
+#define FC_TEST_HELPERS_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <cmocka.h>
+
+#define FC_SKIP 77	/* CTest SKIP_RETURN_CODE */
+
+/* Create a file of @size random bytes (seeded) in the test directory. */
+int th_make_file(char *path, size_t pathlen, off_t size, unsigned seed);
+/* The file's bytes, read with pread (malloc'd). */
+unsigned char *th_read_all(int fd, off_t size);
+/* Directory for test files: $FC_TEST_DIR or /var/tmp, world-readable. */
+const char *th_dir(void);
+/*
+ * Exit with FC_SKIP and a reason if userfaultfd cannot be used here at all.
+ * Call at the start of every integration test.
+ */
+void th_require_uffd(void);
+
+/* Touch one byte; returns the signal (SIGBUS/SIGSEGV) it raised, or 0. */
+int th_touch(const volatile unsigned char *p, unsigned char *out);
+/* si_addr of the last signal caught by th_touch on this thread. */
+void *th_last_fault_addr(void);
+
+/* Bytes of the library's memfd store in use (from /proc/self/fd). */
+uint64_t th_store_bytes(void);
+/* A field of /proc/self/status in KiB (e.g. "RssAnon:"). */
+long th_status_kb(const char *field);
+/* Number of open descriptors of this process. */
+int th_count_fds(void);
+
+/* xorshift PRNG for reproducible random offsets. */
+static inline uint64_t th_rand(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+#endif

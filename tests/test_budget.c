@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_budget: scanning a file 4x larger than the budget keeps the memory
+ * the library holds within it. Memory is measured from /proc, not from the
+ * library's own counters: the store memfd's allocated blocks (stat of its
+ * /proc/self/fd link) and the process's anonymous RSS.
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <faultcache.h>
+
+#include "helpers.h"
+
+#define MB (1024 * 1024)
+#define BUDGET (16 * MB)
+/* a reclaim batch may be in flight on top of the budget */
+#define SLACK (32 * 4096)
+
+static void scan_4x(void **state)
+{
+	char path[256];
+	off_t size = 4 * BUDGET;
+	int fd = th_make_file(path, sizeof(path), size, 11);
+	unsigned char *ref = th_read_all(fd, size);
+	struct fc_config cfg;
+	struct fc_cache *c;
+	struct fc_stats st;
+	uint64_t peak = 0;
+	long anon0, anon1;
+	unsigned char *p;
+	off_t off;
+	int pass;
+
+	(void)state;
+	fc_config_init(&cfg);
+	cfg.cache_bytes = BUDGET;
+	c = fc_cache_create(&cfg);
+	assert_non_null(c);
+	p = fc_map(c, fd, 0, 0, 0);
+	assert_non_null(p);
+	anon0 = th_status_kb("RssAnon:");
+	for (pass = 0; pass < 2; pass++) {
+		for (off = 0; off < size; off += MB) {
+			uint64_t b;
+
+			assert_memory_equal(p + off, ref + off, MB);
+			b = th_store_bytes();
+			if (b > peak)
+				peak = b;
+		}
+	}
+	anon1 = th_status_kb("RssAnon:");
+	fc_cache_stats(c, &st);
+	print_message("store peak %lu KiB, budget %d KiB, anon %+ld KiB\n",
+		      (unsigned long)(peak / 1024), BUDGET / 1024,
+		      anon1 - anon0);
+	assert_true(peak > 0);	/* the measurement sees the store */
+	assert_true(peak <= BUDGET + SLACK);
+	assert_true(st.resident_bytes <= BUDGET);
+	assert_true(st.evictions >= (uint64_t)(2 * size - BUDGET) / 4096 / 2);
+	/* the views map store pages: no anonymous copies */
+	assert_true(anon1 - anon0 < 4096);
+	fc_unmap(p);
+	/* unmapping the last mapping gives the file's memory back */
+	assert_int_equal(th_store_bytes(), 0);
+	fc_cache_destroy(c);
+	free(ref);
+	close(fd);
+	unlink(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(scan_4x),
+	};
+
+	th_require_uffd();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

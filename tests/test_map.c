@@ -1,0 +1,376 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_map: mapping semantics on real files of random content, always
+ * compared with pread: sequential and random reads, offsets, the EOF tail,
+ * SIGBUS past EOF, two mappings of one file, and every bad input.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <faultcache.h>
+
+#include "helpers.h"
+
+#define MB (1024 * 1024)
+
+struct fx {
+	char path[256];
+	int fd;
+	off_t size;
+	unsigned char *ref;
+	struct fc_cache *c;
+};
+
+static struct fx *fx_new(off_t size, size_t budget)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct fc_config cfg;
+
+	f->fd = th_make_file(f->path, sizeof(f->path), size, (unsigned)size);
+	f->size = size;
+	f->ref = th_read_all(f->fd, size);
+	fc_config_init(&cfg);
+	if (budget)
+		cfg.cache_bytes = budget;
+	f->c = fc_cache_create(&cfg);
+	assert_non_null(f->c);
+	return f;
+}
+
+static void fx_free(struct fx *f)
+{
+	fc_cache_destroy(f->c);
+	close(f->fd);
+	unlink(f->path);
+	free(f->ref);
+	free(f);
+}
+
+static void sequential(void **state)
+{
+	struct fx *f = fx_new(24 * MB + 123, 0);
+	unsigned char *p = fc_map(f->c, f->fd, 0, 0, 0);
+	struct fc_stats st;
+	off_t i;
+
+	(void)state;
+	assert_non_null(p);
+	for (i = 0; i < f->size; i += 4096)	/* fault in order */
+		assert_int_equal(p[i], f->ref[i]);
+	assert_memory_equal(p, f->ref, (size_t)f->size);
+	assert_int_equal(fc_cache_stats(f->c, &st), 0);
+	/* readahead and install-ahead: far fewer faults than pages */
+	assert_true(st.faults * 20 < (uint64_t)f->size / 4096);
+	assert_true(st.ra_pages > 0 && st.ra_used > 0);
+	assert_int_equal(st.bytes_read, (uint64_t)f->size);
+	assert_int_equal(st.pages_read, (f->size + 4095) / 4096);
+	assert_true(fc_stats_latency_quantile(&st, 0.5) > 0);
+	assert_int_equal(st.mappings, 1);
+	assert_int_equal(fc_unmap(p), 0);
+	fx_free(f);
+}
+
+static void random_access(void **state)
+{
+	struct fx *f = fx_new(32 * MB, 8 * MB);
+	unsigned char *p = fc_map(f->c, f->fd, 0, 0, 0);
+	uint64_t s = 7;
+	struct fc_stats st;
+	int i;
+
+	(void)state;
+	assert_non_null(p);
+	assert_int_equal(fc_advise(p, (size_t)f->size, FC_ADVICE_RANDOM), 0);
+	for (i = 0; i < 20000; i++) {
+		uint64_t off = th_rand(&s) % (uint64_t)f->size;
+		size_t n = 1 + th_rand(&s) % 300;
+
+		if (off + n > (uint64_t)f->size)
+			n = (size_t)((uint64_t)f->size - off);
+		assert_memory_equal(p + off, f->ref + off, n);
+	}
+	fc_cache_stats(f->c, &st);
+	assert_int_equal(st.ra_pages, 0);	/* RANDOM: no readahead */
+	assert_true(st.evictions > 0);
+	assert_true(st.resident_bytes <= 8 * MB);
+	fc_unmap(p);
+	fx_free(f);
+}
+
+static void offsets_and_lengths(void **state)
+{
+	struct fx *f = fx_new(5 * MB + 777, 0);
+	static const off_t offs[] = { 0, 4096, 12288, 1 * MB, 5 * MB };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		size_t len = (size_t)(f->size - offs[i]);
+		unsigned char *p = fc_map(f->c, f->fd, offs[i], 0, 0);
+		unsigned char *q = fc_map(f->c, f->fd, offs[i], 5000, 0);
+
+		assert_non_null(p);
+		assert_non_null(q);
+		assert_memory_equal(p, f->ref + offs[i], len);
+		assert_memory_equal(q, f->ref + offs[i],
+				    len < 5000 ? len : 5000);
+		assert_int_equal(fc_unmap(q), 0);
+		assert_int_equal(fc_unmap(p), 0);
+	}
+	fx_free(f);
+}
+
+/* Bytes past EOF in the last page are zero; pages wholly past it SIGBUS. */
+static void eof(void **state)
+{
+	struct fx *f = fx_new(3 * 4096 + 100, 0);
+	unsigned char *p = fc_map(f->c, f->fd, 0, 8 * 4096, 0);
+	unsigned char v = 1;
+	int i;
+
+	(void)state;
+	assert_non_null(p);
+	assert_memory_equal(p, f->ref, (size_t)f->size);
+	for (i = (int)f->size; i < 4 * 4096; i++)
+		assert_int_equal(p[i], 0);
+	assert_int_equal(th_touch(p + 4 * 4096, &v), SIGBUS);
+	assert_ptr_equal(th_last_fault_addr(), p + 4 * 4096);
+	assert_int_equal(th_touch(p + 8 * 4096 - 1, &v), SIGBUS);
+	/* still fine afterwards */
+	assert_int_equal(th_touch(p + 5, &v), 0);
+	assert_int_equal(v, f->ref[5]);
+	fc_unmap(p);
+	fx_free(f);
+}
+
+/* Two mappings of one file share the cache: a page read once serves both. */
+static void shared_file(void **state)
+{
+	struct fx *f = fx_new(4 * MB, 0);
+	int fd2 = open(f->path, O_RDONLY);
+	unsigned char *a = fc_map(f->c, f->fd, 0, 0, 0);
+	unsigned char *b = fc_map(f->c, fd2, 0, 0, 0);
+	struct fc_stats s1, s2;
+
+	(void)state;
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_ptr_not_equal(a, b);
+	close(fd2);	/* the library keeps its own reference */
+	assert_memory_equal(a, f->ref, (size_t)f->size);
+	fc_cache_stats(f->c, &s1);
+	assert_memory_equal(b, f->ref, (size_t)f->size);
+	fc_cache_stats(f->c, &s2);
+	assert_int_equal(s2.pages_read, s1.pages_read);	/* no new reads */
+	assert_true(s2.hits > s1.hits);
+	fc_unmap(a);
+	assert_memory_equal(b, f->ref, (size_t)f->size);
+	fc_unmap(b);
+	fx_free(f);
+}
+
+static void close_fd_after_map(void **state)
+{
+	struct fx *f = fx_new(1 * MB, 0);
+	int fd = open(f->path, O_RDONLY);
+	unsigned char *p = fc_map(f->c, fd, 0, 0, 0);
+
+	(void)state;
+	assert_non_null(p);
+	close(fd);
+	assert_memory_equal(p, f->ref, (size_t)f->size);
+	fc_unmap(p);
+	fx_free(f);
+}
+
+#define EXPECT_MAP_ERR(err, ...)                                               \
+	do {                                                                   \
+		errno = 0;                                                     \
+		assert_null(fc_map(__VA_ARGS__));                              \
+		assert_int_equal(errno, (err));                                \
+	} while (0)
+
+static void bad_input(void **state)
+{
+	struct fx *f = fx_new(64 * 1024, 0);
+	int wo = open(f->path, O_WRONLY), dir = open(th_dir(), O_RDONLY);
+	int pfd[2], sv[2], nul = open("/dev/null", O_RDONLY);
+	int empty_fd;
+	char empty[256];
+	struct fc_config cfg;
+	struct fc_stats st;
+
+	(void)state;
+	assert_int_equal(pipe(pfd), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	empty_fd = th_make_file(empty, sizeof(empty), 0, 1);
+	EXPECT_MAP_ERR(EBADF, f->c, -1, 0, 0, 0);
+	EXPECT_MAP_ERR(EBADF, f->c, 9999, 0, 0, 0);
+	EXPECT_MAP_ERR(EACCES, f->c, wo, 0, 0, 0);
+	EXPECT_MAP_ERR(ENODEV, f->c, dir, 0, 0, 0);
+	EXPECT_MAP_ERR(ENODEV, f->c, pfd[0], 0, 0, 0);
+	EXPECT_MAP_ERR(ENODEV, f->c, sv[0], 0, 0, 0);
+	EXPECT_MAP_ERR(ENODEV, f->c, nul, 0, 0, 0);
+	EXPECT_MAP_ERR(EINVAL, f->c, f->fd, 100, 4096, 0);	/* unaligned */
+	EXPECT_MAP_ERR(EINVAL, f->c, f->fd, -4096, 4096, 0);
+	EXPECT_MAP_ERR(EINVAL, f->c, f->fd, 64 * 1024, 0, 0);	/* at EOF */
+	EXPECT_MAP_ERR(EINVAL, f->c, f->fd, 1 << 20, 0, 0);	/* past EOF */
+	EXPECT_MAP_ERR(EINVAL, f->c, empty_fd, 0, 0, 0);	/* empty */
+	EXPECT_MAP_ERR(EINVAL, f->c, f->fd, 4096, SIZE_MAX - 100, 0);
+	EXPECT_MAP_ERR(EINVAL, f->c, f->fd, 0, 4096, 1);	/* flags */
+	/* unmap / advise / stats on things that are not mappings */
+	assert_int_equal(fc_unmap(NULL), -EINVAL);
+	assert_int_equal(fc_unmap(f->ref), -EINVAL);
+	assert_int_equal(fc_advise(NULL, 1, FC_ADVICE_NORMAL), -EINVAL);
+	assert_int_equal(fc_advise(f->ref, 1, FC_ADVICE_NORMAL), -EINVAL);
+	assert_int_equal(fc_cache_stats(f->c, NULL), -EINVAL);
+	{
+		unsigned char *p = fc_map(f->c, f->fd, 0, 0, 0);
+
+		assert_non_null(p);
+		assert_int_equal(fc_unmap(p + 4096), -EINVAL);	/* interior */
+		assert_int_equal(fc_advise(p, 4096, 99), -EINVAL);
+		assert_int_equal(fc_advise(p + 1, 4096, FC_ADVICE_RANDOM),
+				 -EINVAL);
+		assert_int_equal(fc_advise(p, 1 << 30, FC_ADVICE_DONTNEED),
+				 -EINVAL);
+		assert_memory_equal(p, f->ref, 64 * 1024);	/* unharmed */
+		assert_int_equal(fc_unmap(p), 0);
+		assert_int_equal(fc_unmap(p), -EINVAL);	/* double unmap */
+	}
+	/* bad configurations */
+	fc_config_init(&cfg);
+	cfg.page_size = 12288;
+	errno = 0;
+	assert_null(fc_cache_create(&cfg));
+	assert_int_equal(errno, EINVAL);
+	fc_config_init(&cfg);
+	cfg.page_size = 4 * MB;
+	assert_null(fc_cache_create(&cfg));
+	fc_config_init(&cfg);
+	cfg.cache_bytes = 4096;
+	assert_null(fc_cache_create(&cfg));
+	fc_config_init(&cfg);
+	cfg.size = 3;
+	assert_null(fc_cache_create(&cfg));
+	fc_config_init(&cfg);
+	cfg.flags = 0x80;
+	assert_null(fc_cache_create(&cfg));
+	fc_cache_destroy(NULL);
+	fc_config_init(NULL);
+	assert_int_equal(fc_cache_stats(f->c, &st), 0);
+	assert_int_equal(st.mappings, 0);
+	assert_int_equal(st.faults, st.hits + st.misses);
+	close(wo);
+	close(dir);
+	close(nul);
+	close(pfd[0]);
+	close(pfd[1]);
+	close(sv[0]);
+	close(sv[1]);
+	close(empty_fd);
+	unlink(empty);
+	fx_free(f);
+}
+
+/* Larger cache pages (64 KiB, 2 MiB) with mappings at 4 KiB offsets. */
+static void big_pages(void **state)
+{
+	static const size_t pages[] = { 64 * 1024, 2 * MB };
+	static const off_t offs[] = { 4096, 8192 };
+	off_t size = 5 * MB + 5;
+	char path[256];
+	int fd = th_make_file(path, sizeof(path), size, 99);
+	unsigned char *ref = th_read_all(fd, size);
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		struct fc_config cfg;
+		struct fc_cache *c;
+		unsigned char *p;
+
+		fc_config_init(&cfg);
+		cfg.page_size = pages[i];
+		cfg.cache_bytes = 16 * pages[i];	/* the minimum */
+		c = fc_cache_create(&cfg);
+		assert_non_null(c);
+		p = fc_map(c, fd, offs[i], 0, 0);
+		assert_non_null(p);
+		assert_memory_equal(p, ref + offs[i], (size_t)(size - offs[i]));
+		fc_unmap(p);
+		fc_cache_destroy(c);
+	}
+	free(ref);
+	close(fd);
+	unlink(path);
+}
+
+static void advice(void **state)
+{
+	struct fx *f = fx_new(8 * MB, 0);
+	unsigned char *p = fc_map(f->c, f->fd, 0, 0, 0);
+	struct fc_stats a, b;
+	int i;
+
+	(void)state;
+	assert_non_null(p);
+	/* WILLNEED reads ahead of any touch */
+	assert_int_equal(fc_advise(p, 2 * MB, FC_ADVICE_WILLNEED), 0);
+	for (i = 0; i < 200; i++) {
+		fc_cache_stats(f->c, &a);
+		if (a.pages_read >= 512)
+			break;
+		usleep(10000);
+	}
+	assert_true(a.pages_read >= 512);
+	assert_memory_equal(p, f->ref, 2 * MB);
+	fc_cache_stats(f->c, &a);
+	assert_int_equal(a.pages_read, 512);	/* all served from cache */
+	/* DONTNEED drops the mapping's pages but keeps them cached */
+	assert_int_equal(fc_advise(p, 2 * MB, FC_ADVICE_DONTNEED), 0);
+	assert_memory_equal(p, f->ref, 2 * MB);
+	fc_cache_stats(f->c, &b);
+	assert_true(b.faults > a.faults);
+	assert_int_equal(b.pages_read, a.pages_read);
+	/* SEQUENTIAL reads forward */
+	assert_int_equal(fc_advise(p, 8 * MB, FC_ADVICE_SEQUENTIAL), 0);
+	assert_memory_equal(p + 4 * MB, f->ref + 4 * MB, 4 * MB);
+	assert_int_equal(fc_advise(p, 8 * MB, FC_ADVICE_NORMAL), 0);
+	fc_unmap(p);
+	fx_free(f);
+}
+
+static void version(void **state)
+{
+	(void)state;
+	assert_int_equal(fc_version(), FC_VERSION_NUMBER);
+	assert_string_equal(fc_version_string(), FC_EXPECTED_VERSION);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(version),
+		cmocka_unit_test(sequential),
+		cmocka_unit_test(random_access),
+		cmocka_unit_test(offsets_and_lengths),
+		cmocka_unit_test(eof),
+		cmocka_unit_test(shared_file),
+		cmocka_unit_test(close_fd_after_map),
+		cmocka_unit_test(bad_input),
+		cmocka_unit_test(big_pages),
+		cmocka_unit_test(advice),
+	};
+
+	th_require_uffd();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
