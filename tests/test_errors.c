@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_errors: read errors injected below the library (white-box hook in
+ * the I/O engine). A transient error is retried and never surfaces; a
+ * persistent one gives SIGBUS, with the fault address, to the thread that
+ * touches the page and to no other; a failed readahead page gives nothing.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <faultcache.h>
+
+#include "helpers.h"
+#include "internal.h"
+
+#define SIZE (4 * 1024 * 1024)
+
+static struct {
+	unsigned char *p, *ref;
+	int bad;
+	volatile int stop;
+} g;
+
+static void setup_file(char *path, size_t len, int *fd)
+{
+	*fd = th_make_file(path, len, SIZE, 51);
+	g.ref = th_read_all(*fd, SIZE);
+}
+
+static void transient(void **state)
+{
+	char path[256];
+	int fd;
+	struct fc_cache *c;
+	struct fc_stats st;
+
+	(void)state;
+	setup_file(path, sizeof(path), &fd);
+	c = fc_cache_create(NULL);
+	g.p = fc_map(c, fd, 0, 0, 0);
+	assert_non_null(g.p);
+	fc__io_inject_error(100 * 4096, 1, EIO);	/* fails once */
+	assert_int_equal(th_touch(g.p + 100 * 4096, NULL), 0);
+	assert_memory_equal(g.p, g.ref, SIZE);
+	fc_cache_stats(c, &st);
+	assert_int_equal(st.io_errors, 1);
+	assert_true(st.io_retries >= 1);
+	assert_int_equal(st.sigbus, 0);
+	fc_unmap(g.p);
+	fc_cache_destroy(c);
+	free(g.ref);
+	close(fd);
+	unlink(path);
+}
+
+static void *other_reader(void *arg)
+{
+	uint64_t s = 3;
+
+	(void)arg;
+	while (!g.stop) {
+		uint64_t off = (th_rand(&s) % (SIZE / 2)) + SIZE / 2;
+
+		if (g.p[off] != g.ref[off])
+			g.bad++;
+	}
+	return NULL;
+}
+
+static void persistent(void **state)
+{
+	char path[256];
+	unsigned char *x;
+	pthread_t t;
+	int fd;
+	struct fc_cache *c;
+	struct fc_stats st;
+	unsigned char v;
+
+	(void)state;
+	setup_file(path, sizeof(path), &fd);
+	c = fc_cache_create(NULL);
+	g.p = fc_map(c, fd, 0, 0, 0);
+	assert_non_null(g.p);
+	x = g.p + 200 * 4096 + 17;
+	g.stop = 0;
+	pthread_create(&t, NULL, other_reader, NULL);
+	fc__io_inject_error(200 * 4096, 2, EIO);	/* fails, retry fails */
+	assert_int_equal(th_touch(x, &v), SIGBUS);
+	assert_ptr_equal(th_last_fault_addr(), x);
+	/* the page stays failed in this mapping until DONTNEED */
+	assert_int_equal(th_touch(x, &v), SIGBUS);
+	/* neighbours and other threads are fine */
+	assert_memory_equal(g.p + 201 * 4096, g.ref + 201 * 4096, 4096);
+	assert_memory_equal(g.p, g.ref, 199 * 4096);
+	g.stop = 1;
+	pthread_join(t, NULL);
+	assert_int_equal(g.bad, 0);
+	fc_cache_stats(c, &st);
+	assert_int_equal(st.sigbus, 1);
+	assert_int_equal(st.io_errors, 2);
+	/* clear it: the next touch reads again, and the device is healthy */
+	assert_int_equal(fc_advise(g.p + 200 * 4096, 4096, FC_ADVICE_DONTNEED),
+			 0);
+	assert_int_equal(th_touch(x, &v), 0);
+	assert_int_equal(v, g.ref[200 * 4096 + 17]);
+	assert_memory_equal(g.p, g.ref, SIZE);
+	fc_unmap(g.p);
+	fc_cache_destroy(c);
+	free(g.ref);
+	close(fd);
+	unlink(path);
+}
+
+/* A page that only readahead wanted fails: nobody gets a signal. */
+static void readahead_failure_is_silent(void **state)
+{
+	char path[256];
+	int fd;
+	struct fc_cache *c;
+	struct fc_stats st;
+
+	(void)state;
+	setup_file(path, sizeof(path), &fd);
+	c = fc_cache_create(NULL);
+	g.p = fc_map(c, fd, 0, 0, 0);
+	assert_non_null(g.p);
+	fc__io_inject_error(5 * 4096, 2, EIO);	/* inside the first window */
+	assert_int_equal(th_touch(g.p, NULL), 0);	/* fault on page 0 */
+	assert_memory_equal(g.p, g.ref, SIZE);	/* page 5 read again */
+	fc_cache_stats(c, &st);
+	assert_int_equal(st.sigbus, 0);
+	assert_int_equal(st.io_errors, 2);
+	fc_unmap(g.p);
+	fc_cache_destroy(c);
+	free(g.ref);
+	close(fd);
+	unlink(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(transient),
+		cmocka_unit_test(persistent),
+		cmocka_unit_test(readahead_failure_is_silent),
+	};
+
+	th_require_uffd();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_syscalls: mapped pointers handed to system calls. The kernel faults
+ * on them itself (not the application), which userfaultfd sees only in
+ * the default (privileged or /dev/userfaultfd) mode.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <faultcache.h>
+
+#include "helpers.h"
+
+#define SIZE (8 * 1024 * 1024 + 100)
+
+static void write_from_mapping(void **state)
+{
+	char path[256], out[300];
+	int fd = th_make_file(path, sizeof(path), SIZE, 31);
+	unsigned char *ref = th_read_all(fd, SIZE);
+	struct fc_cache *c = fc_cache_create(NULL);
+	unsigned char *p = fc_map(c, fd, 0, 0, 0), *back;
+	struct fc_stats st;
+	int ofd, pfd[2];
+	unsigned char buf[4096];
+	ssize_t n;
+
+	(void)state;
+	assert_non_null(p);
+	fc_cache_stats(c, &st);
+	if (st.flags & FC_STATS_USER_MODE_ONLY) {
+		print_message("user-mode-only uffd: see test_unpriv\n");
+		skip();
+	}
+	/* cold pages straight into a pipe */
+	assert_int_equal(pipe(pfd), 0);
+	assert_int_equal(write(pfd[1], p + 3 * 4096 + 7, 3000), 3000);
+	assert_int_equal(read(pfd[0], buf, 3000), 3000);
+	assert_memory_equal(buf, ref + 3 * 4096 + 7, 3000);
+	/* the whole file, cold, into another file with one write */
+	snprintf(out, sizeof(out), "%s.out", path);
+	ofd = open(out, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(ofd >= 0);
+	assert_int_equal(fc_advise(p, SIZE, FC_ADVICE_DONTNEED), 0);
+	n = write(ofd, p, SIZE);
+	assert_int_equal(n, SIZE);
+	back = th_read_all(ofd, SIZE);
+	assert_memory_equal(back, ref, SIZE);
+	/* writev gathering from two places */
+	{
+		struct iovec iov[2] = { { p + SIZE - 50, 50 }, { p + 1, 10 } };
+
+		assert_int_equal(writev(pfd[1], iov, 2), 60);
+		assert_int_equal(read(pfd[0], buf, 60), 60);
+		assert_memory_equal(buf, ref + SIZE - 50, 50);
+		assert_memory_equal(buf + 50, ref + 1, 10);
+	}
+	free(back);
+	close(ofd);
+	unlink(out);
+	close(pfd[0]);
+	close(pfd[1]);
+	fc_unmap(p);
+	fc_cache_destroy(c);
+	free(ref);
+	close(fd);
+	unlink(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(write_from_mapping),
+	};
+
+	th_require_uffd();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

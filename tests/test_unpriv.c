@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_unpriv: the library without privilege (vm.unprivileged_userfaultfd
+ * = 0, no access to /dev/userfaultfd). CTest runs it as `nobody` through
+ * setpriv when the suite runs as root. The library falls back to a
+ * user-mode-only uffd: application faults work and compare equal with
+ * pread; a system call given a page that is not yet mapped fails with
+ * EFAULT (documented), and works once the page has been touched.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <faultcache.h>
+
+#include "helpers.h"
+
+#define SIZE (6 * 1024 * 1024 + 1)
+
+static int read_sysctl(void)
+{
+	FILE *f = fopen("/proc/sys/vm/unprivileged_userfaultfd", "r");
+	int v = -1;
+
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static void unprivileged(void **state)
+{
+	char path[256];
+	int fd = th_make_file(path, sizeof(path), SIZE, 41);
+	unsigned char *ref = th_read_all(fd, SIZE);
+	struct fc_cache *c = fc_cache_create(NULL);
+	struct fc_stats st;
+	unsigned char *p;
+	int pfd[2];
+	char buf[64];
+
+	(void)state;
+	assert_non_null(c);
+	p = fc_map(c, fd, 0, 0, 0);
+	assert_non_null(p);
+	assert_memory_equal(p, ref, SIZE);
+	fc_cache_stats(c, &st);
+	assert_true(st.flags & FC_STATS_USER_MODE_ONLY);
+	assert_int_equal(pipe(pfd), 0);
+	/* drop the PTEs: the kernel's own access now cannot be served */
+	assert_int_equal(fc_advise(p, SIZE, FC_ADVICE_DONTNEED), 0);
+	errno = 0;
+	assert_int_equal(write(pfd[1], p + 4096, 10), -1);
+	assert_int_equal(errno, EFAULT);
+	/* after the application touched it, the syscall works */
+	assert_int_equal(p[4096], ref[4096]);
+	assert_int_equal(write(pfd[1], p + 4096, 10), 10);
+	assert_int_equal(read(pfd[0], buf, 10), 10);
+	assert_memory_equal(buf, ref + 4096, 10);
+	close(pfd[0]);
+	close(pfd[1]);
+	fc_unmap(p);
+	fc_cache_destroy(c);
+	free(ref);
+	close(fd);
+	unlink(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(unprivileged),
+	};
+
+	if (geteuid() == 0) {
+		printf("SKIP: must run unprivileged (CTest runs it as nobody)\n");
+		return FC_SKIP;
+	}
+	if (read_sysctl() != 0)
+		print_message("note: vm.unprivileged_userfaultfd=%d\n",
+			      read_sysctl());
+	th_require_uffd();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
