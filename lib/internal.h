@@ -130,7 +130,7 @@ struct fc_mapping {
 	struct fc_ra ra;	/* under cache->lock */
 	uint64_t ra_next;	/* page after the last fault-around run */
 	atomic_int refs;
-	bool dead;		/* unmapped: never install into it again */
+	atomic_bool dead;	/* unmapped: never install into it again */
 };
 
 /* A request posted to a handler thread from another thread. */

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,8 +22,8 @@
 
 static struct {
 	unsigned char *p, *ref;
-	int bad;
-	volatile int stop;
+	atomic_int bad;
+	atomic_int stop;
 } g;
 
 static void setup_file(char *path, size_t len, int *fd)
