@@ -1,0 +1,15 @@
+#!/bin/sh
+# Install what building, testing and benchmarking need on Debian 12.
+# Idempotent: installs only what is missing. Needs root (or sudo).
+set -eu
+pkgs="build-essential cmake pkg-config liburing-dev libcmocka-dev util-linux"
+missing=""
+for p in $pkgs; do
+	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "installing:$missing"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing

@@ -1,0 +1,45 @@
+#!/bin/sh
+# The test command of the README and of CI (.ci/run): installs the
+# dependencies, then builds and runs the whole suite three times (plain
+# with warnings as errors, ASan+UBSan, TSan), then installs the library
+# into a scratch prefix and builds a consumer through pkg-config and
+# find_package, as C and as C++.
+set -eu
+cd "$(dirname "$0")/.."
+top=$(pwd)
+sh tools/deps.sh
+jobs=$(nproc)
+# test files go to a world-readable place on a real file system so that
+# O_DIRECT is exercised and the unprivileged test (as nobody) can read them
+export FC_TEST_DIR="${FC_TEST_DIR:-/var/tmp}"
+
+run_suite() {	# name, cmake args...
+	name=$1; shift
+	echo "=== $name build"
+	cmake -S . -B "build-$name" -DFC_WERROR=ON "$@" >/dev/null
+	cmake --build "build-$name" -j "$jobs" >/dev/null
+	echo "=== $name tests"
+	(cd "build-$name" && ctest -j 2 --output-on-failure --timeout 600)
+}
+
+run_suite plain -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run_suite asan -DCMAKE_BUILD_TYPE=Debug "-DFC_SANITIZE=address;undefined"
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	run_suite tsan -DCMAKE_BUILD_TYPE=Debug -DFC_SANITIZE=thread
+
+echo "=== install and consumers"
+prefix=$(mktemp -d)
+trap 'rm -rf "$prefix"' EXIT
+cmake --install build-plain --prefix "$prefix" >/dev/null
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig:$prefix/lib/x86_64-linux-gnu/pkgconfig"
+libdir=$(pkg-config --variable=libdir libfaultcache)
+cc -Wall -Werror -o "$prefix/pc_consumer" tests/consumer/main.c \
+	$(pkg-config --cflags --libs libfaultcache) -Wl,-rpath,"$libdir"
+"$prefix/pc_consumer"
+cmake -S tests/consumer -B "$prefix/cm" -DCMAKE_PREFIX_PATH="$prefix" \
+	-DCMAKE_BUILD_RPATH="$libdir" >/dev/null
+cmake --build "$prefix/cm" >/dev/null
+"$prefix/cm/consumer_c"
+"$prefix/cm/consumer_cxx"
+test -f "$prefix/share/man/man3/fc_map.3"
+echo "=== all suites passed"
