@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench.h - fcbench: workloads run on several engines in one process and
+ * one run, so ratios are fair on a noisy machine. See docs/benchmarks.md.
+ *
+ * A workload is a list of operations (offset, length, touch mode) made
+ * from a seed; every engine executes the same list, so every engine must
+ * produce the same checksum as pread.
+ */
+#ifndef FCBENCH_H
+#define FCBENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <faultcache.h>
+
+enum touch { TOUCH_BYTE, TOUCH_ALL };
+
+struct op {
+	uint64_t off;
+	uint32_t len;
+};
+
+struct oplist {
+	struct op *v;
+	size_t n;
+	enum touch touch;
+	uint64_t used_bytes;	/* bytes the workload consumes */
+};
+
+enum engine_kind {
+	ENG_FC, ENG_MMAP, ENG_MMAP_RANDOM, ENG_MMAP_SEQ, ENG_PREAD, ENG_DIRECT,
+	ENG_COUNT
+};
+
+struct fcopts {
+	struct fc_config cfg;
+	int advice;		/* FC_ADVICE_* or -1 = by workload */
+};
+
+struct engine {
+	enum engine_kind kind;
+	const char *name;
+	int fd, dfd;
+	off_t size;
+	unsigned char *map;	/* fc and mmap engines */
+	struct fc_cache *cache;
+	struct fc_stats st0;	/* fc: stats before the measured pass */
+};
+
+struct result {
+	const char *workload;
+	const char *engine;
+	bool cold;
+	unsigned threads;
+	int rep;
+	double secs, cpu_secs;
+	uint64_t used_bytes, dev_bytes, ops;
+	uint64_t faults;
+	uint64_t lat_p50, lat_p99, lat_p999;	/* ns, fc only */
+	uint64_t peak_rss;	/* bytes */
+	double hot_resident;	/* scan resistance: hot set kept, 0..1 */
+	uint64_t checksum;
+	bool checksum_ok;
+	uint64_t hist[FC_LAT_BUCKETS];
+};
+
+/* engines.c */
+const char *engine_name(enum engine_kind k);
+int engine_kind_of(const char *name);
+int engine_open(struct engine *e, enum engine_kind k, const char *path,
+		const struct fcopts *fo, int advice);
+void engine_close(struct engine *e);
+/* Run ops [first, first + n) with stride @step on @e; returns checksum. */
+uint64_t engine_run(struct engine *e, const struct oplist *ol, size_t first,
+		    size_t step);
+uint64_t engine_run_direct(struct engine *e, const struct oplist *ol,
+			   unsigned depth);
+uint64_t fold(const unsigned char *p, size_t len, enum touch t);
+
+/* workloads.c */
+struct wl {
+	const char *name;
+	const char *desc;
+	int advice;		/* FC_ADVICE_* suggested for fc and mmap */
+};
+extern const struct wl workloads[];
+extern const size_t nr_workloads;
+int workload_index(const char *name);
+int workload_ops(const char *name, off_t file_size, uint64_t budget,
+		 uint64_t seed, struct oplist *out);
+
+/* report.c */
+void report_table(const struct result *r, size_t n, int reps);
+int report_json(const char *path, const struct result *r, size_t n);
+int report_csv(const char *path, const struct result *r, size_t n);
+int report_svg(const char *dir, const struct result *r, size_t n);
+
+/* util */
+double now_s(void);
+uint64_t proc_io_read_bytes(void);
+uint64_t rss_bytes(bool with_store);
+uint64_t store_bytes(void);
+
+#endif

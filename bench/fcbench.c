@@ -1,0 +1,781 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fcbench - libfaultcache against the kernel's mmap, pread and the O_DIRECT
+ * device limit, on large files, in one run. Method: docs/benchmarks.md.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define MB (1024ull * 1024)
+#define GB (1024 * MB)
+
+static struct {
+	char path[512];
+	uint64_t size;
+	int reps;
+	bool engines[ENG_COUNT];
+	bool *wls;
+	bool cold, warm;
+	unsigned threads[8];
+	int nthreads;
+	struct fcopts fo;
+	uint64_t small_budget;	/* ws4x and scanres */
+	const char *outdir;
+	bool quiet;
+} o;
+
+static struct result *results;
+static size_t nresults, capresults;
+
+__attribute__((format(printf, 1, 2), noreturn))
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "fcbench: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	exit(2);
+}
+
+static uint64_t parse_size(const char *s)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	switch (*end) {
+	case 'k': case 'K': v *= 1024; break;
+	case 'm': case 'M': v *= (double)MB; break;
+	case 'g': case 'G': v *= (double)GB; break;
+	case 0: break;
+	default: die("bad size '%s'", s);
+	}
+	if (v < 0)
+		die("bad size '%s'", s);
+	return (uint64_t)v;
+}
+
+/* ---- the test file ---- */
+
+static void progress(const char *what, uint64_t done, uint64_t total)
+{
+	int w = 40, k = (int)(done * (uint64_t)w / (total ? total : 1));
+
+	if (o.quiet)
+		return;
+	fprintf(stderr, "\r%s [%.*s%*s] %3d%%", what, k,
+		"########################################", w - k, "",
+		(int)(done * 100 / (total ? total : 1)));
+	if (done == total)
+		fprintf(stderr, "\n");
+}
+
+/* Create the file of random data when missing (or of another size). */
+static void ensure_file(void)
+{
+	struct stat st;
+	uint64_t s = 0x9e3779b97f4a7c15ull, done = 0;
+	size_t chunk = 8 * MB, i;
+	uint64_t *buf;
+	char tmp[600];
+	int fd;
+
+	if (!stat(o.path, &st) && (uint64_t)st.st_size == o.size)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", o.path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	buf = malloc(chunk);
+	if (fd < 0 || !buf)
+		die("cannot create %s", tmp);
+	while (done < o.size) {
+		size_t n = o.size - done < chunk ? (size_t)(o.size - done)
+						 : chunk;
+
+		for (i = 0; i < chunk / 8; i++) {
+			s ^= s << 13;
+			s ^= s >> 7;
+			s ^= s << 17;
+			buf[i] = s;
+		}
+		if (write(fd, buf, n) != (ssize_t)n)
+			die("write failed on %s (disk full?)", tmp);
+		done += n;
+		if (done % (256 * MB) == 0 || done == o.size)
+			progress("creating test file", done, o.size);
+	}
+	fsync(fd);
+	close(fd);
+	free(buf);
+	if (rename(tmp, o.path))
+		die("cannot rename to %s", o.path);
+}
+
+/* ---- cold caches ---- */
+
+static double resident_fraction(void)
+{
+	int fd = open(o.path, O_RDONLY);
+	size_t pages = (o.size + 4095) / 4096, i, res = 0;
+	unsigned char *vec = malloc(pages ? pages : 1);
+	void *p;
+
+	p = mmap(NULL, o.size, PROT_READ, MAP_SHARED, fd, 0);
+	if (p != MAP_FAILED && vec && !mincore(p, o.size, vec))
+		for (i = 0; i < pages; i++)
+			res += vec[i] & 1;
+	if (p != MAP_FAILED)
+		munmap(p, o.size);
+	free(vec);
+	close(fd);
+	return pages ? (double)res / (double)pages : 0;
+}
+
+/* Drop the kernel's cache of the file, and verify it with mincore. */
+static void drop_caches(void)
+{
+	static bool warned;
+	int fd = open(o.path, O_RDONLY), dc;
+
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	close(fd);
+	if (geteuid() == 0) {
+		sync();
+		dc = open("/proc/sys/vm/drop_caches", O_WRONLY);
+		if (dc >= 0) {
+			if (write(dc, "1", 1) != 1)
+				perror("drop_caches");
+			close(dc);
+		}
+	} else if (!warned) {
+		fprintf(stderr, "note: not root: cold runs rely on "
+				"posix_fadvise(DONTNEED) alone\n");
+		warned = true;
+	}
+	if (resident_fraction() > 0.01)
+		fprintf(stderr, "warning: %.1f%% of the file still cached "
+				"after dropping caches\n",
+			100 * resident_fraction());
+}
+
+/* ---- one measured run ---- */
+
+struct sampler {
+	pthread_t t;
+	atomic_bool stop;
+	bool fc;
+	uint64_t peak;
+	unsigned char *hot;	/* scanres: mincore of the hot set */
+	size_t hot_len;
+	double hot_sum;
+	int hot_n;
+};
+
+static void *sample(void *arg)
+{
+	struct sampler *s = arg;
+	size_t pages = s->hot_len / 4096;
+	unsigned char *vec = pages ? malloc(pages) : NULL;
+
+	while (!atomic_load(&s->stop)) {
+		uint64_t r = rss_bytes(s->fc);
+		size_t i, res = 0;
+
+		if (r > s->peak)
+			s->peak = r;
+		if (vec && !mincore(s->hot, s->hot_len, vec)) {
+			for (i = 0; i < pages; i++)
+				res += vec[i] & 1;
+			s->hot_sum += (double)res / (double)pages;
+			s->hot_n++;
+		}
+		usleep(5000);
+	}
+	free(vec);
+	return NULL;
+}
+
+struct worker {
+	pthread_t t;
+	struct engine *e;
+	const struct oplist *ol;
+	size_t first, step;
+	uint64_t sum;
+};
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+
+	w->sum = engine_run(w->e, w->ol, w->first, w->step);
+	return NULL;
+}
+
+/* Execute @ol on @e with @threads threads; returns the checksum. */
+static uint64_t execute(struct engine *e, const struct oplist *ol,
+			unsigned threads)
+{
+	struct worker w[64];
+	uint64_t sum = 0;
+	unsigned i;
+
+	if (e->kind == ENG_DIRECT)
+		return engine_run_direct(e, ol, ol->touch == TOUCH_ALL &&
+						ol->v[0].len > 4096 ? 16 : 64);
+	if (threads <= 1)
+		return engine_run(e, ol, 0, 1);
+	for (i = 0; i < threads; i++) {
+		w[i] = (struct worker){ .e = e, .ol = ol, .first = i,
+					.step = threads };
+		pthread_create(&w[i].t, NULL, work, &w[i]);
+	}
+	for (i = 0; i < threads; i++) {
+		pthread_join(w[i].t, NULL);
+		sum += w[i].sum;
+	}
+	return sum;
+}
+
+static double cpu_now(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static uint64_t faults_now(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (uint64_t)(ru.ru_minflt + ru.ru_majflt);
+}
+
+static struct result *new_result(void)
+{
+	if (nresults == capresults) {
+		capresults = capresults ? 2 * capresults : 64;
+		results = realloc(results, capresults * sizeof(*results));
+		if (!results)
+			die("%s", "out of memory");
+	}
+	memset(&results[nresults], 0, sizeof(results[0]));
+	return &results[nresults++];
+}
+
+/* Fill the fc statistics of a run from the cache's deltas. */
+static void fc_metrics(struct engine *e, struct result *r)
+{
+	struct fc_stats st;
+	int i;
+
+	fc_cache_stats(e->cache, &st);
+	r->faults = st.faults - e->st0.faults;
+	for (i = 0; i < FC_LAT_BUCKETS; i++)
+		st.latency_hist[i] -= e->st0.latency_hist[i];
+	memcpy(r->hist, st.latency_hist, sizeof(r->hist));
+	r->lat_p50 = fc_stats_latency_quantile(&st, 0.5);
+	r->lat_p99 = fc_stats_latency_quantile(&st, 0.99);
+	r->lat_p999 = fc_stats_latency_quantile(&st, 0.999);
+}
+
+/*
+ * Open a mapping ready for the measured pass. Warm: a first pass fills the
+ * caches through one mapping, and the measure runs on a second, fresh
+ * mapping of the same file (pages cached, none mapped yet).
+ */
+static int prepare(struct engine *e, struct engine *filler, int k,
+		   const struct fcopts *fo, int advice, bool cold,
+		   const struct oplist *ol)
+{
+	int ret;
+
+	if (cold)
+		drop_caches();
+	ret = engine_open(e, (enum engine_kind)k, o.path, fo, advice);
+	if (ret || cold)
+		return ret;
+	if (k == ENG_FC) {
+		/* the second mapping shares the first one's cache */
+		*filler = *e;
+		e->map = fc_map(e->cache, e->fd, 0, 0, 0);
+		if (!e->map)
+			return -errno;
+		fc_advise(e->map, (size_t)e->size,
+			  fo->advice >= 0 ? fo->advice : advice);
+		execute(filler, ol, 1);
+		return 0;
+	}
+	execute(e, ol, 1);
+	if (e->map) {	/* fresh mapping, warm page cache */
+		munmap(e->map, (size_t)e->size);
+		ret = engine_open(filler, (enum engine_kind)k, o.path, fo, advice);
+		e->map = filler->map;
+		filler->map = NULL;
+		engine_close(filler);
+	}
+	return ret;
+}
+
+static void run_one(const char *wl, int k, bool cold, unsigned threads,
+		    int rep, const struct oplist *ol, uint64_t ref_sum,
+		    const struct fcopts *fo, int advice)
+{
+	struct engine e, filler;
+	struct sampler s = { .fc = k == ENG_FC };
+	struct result *r;
+	double t0, c0;
+	uint64_t io0, f0;
+	int ret;
+
+	memset(&filler, 0, sizeof(filler));
+	filler.fd = filler.dfd = -1;
+	ret = prepare(&e, &filler, k, fo, advice, cold, ol);
+	if (ret) {
+		fprintf(stderr, "fcbench: %s on %s: %s\n", engine_name(k), wl,
+			strerror(-ret));
+		engine_close(&e);
+		return;
+	}
+	if (k == ENG_FC)
+		fc_cache_stats(e.cache, &e.st0);
+	r = new_result();
+	r->workload = wl;
+	r->engine = engine_name(k);
+	r->cold = cold;
+	r->threads = threads;
+	r->rep = rep;
+	pthread_create(&s.t, NULL, sample, &s);
+	io0 = proc_io_read_bytes();
+	f0 = faults_now();
+	c0 = cpu_now();
+	t0 = now_s();
+	r->checksum = execute(&e, ol, threads);
+	r->secs = now_s() - t0;
+	r->cpu_secs = cpu_now() - c0;
+	r->dev_bytes = proc_io_read_bytes() - io0;
+	r->faults = faults_now() - f0;
+	atomic_store(&s.stop, true);
+	pthread_join(s.t, NULL);
+	r->peak_rss = s.peak;
+	r->used_bytes = ol->used_bytes;
+	r->ops = ol->n;
+	r->checksum_ok = r->checksum == ref_sum;
+	if (k == ENG_FC)
+		fc_metrics(&e, r);
+	if (!o.quiet)
+		fprintf(stderr, "  %-7s %-5s %-9s t=%u rep %d: %8.1f MB/s%s\n",
+			wl, cold ? "cold" : "warm", engine_name(k), threads, rep,
+			(double)r->used_bytes / r->secs / 1e6,
+			r->checksum_ok ? "" : "  CHECKSUM MISMATCH");
+	if (k == ENG_FC && filler.cache) {
+		fc_unmap(filler.map);
+		filler.map = NULL;
+	}
+	engine_close(&e);
+}
+
+/* ---- scan resistance ---- */
+
+struct hot {
+	pthread_t t;
+	const unsigned char *map;
+	const uint64_t *ref;	/* fold of each hot page */
+	size_t pages;
+	atomic_bool stop;
+	uint64_t ops, bad;
+};
+
+static void *hot_reader(void *arg)
+{
+	struct hot *h = arg;
+	uint64_t s = 12345;
+
+	while (!atomic_load(&h->stop)) {
+		size_t pg;
+
+		s ^= s << 13;
+		s ^= s >> 7;
+		s ^= s << 17;
+		pg = s % h->pages;
+		if (fold(h->map + pg * 4096, 4096, TOUCH_ALL) != h->ref[pg])
+			h->bad++;
+		h->ops++;
+	}
+	return NULL;
+}
+
+/*
+ * A hot set of half the budget is used (touched twice), then a sequential
+ * scan of 4x the budget runs beside a thread that keeps reading the hot
+ * set. Reported: how much of the hot set stayed resident (mincore,
+ * sampled every 5 ms), scan throughput, and every hot read verified.
+ */
+static void run_scanres(int k, int rep, const struct fcopts *fo0)
+{
+	struct fcopts fo = *fo0;
+	uint64_t b = o.small_budget, hot_len = b / 2, scan_off = hot_len;
+	struct oplist scan = { 0 };
+	struct sampler s = { .fc = k == ENG_FC };
+	struct hot h = { 0 };
+	struct engine e;
+	struct result *r;
+	uint64_t *ref, i, n;
+	int fd = open(o.path, O_RDONLY);
+	double t0;
+
+	if (scan_off + 4 * b > o.size || fd < 0) {
+		fprintf(stderr, "fcbench: scanres needs a file of 4.5x the "
+				"small budget\n");
+		return;
+	}
+	fo.cfg.cache_bytes = b;
+	h.pages = hot_len / 4096;
+	ref = malloc(h.pages * sizeof(*ref));
+	n = 4 * b / 4096;
+	scan.v = calloc(n, sizeof(*scan.v));
+	scan.n = n;
+	scan.touch = TOUCH_BYTE;
+	for (i = 0; i < n; i++) {
+		scan.v[i].off = scan_off + i * 4096;
+		scan.v[i].len = 4096;
+	}
+	scan.used_bytes = n * 4096;
+	{
+		unsigned char buf[4096];
+
+		for (i = 0; i < h.pages; i++) {
+			if (pread(fd, buf, 4096, (off_t)(i * 4096)) != 4096)
+				die("%s", "pread of the hot set failed");
+			ref[i] = fold(buf, 4096, TOUCH_ALL);
+		}
+	}
+	close(fd);
+	drop_caches();
+	if (engine_open(&e, (enum engine_kind)k, o.path, &fo,
+			FC_ADVICE_NORMAL)) {
+		fprintf(stderr, "fcbench: cannot open %s\n", engine_name(k));
+		engine_close(&e);
+		goto out;
+	}
+	h.map = e.map;
+	h.ref = ref;
+	for (i = 0; i < 2 * h.pages; i++)	/* the hot set, used twice */
+		if (fold(e.map + (i % h.pages) * 4096, 4096, TOUCH_ALL) !=
+		    ref[i % h.pages])
+			h.bad++;
+	s.hot = e.map;
+	s.hot_len = hot_len;
+	pthread_create(&s.t, NULL, sample, &s);
+	pthread_create(&h.t, NULL, hot_reader, &h);
+	t0 = now_s();
+	r = new_result();
+	r->checksum = execute(&e, &scan, 1);
+	r->secs = now_s() - t0;
+	atomic_store(&h.stop, true);
+	pthread_join(h.t, NULL);
+	atomic_store(&s.stop, true);
+	pthread_join(s.t, NULL);
+	r->workload = "scanres";
+	r->engine = engine_name(k);
+	r->cold = true;
+	r->threads = 2;
+	r->rep = rep;
+	r->used_bytes = scan.used_bytes;
+	r->ops = n + h.ops;
+	r->peak_rss = s.peak;
+	r->hot_resident = s.hot_n ? s.hot_sum / s.hot_n : 0;
+	{
+		uint64_t want = 0;
+		unsigned char buf[4096];
+		int f2 = open(o.path, O_RDONLY);
+
+		for (i = 0; i < n; i++) {
+			if (pread(f2, buf, 1, (off_t)scan.v[i].off) != 1)
+				break;
+			want += buf[0];
+		}
+		close(f2);
+		r->checksum_ok = r->checksum == want && h.bad == 0;
+	}
+	if (k == ENG_FC)
+		fc_metrics(&e, r);
+	if (!o.quiet)
+		fprintf(stderr, "  scanres cold  %-9s rep %d: hot set resident "
+				"%.1f%%, %lu hot reads%s\n",
+			engine_name(k), rep, 100 * r->hot_resident,
+			(unsigned long)h.ops,
+			r->checksum_ok ? "" : "  CHECKSUM MISMATCH");
+	engine_close(&e);
+out:
+	free(scan.v);
+	free(ref);
+}
+
+/* ---- main ---- */
+
+static void usage(void)
+{
+	size_t i;
+
+	printf("usage: fcbench [options]\n"
+	       "  --file PATH        test file (default $FC_BENCH_DIR or "
+	       "/var/tmp, fcbench-SIZE.dat)\n"
+	       "  --size SIZE        test file size, created if missing "
+	       "(default 4G)\n"
+	       "  --reps N           repetitions (default 5)\n"
+	       "  --workloads LIST   comma separated (default all)\n"
+	       "  --engines LIST     fc,mmap,mmap-rand,mmap-seq,pread,direct\n"
+	       "  --modes LIST       cold,warm (default both)\n"
+	       "  --threads LIST     thread counts for random workloads "
+	       "(default 1,8)\n"
+	       "  --fc-cache SIZE    fc budget (default file size + 64M)\n"
+	       "  --fc-small SIZE    fc budget of ws4x and scanres "
+	       "(default file/8)\n"
+	       "  --fc-page-size S   --fc-readahead S   --fc-handlers N\n"
+	       "  --fc-advice A      normal|random|sequential|auto "
+	       "(default auto: by workload)\n"
+	       "  --out DIR          results.json, results.csv, *.svg "
+	       "(default bench-results)\n"
+	       "  --quick            64M file, 1 rep: a smoke run\n"
+	       "  --quiet            no progress output\n"
+	       "workloads:\n");
+	for (i = 0; i < nr_workloads; i++)
+		printf("  %-8s %s\n", workloads[i].name, workloads[i].desc);
+}
+
+static void parse_list(char *s, void (*fn)(const char *))
+{
+	char *save = NULL, *t;
+
+	for (t = strtok_r(s, ",", &save); t; t = strtok_r(NULL, ",", &save))
+		fn(t);
+}
+
+static void set_engine(const char *n)
+{
+	int k = engine_kind_of(n);
+
+	if (k < 0)
+		die("unknown engine '%s'", n);
+	o.engines[k] = true;
+}
+
+static void set_workload(const char *n)
+{
+	int i = workload_index(n);
+
+	if (i < 0)
+		die("unknown workload '%s'", n);
+	o.wls[i] = true;
+}
+
+static void set_mode(const char *n)
+{
+	if (!strcmp(n, "cold"))
+		o.cold = true;
+	else if (!strcmp(n, "warm"))
+		o.warm = true;
+	else
+		die("unknown mode '%s'", n);
+}
+
+static void set_threads(const char *n)
+{
+	int t = atoi(n);
+
+	if (t < 1 || t > 64 || o.nthreads == 8)
+		die("bad thread count '%s'", n);
+	o.threads[o.nthreads++] = (unsigned)t;
+}
+
+static int parse_advice(const char *s)
+{
+	if (!strcmp(s, "auto"))
+		return -1;
+	if (!strcmp(s, "normal"))
+		return FC_ADVICE_NORMAL;
+	if (!strcmp(s, "random"))
+		return FC_ADVICE_RANDOM;
+	if (!strcmp(s, "sequential"))
+		return FC_ADVICE_SEQUENTIAL;
+	die("unknown advice '%s'", s);
+}
+
+static void parse_args(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "file", 1, 0, 'f' }, { "size", 1, 0, 's' },
+		{ "reps", 1, 0, 'r' }, { "workloads", 1, 0, 'w' },
+		{ "engines", 1, 0, 'e' }, { "modes", 1, 0, 'm' },
+		{ "threads", 1, 0, 't' }, { "fc-cache", 1, 0, 'c' },
+		{ "fc-small", 1, 0, 'S' }, { "fc-page-size", 1, 0, 'p' },
+		{ "fc-readahead", 1, 0, 'R' }, { "fc-handlers", 1, 0, 'H' },
+		{ "fc-advice", 1, 0, 'a' }, { "out", 1, 0, 'o' },
+		{ "quick", 0, 0, 'q' }, { "quiet", 0, 0, 'Q' },
+		{ "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
+	};
+	bool any_eng = false, any_wl = false, any_mode = false;
+	uint64_t cache = 0;
+	int c, k;
+
+	o.size = 4 * GB;
+	o.reps = 5;
+	o.outdir = "bench-results";
+	o.wls = calloc(nr_workloads, sizeof(bool));
+	fc_config_init(&o.fo.cfg);
+	o.fo.advice = -1;
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'f': snprintf(o.path, sizeof(o.path), "%s", optarg); break;
+		case 's': o.size = parse_size(optarg); break;
+		case 'r': o.reps = atoi(optarg); break;
+		case 'w': parse_list(optarg, set_workload); any_wl = true; break;
+		case 'e': parse_list(optarg, set_engine); any_eng = true; break;
+		case 'm': parse_list(optarg, set_mode); any_mode = true; break;
+		case 't': parse_list(optarg, set_threads); break;
+		case 'c': cache = parse_size(optarg); break;
+		case 'S': o.small_budget = parse_size(optarg); break;
+		case 'p': o.fo.cfg.page_size = parse_size(optarg); break;
+		case 'R': o.fo.cfg.readahead_max = parse_size(optarg); break;
+		case 'H': o.fo.cfg.handler_threads = (unsigned)atoi(optarg); break;
+		case 'a': o.fo.advice = parse_advice(optarg); break;
+		case 'o': o.outdir = optarg; break;
+		case 'q': o.size = 64 * MB; o.reps = 1; break;
+		case 'Q': o.quiet = true; break;
+		case 'h': usage(); exit(0);
+		default: usage(); exit(2);
+		}
+	}
+	if (o.size < 1 * MB || o.reps < 1)
+		die("%s", "--size must be at least 1M and --reps at least 1");
+	if (!o.path[0]) {
+		const char *d = getenv("FC_BENCH_DIR");
+
+		snprintf(o.path, sizeof(o.path), "%s/fcbench-%lluM.dat",
+			 d && *d ? d : "/var/tmp",
+			 (unsigned long long)(o.size / MB));
+	}
+	for (k = 0; !any_eng && k < ENG_COUNT; k++)
+		o.engines[k] = true;
+	for (k = 0; !any_wl && k < (int)nr_workloads; k++)
+		o.wls[k] = true;
+	if (!any_mode)
+		o.cold = o.warm = true;
+	if (!o.nthreads) {
+		o.threads[o.nthreads++] = 1;
+		o.threads[o.nthreads++] = 8;
+	}
+	o.fo.cfg.cache_bytes = cache ? cache : o.size + 64 * MB;
+	if (!o.small_budget)
+		o.small_budget = o.size / 8;
+	if (o.small_budget < 16 * o.fo.cfg.page_size)
+		o.small_budget = 16 * o.fo.cfg.page_size;
+}
+
+static bool is_random(const char *wl)
+{
+	return !strcmp(wl, "rand4k") || !strcmp(wl, "zipf");
+}
+
+/* The reference checksum of a workload, with plain pread. */
+static uint64_t reference(const struct oplist *ol)
+{
+	struct engine e;
+	uint64_t sum;
+
+	if (engine_open(&e, ENG_PREAD, o.path, &o.fo, 0))
+		die("cannot open %s", o.path);
+	sum = engine_run(&e, ol, 0, 1);
+	engine_close(&e);
+	return sum;
+}
+
+static void run_workload(size_t w)
+{
+	const char *wl = workloads[w].name;
+	struct fcopts fo = o.fo;
+	struct oplist ol;
+	uint64_t ref;
+	int ti, rep, k, mode;
+
+	if (!strcmp(wl, "scanres")) {
+		for (rep = 0; rep < o.reps; rep++)
+			for (k = 0; k < ENG_COUNT; k++)
+				if (o.engines[k] && k != ENG_PREAD &&
+				    k != ENG_DIRECT)
+					run_scanres(k, rep, &o.fo);
+		return;
+	}
+	if (!strcmp(wl, "ws4x"))
+		fo.cfg.cache_bytes = o.small_budget;
+	if (workload_ops(wl, (off_t)o.size, fo.cfg.cache_bytes, 42, &ol))
+		die("cannot build workload %s", wl);
+	ref = reference(&ol);
+	for (mode = 0; mode < 2; mode++) {
+		bool cold = mode == 0;
+
+		if ((cold && !o.cold) || (!cold && !o.warm))
+			continue;
+		for (ti = 0; ti < (is_random(wl) ? o.nthreads : 1); ti++)
+			for (rep = 0; rep < o.reps; rep++)
+				for (k = 0; k < ENG_COUNT; k++)
+					if (o.engines[k])
+						run_one(wl, k, cold,
+							o.threads[ti], rep, &ol,
+							ref, &fo,
+							workloads[w].advice);
+	}
+	free(ol.v);
+}
+
+int main(int argc, char **argv)
+{
+	size_t w, i;
+	int bad = 0;
+	char p[1024];
+
+	parse_args(argc, argv);
+	ensure_file();
+	if (!o.quiet)
+		fprintf(stderr, "fcbench: %s (%llu MiB), %d reps, fc budget "
+				"%llu MiB (ws4x/scanres %llu MiB)\n",
+			o.path, (unsigned long long)(o.size / MB), o.reps,
+			(unsigned long long)(o.fo.cfg.cache_bytes / MB),
+			(unsigned long long)(o.small_budget / MB));
+	for (w = 0; w < nr_workloads; w++)
+		if (o.wls[w])
+			run_workload(w);
+	report_table(results, nresults, o.reps);
+	mkdir(o.outdir, 0755);
+	snprintf(p, sizeof(p), "%s/results.json", o.outdir);
+	bad |= report_json(p, results, nresults);
+	snprintf(p, sizeof(p), "%s/results.csv", o.outdir);
+	bad |= report_csv(p, results, nresults);
+	bad |= report_svg(o.outdir, results, nresults);
+	for (i = 0; i < nresults; i++)
+		if (!results[i].checksum_ok) {
+			fprintf(stderr, "fcbench: checksum mismatch: %s %s\n",
+				results[i].workload, results[i].engine);
+			bad = 1;
+		}
+	if (!o.quiet)
+		fprintf(stderr, "results in %s/\n", o.outdir);
+	return bad ? 1 : 0;
+}

@@ -1,0 +1,373 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * report.c - fcbench output: a table of medians with min/max and the ratio
+ * to kernel mmap (MADV_NORMAL) in the same run, JSON and CSV of every
+ * repetition, and two SVG plots (throughput; fc fault latency CDF).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct agg {
+	double med, min, max;
+	int n;
+};
+
+typedef double (*metric_fn)(const struct result *);
+
+static double m_mbs(const struct result *r)
+{
+	return (double)r->used_bytes / r->secs / 1e6;
+}
+
+static double m_ops(const struct result *r)
+{
+	return (double)r->ops / r->secs;
+}
+
+static double m_amp(const struct result *r)
+{
+	return r->used_bytes ? (double)r->dev_bytes / (double)r->used_bytes : 0;
+}
+
+static double m_faults(const struct result *r)
+{
+	return (double)r->faults;
+}
+
+static double m_rss(const struct result *r)
+{
+	return (double)r->peak_rss / 1048576.0;
+}
+
+static double m_cpu(const struct result *r)
+{
+	return r->cpu_secs / ((double)r->used_bytes / 1e9);
+}
+
+static double m_p50(const struct result *r)
+{
+	return (double)r->lat_p50 / 1000;
+}
+
+static double m_p99(const struct result *r)
+{
+	return (double)r->lat_p99 / 1000;
+}
+
+static double m_p999(const struct result *r)
+{
+	return (double)r->lat_p999 / 1000;
+}
+
+static double m_hot(const struct result *r)
+{
+	return 100 * r->hot_resident;
+}
+
+static bool same_group(const struct result *a, const struct result *b)
+{
+	return !strcmp(a->workload, b->workload) && a->cold == b->cold &&
+	       a->threads == b->threads;
+}
+
+/* Median/min/max of @fn over the reps of (group of @g, @engine). */
+static struct agg aggregate(const struct result *r, size_t n,
+			    const struct result *g, const char *engine,
+			    metric_fn fn)
+{
+	double v[256];
+	struct agg a = { 0, 0, 0, 0 };
+	size_t i;
+
+	for (i = 0; i < n && a.n < 256; i++)
+		if (same_group(&r[i], g) && !strcmp(r[i].engine, engine))
+			v[a.n++] = fn(&r[i]);
+	if (!a.n)
+		return a;
+	qsort(v, (size_t)a.n, sizeof(v[0]), cmp_d);
+	a.min = v[0];
+	a.max = v[a.n - 1];
+	a.med = a.n % 2 ? v[a.n / 2] : (v[a.n / 2 - 1] + v[a.n / 2]) / 2;
+	return a;
+}
+
+static bool first_of_group(const struct result *r, size_t i)
+{
+	size_t j;
+
+	for (j = 0; j < i; j++)
+		if (same_group(&r[j], &r[i]))
+			return false;
+	return true;
+}
+
+static bool first_engine(const struct result *r, size_t i, size_t k)
+{
+	size_t j;
+
+	for (j = i; j < k; j++)
+		if (same_group(&r[j], &r[i]) && !strcmp(r[j].engine, r[k].engine))
+			return false;
+	return true;
+}
+
+void report_table(const struct result *r, size_t n, int reps)
+{
+	size_t i, k;
+
+	printf("\nmedian of %d rep(s) [min-max]; x mmap = ratio of medians to "
+	       "kernel mmap (MADV_NORMAL) in this run\n", reps);
+	for (i = 0; i < n; i++) {
+		struct agg base;
+
+		if (!first_of_group(r, i))
+			continue;
+		base = aggregate(r, n, &r[i], "mmap", m_mbs);
+		printf("\n%s %s, %u thread(s)\n", r[i].workload,
+		       r[i].cold ? "cold" : "warm", r[i].threads);
+		printf("  %-9s %9s %-19s %6s %10s %6s %9s %8s %7s %s\n",
+		       "engine", "MB/s", "[min-max]", "x mmap", "ops/s", "amp",
+		       "faults", "peakMiB", "cpus/GB",
+		       "fc p50/p99/p99.9 us  hot%");
+		for (k = i; k < n; k++) {
+			struct agg t;
+			const struct result *g = &r[i];
+			const char *e = r[k].engine;
+			char range[40];
+
+			if (!same_group(&r[k], g) || !first_engine(r, i, k))
+				continue;
+			t = aggregate(r, n, g, e, m_mbs);
+			snprintf(range, sizeof(range), "[%.0f-%.0f]", t.min,
+				 t.max);
+			printf("  %-9s %9.1f %-19s %6.2f %10.0f %6.2f %9.0f "
+			       "%8.0f %7.2f", e, t.med, range,
+			       base.n ? t.med / base.med : 0,
+			       aggregate(r, n, g, e, m_ops).med,
+			       aggregate(r, n, g, e, m_amp).med,
+			       aggregate(r, n, g, e, m_faults).med,
+			       aggregate(r, n, g, e, m_rss).med,
+			       aggregate(r, n, g, e, m_cpu).med);
+			if (!strcmp(e, "fc"))
+				printf(" %.0f/%.0f/%.0f",
+				       aggregate(r, n, g, e, m_p50).med,
+				       aggregate(r, n, g, e, m_p99).med,
+				       aggregate(r, n, g, e, m_p999).med);
+			if (!strcmp(g->workload, "scanres"))
+				printf("  %.1f", aggregate(r, n, g, e, m_hot).med);
+			printf("\n");
+		}
+	}
+}
+
+int report_json(const char *path, const struct result *r, size_t n)
+{
+	FILE *f = fopen(path, "w");
+	size_t i;
+	int b;
+
+	if (!f)
+		return 1;
+	fprintf(f, "[\n");
+	for (i = 0; i < n; i++) {
+		fprintf(f, "  {\"workload\": \"%s\", \"engine\": \"%s\", "
+			   "\"mode\": \"%s\", \"threads\": %u, \"rep\": %d, "
+			   "\"seconds\": %.6f, \"cpu_seconds\": %.6f, "
+			   "\"used_bytes\": %llu, \"device_bytes\": %llu, "
+			   "\"ops\": %llu, \"mb_per_s\": %.3f, "
+			   "\"ops_per_s\": %.1f, \"read_amplification\": %.4f, "
+			   "\"faults\": %llu, \"peak_rss_bytes\": %llu, "
+			   "\"lat_p50_ns\": %llu, \"lat_p99_ns\": %llu, "
+			   "\"lat_p999_ns\": %llu, \"hot_resident\": %.4f, "
+			   "\"checksum\": %llu, \"checksum_ok\": %s, "
+			   "\"latency_hist\": [",
+			r[i].workload, r[i].engine, r[i].cold ? "cold" : "warm",
+			r[i].threads, r[i].rep, r[i].secs, r[i].cpu_secs,
+			(unsigned long long)r[i].used_bytes,
+			(unsigned long long)r[i].dev_bytes,
+			(unsigned long long)r[i].ops, m_mbs(&r[i]),
+			m_ops(&r[i]), m_amp(&r[i]),
+			(unsigned long long)r[i].faults,
+			(unsigned long long)r[i].peak_rss,
+			(unsigned long long)r[i].lat_p50,
+			(unsigned long long)r[i].lat_p99,
+			(unsigned long long)r[i].lat_p999, r[i].hot_resident,
+			(unsigned long long)r[i].checksum,
+			r[i].checksum_ok ? "true" : "false");
+		for (b = 0; b < FC_LAT_BUCKETS; b++)
+			fprintf(f, "%s%llu", b ? ", " : "",
+				(unsigned long long)r[i].hist[b]);
+		fprintf(f, "]}%s\n", i + 1 < n ? "," : "");
+	}
+	fprintf(f, "]\n");
+	return fclose(f) ? 1 : 0;
+}
+
+int report_csv(const char *path, const struct result *r, size_t n)
+{
+	FILE *f = fopen(path, "w");
+	size_t i;
+
+	if (!f)
+		return 1;
+	fprintf(f, "workload,engine,mode,threads,rep,seconds,cpu_seconds,"
+		   "used_bytes,device_bytes,ops,mb_per_s,ops_per_s,"
+		   "read_amplification,faults,peak_rss_bytes,lat_p50_ns,"
+		   "lat_p99_ns,lat_p999_ns,hot_resident,checksum_ok\n");
+	for (i = 0; i < n; i++)
+		fprintf(f, "%s,%s,%s,%u,%d,%.6f,%.6f,%llu,%llu,%llu,%.3f,%.1f,"
+			   "%.4f,%llu,%llu,%llu,%llu,%llu,%.4f,%d\n",
+			r[i].workload, r[i].engine, r[i].cold ? "cold" : "warm",
+			r[i].threads, r[i].rep, r[i].secs, r[i].cpu_secs,
+			(unsigned long long)r[i].used_bytes,
+			(unsigned long long)r[i].dev_bytes,
+			(unsigned long long)r[i].ops, m_mbs(&r[i]),
+			m_ops(&r[i]), m_amp(&r[i]),
+			(unsigned long long)r[i].faults,
+			(unsigned long long)r[i].peak_rss,
+			(unsigned long long)r[i].lat_p50,
+			(unsigned long long)r[i].lat_p99,
+			(unsigned long long)r[i].lat_p999, r[i].hot_resident,
+			r[i].checksum_ok);
+	return fclose(f) ? 1 : 0;
+}
+
+/* ---- SVG ---- */
+
+static const char *const colors[] = { "#1f77b4", "#ff7f0e", "#2ca02c",
+				      "#d62728", "#9467bd", "#8c564b" };
+static const char *const engines[] = { "fc", "mmap", "mmap-rand",
+				       "mmap-seq", "pread", "direct" };
+
+/* Grouped bars: one group per (workload, mode, threads), one bar per engine. */
+static int svg_throughput(const char *path, const struct result *r, size_t n)
+{
+	size_t i, groups = 0, e;
+	double top = 1;
+	int gi = 0;
+	FILE *f;
+
+	for (i = 0; i < n; i++)
+		if (first_of_group(r, i))
+			groups++;
+	for (i = 0; i < n; i++)
+		if (m_mbs(&r[i]) > top)
+			top = m_mbs(&r[i]);
+	f = fopen(path, "w");
+	if (!f)
+		return 1;
+	fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='%zu' "
+		   "height='420' font-family='sans-serif' font-size='11'>\n"
+		   "<text x='10' y='18' font-size='14'>fcbench: median "
+		   "throughput (MB/s) by workload and engine</text>\n",
+		groups * 110 + 180);
+	for (e = 0; e < 6; e++)
+		fprintf(f, "<rect x='%zu' y='30' width='10' height='10' "
+			   "fill='%s'/><text x='%zu' y='39'>%s</text>\n",
+			20 + e * 90, colors[e], 34 + e * 90, engines[e]);
+	for (i = 0; i < n; i++) {
+		if (!first_of_group(r, i))
+			continue;
+		for (e = 0; e < 6; e++) {
+			struct agg a = aggregate(r, n, &r[i], engines[e], m_mbs);
+			double h = a.n ? 300 * a.med / top : 0;
+
+			if (a.n)
+				fprintf(f, "<rect x='%zu' y='%.1f' width='14' "
+					   "height='%.1f' fill='%s'><title>%s %s"
+					   " t=%u %s: %.1f MB/s</title></rect>\n",
+					40 + (size_t)gi * 110 + e * 15,
+					360 - h, h, colors[e], r[i].workload,
+					r[i].cold ? "cold" : "warm",
+					r[i].threads, engines[e], a.med);
+		}
+		fprintf(f, "<text x='%d' y='375'>%s</text><text x='%d' "
+			   "y='390'>%s t=%u</text>\n", 40 + gi * 110,
+			r[i].workload, 40 + gi * 110, r[i].cold ? "cold" : "warm",
+			r[i].threads);
+		gi++;
+	}
+	fprintf(f, "<line x1='35' y1='360' x2='%zu' y2='360' stroke='black'/>"
+		   "<text x='5' y='65'>%.0f</text></svg>\n",
+		groups * 110 + 40, top);
+	return fclose(f) ? 1 : 0;
+}
+
+/* CDF of the fc handler latency histogram, per workload and mode. */
+static int svg_latency(const char *path, const struct result *r, size_t n)
+{
+	FILE *f = fopen(path, "w");
+	size_t i, line = 0;
+	int b;
+
+	if (!f)
+		return 1;
+	fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='760' "
+		   "height='440' font-family='sans-serif' font-size='11'>\n"
+		   "<text x='10' y='18' font-size='14'>libfaultcache fault "
+		   "latency CDF (handler side, all reps)</text>\n"
+		   "<line x1='60' y1='380' x2='560' y2='380' stroke='black'/>"
+		   "<line x1='60' y1='380' x2='60' y2='40' stroke='black'/>\n");
+	for (b = 8; b <= 28; b += 2)	/* 256 ns .. 256 ms */
+		fprintf(f, "<text x='%d' y='396'>%s</text>\n",
+			60 + (b - 8) * 25,
+			b < 10 ? "256ns" : b < 20 ? (b == 10 ? "1us" : "") :
+			b == 20 ? "1ms" : "");
+	for (i = 0; i < n; i++) {
+		uint64_t h[FC_LAT_BUCKETS] = { 0 }, tot = 0, acc = 0;
+		size_t j;
+
+		if (strcmp(r[i].engine, "fc"))
+			continue;
+		for (j = 0; j < i; j++)	/* once per group */
+			if (!strcmp(r[j].engine, "fc") && same_group(&r[j], &r[i]))
+				break;
+		if (j < i)
+			continue;
+		for (j = i; j < n; j++)
+			if (!strcmp(r[j].engine, "fc") && same_group(&r[j], &r[i]))
+				for (b = 0; b < FC_LAT_BUCKETS; b++)
+					h[b] += r[j].hist[b];
+		for (b = 0; b < FC_LAT_BUCKETS; b++)
+			tot += h[b];
+		if (!tot)
+			continue;
+		fprintf(f, "<polyline fill='none' stroke='%s' points='",
+			colors[line % 6]);
+		for (b = 8; b <= 28; b++) {
+			acc += h[b];
+			if (b == 8)
+				for (int k = 0; k < 8; k++)
+					acc += h[k];
+			fprintf(f, "%d,%.1f ", 60 + (b - 8) * 25,
+				380 - 340.0 * (double)acc / (double)tot);
+		}
+		fprintf(f, "'/><text x='575' y='%zu' fill='%s'>%s %s t=%u</text>\n",
+			50 + line * 14, colors[line % 6], r[i].workload,
+			r[i].cold ? "cold" : "warm", r[i].threads);
+		line++;
+	}
+	fprintf(f, "</svg>\n");
+	return fclose(f) ? 1 : 0;
+}
+
+int report_svg(const char *dir, const struct result *r, size_t n)
+{
+	char p[1024];
+	int bad;
+
+	snprintf(p, sizeof(p), "%s/throughput.svg", dir);
+	bad = svg_throughput(p, r, n);
+	snprintf(p, sizeof(p), "%s/latency.svg", dir);
+	return bad | svg_latency(p, r, n);
+}

@@ -1,0 +1,12 @@
+#!/bin/sh
+# The main job of the README: install dependencies, build (Release) and
+# run fcbench. Arguments go to fcbench (see --help); by default the full
+# method of docs/benchmarks.md: a 4 GiB file created on first use, every
+# workload and engine, cold and warm, 5 repetitions.
+set -eu
+cd "$(dirname "$0")/.."
+sh tools/deps.sh
+cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DFC_BUILD_TESTS=OFF \
+	>/dev/null
+cmake --build build-release -j "$(nproc)" >/dev/null
+exec ./build-release/bench/fcbench "$@"
