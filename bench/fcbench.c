@@ -312,15 +312,14 @@ static int prepare(struct engine *e, struct engine *filler, int k,
 	if (ret || cold)
 		return ret;
 	if (k == ENG_FC) {
-		/* the second mapping shares the first one's cache */
+		/* fill through one mapping, measure on a second one */
+		execute(e, ol, 1);
 		*filler = *e;
 		e->map = fc_map(e->cache, e->fd, 0, 0, 0);
 		if (!e->map)
 			return -errno;
-		fc_advise(e->map, (size_t)e->size,
-			  fo->advice >= 0 ? fo->advice : advice);
-		execute(filler, ol, 1);
-		return 0;
+		return fc_advise(e->map, (size_t)e->size,
+				 fo->advice >= 0 ? fo->advice : advice);
 	}
 	execute(e, ol, 1);
 	if (e->map) {	/* fresh mapping, warm page cache */
