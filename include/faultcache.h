@@ -51,7 +51,7 @@ struct fc_config {
 /* Never use O_DIRECT, always buffered reads (also chosen automatically). */
 #define FC_CONFIG_NO_DIRECT	(1u << 0)
 
-/* Defaults: 256 MiB budget, 4 KiB pages, 1 MiB readahead, 2 threads. */
+/* Defaults: 256 MiB budget, 4 KiB pages, 4 MiB readahead, 2 threads. */
 FC_EXPORT void fc_config_init(struct fc_config *cfg);
 
 struct fc_cache;

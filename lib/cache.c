@@ -30,7 +30,7 @@ void fc_config_init(struct fc_config *cfg)
 	cfg->size = sizeof(*cfg);
 	cfg->cache_bytes = 256 * MIB;
 	cfg->page_size = 4096;
-	cfg->readahead_max = 1 * MIB;
+	cfg->readahead_max = 4 * MIB;
 	cfg->handler_threads = 2;
 	cfg->fault_around = 16;
 	cfg->flags = 0;

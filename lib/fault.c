@@ -305,11 +305,20 @@ static void async_readahead(struct fc_handler *h, struct fc_mapping *m,
 	pg->pins--;
 }
 
+/*
+ * Queue a waiter on @io. A thread whose fault is re-sent (the kernel may
+ * deliver the same fault twice) is already there: one waiter per address,
+ * so it is woken, or sent SIGBUS, once.
+ */
 static int add_waiter(struct fc_io *io, struct fc_mapping *m, uint64_t addr,
 		      uint64_t t0)
 {
-	struct fc_waiter *w = malloc(sizeof(*w));
+	struct fc_waiter *w;
 
+	for (w = io->waiters; w; w = w->next)
+		if (w->m == m && w->addr == addr)
+			return 0;
+	w = malloc(sizeof(*w));
 	if (!w)
 		return -ENOMEM;
 	fc__mapping_get(m);
@@ -426,13 +435,19 @@ static void do_install(struct fc_cache *c, struct act *a)
 			fc__uffd_install(uffd, lo, hi, true);
 		return;
 	}
-	/* the faulting page first, with wake; then what lies before it */
+	/*
+	 * The faulting page alone first, so its thread runs again after one
+	 * page, then its neighbours without waking anyone: measured p50 of a
+	 * fault on a cached page 47 -> see docs/design.md.
+	 */
 	fault = (char *)((uintptr_t)fault & ~(uintptr_t)(sp - 1));
-	ret = fc__uffd_install(uffd, fault, hi, true);
-	if (lo < fault)
-		fc__uffd_install(uffd, lo, fault, false);
+	ret = fc__uffd_install(uffd, fault, fault + sp, true);
 	if (ret < 0 && ret != -ENOENT && ret != -EINVAL)
 		fc__uffd_wake(uffd, fault, sp);
+	if (fault + sp < hi)
+		fc__uffd_install(uffd, fault + sp, hi, false);
+	if (lo < fault)
+		fc__uffd_install(uffd, lo, fault, false);
 }
 
 static void do_poison(struct fc_cache *c, struct act *a)
@@ -735,10 +750,62 @@ static void run_deferred(struct fc_handler *h, struct plan *p)
 }
 
 /* WILLNEED: read the range now (at most half the budget), no waiters. */
+static void cmd_willneed(struct fc_handler *h, struct fc_cmd *cmd)
+{
+	struct fc_cache *c = h->cache;
+	struct fc_mapping *m = cmd->m;
+	struct fc_ra_window w = { cmd->first, 0, 0, false };
+	uint64_t last = cmd->last;
+
+	if (w.start >= m->file->nr_pages)
+		return;
+	if (last >= m->file->nr_pages)
+		last = m->file->nr_pages - 1;
+	w.size = last - w.start + 1;
+	if (w.size > c->nr_slots / 2)
+		w.size = c->nr_slots / 2;
+	read_window(h, m, w, UINT64_MAX);
+}
+
+/*
+ * POPULATE: plan the installation of the next FC_POPULATE_CHUNK cached
+ * pages of the range, in runs of up-to-date pages without a marker.
+ * Returns true when the range is done; else cmd->first is advanced.
+ */
+static bool cmd_populate(struct plan *p, struct fc_cmd *cmd)
+{
+	struct fc_mapping *m = cmd->m;
+	struct fc_file *f = m->file;
+	uint64_t key = cmd->first, done = 0;
+	struct fc_page *pg;
+
+	while (done < FC_POPULATE_CHUNK) {
+		uint64_t lo, hi;
+
+		pg = fc__radix_next(&f->tree, &key);
+		if (!pg || key > cmd->last)
+			return true;
+		lo = hi = key;
+		while (hi <= cmd->last && hi - lo < FC_POPULATE_CHUNK - done &&
+		       (pg = uptodate(f, hi)) && !pg->marker)
+			hi++;
+		if (hi == lo) {		/* being read, or a marker: skip it */
+			key = lo + 1;
+			continue;
+		}
+		if (plan_install(p, m, lo, hi, 0, 0, ~0ull))
+			return true;	/* no memory: faults will do it */
+		done += hi - lo;
+		key = hi;
+	}
+	cmd->first = key;
+	return false;
+}
+
 static void run_cmds(struct fc_handler *h, struct plan *p)
 {
 	struct fc_cache *c = h->cache;
-	struct fc_cmd *cmd, *next;
+	struct fc_cmd *cmd, *next, *again = NULL;
 	uint64_t v;
 
 	if (read(h->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
@@ -748,28 +815,34 @@ static void run_cmds(struct fc_handler *h, struct plan *p)
 	h->cmds = NULL;
 	pthread_mutex_unlock(&h->cmd_lock);
 	pthread_mutex_lock(&c->lock);
-	for (next = cmd; next; next = next->next) {
-		struct fc_mapping *m = next->m;
-		struct fc_ra_window w = { next->first, 0, 0, false };
-		uint64_t last = next->last;
-
-		if (m->dead || w.start >= m->file->nr_pages)
+	for (; cmd; cmd = next) {
+		next = cmd->next;
+		cmd->next = NULL;
+		if (atomic_load(&cmd->m->dead)) {
+			plan_put(p, cmd->m);
+			free(cmd);
 			continue;
-		if (last >= m->file->nr_pages)
-			last = m->file->nr_pages - 1;
-		w.size = last - w.start + 1;
-		if (w.size > c->nr_slots / 2)
-			w.size = c->nr_slots / 2;
-		read_window(h, m, w, UINT64_MAX);
+		}
+		if (cmd->kind == FC_CMD_POPULATE && !cmd_populate(p, cmd)) {
+			cmd->next = again;	/* more next time round */
+			again = cmd;
+			continue;
+		}
+		if (cmd->kind == FC_CMD_WILLNEED)
+			cmd_willneed(h, cmd);
+		plan_put(p, cmd->m);
+		free(cmd);
 	}
 	pthread_mutex_unlock(&c->lock);
 	fc__io_submit(h);
-	for (; cmd; cmd = next) {
-		next = cmd->next;
-		fc__mapping_put(cmd->m);
-		free(cmd);
+	act(c, p);
+	for (; again; again = next) {
+		next = again->next;
+		if (fc__handler_post(h, again)) {
+			fc__mapping_put(again->m);
+			free(again);
+		}
 	}
-	(void)p;
 }
 
 int fc__handler_post(struct fc_handler *h, struct fc_cmd *cmd)

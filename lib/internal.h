@@ -51,6 +51,7 @@
 #define FC_MAX_IO_BYTES (1u << 20)
 #define FC_RING_ENTRIES 256
 #define FC_MSG_BATCH 64
+#define FC_POPULATE_CHUNK 2048	/* pages mapped per handler loop */
 
 enum fc_page_state {
 	FC_PG_FREE = 0,
@@ -133,11 +134,17 @@ struct fc_mapping {
 	atomic_bool dead;	/* unmapped: never install into it again */
 };
 
+enum fc_cmd_kind {
+	FC_CMD_WILLNEED,	/* read [first, last] now */
+	FC_CMD_POPULATE,	/* map the cached pages of [first, last] */
+};
+
 /* A request posted to a handler thread from another thread. */
 struct fc_cmd {
 	struct fc_cmd *next;
+	enum fc_cmd_kind kind;
 	struct fc_mapping *m;	/* holds a reference */
-	uint64_t first, last;	/* WILLNEED: cache page range, inclusive */
+	uint64_t first, last;	/* cache page range, inclusive */
 };
 
 /* A fault that could not get a page (all busy); retried later. */

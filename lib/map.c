@@ -33,6 +33,9 @@ static struct {
 	size_t n, cap;
 } maptab = { PTHREAD_RWLOCK_INITIALIZER, NULL, 0, 0 };
 
+static int post_cmd(struct fc_mapping *m, enum fc_cmd_kind kind, uint64_t off,
+		    size_t len);
+
 /* Index of the first mapping with base > addr. Context: maptab.lock held. */
 static size_t upper_bound(uintptr_t addr)
 {
@@ -288,6 +291,13 @@ void *fc_map(struct fc_cache *c, int fd, off_t offset, size_t length,
 	if (err)
 		goto unmap;
 	atomic_fetch_add(&c->nr_mappings, 1);
+	/*
+	 * Pages of this file already in the cache are mapped into the new view
+	 * by its handler, in the background: a fresh mapping of a warm file
+	 * then takes no faults at all (best effort: on failure, faults do it).
+	 */
+	if (m->view_len)
+		post_cmd(m, FC_CMD_POPULATE, m->offset, m->view_len);
 	return m->base;
 
 unmap:
@@ -303,7 +313,8 @@ out:
 	return NULL;
 }
 
-static int post_willneed(struct fc_mapping *m, uint64_t off, size_t len)
+static int post_cmd(struct fc_mapping *m, enum fc_cmd_kind kind, uint64_t off,
+		    size_t len)
 {
 	struct fc_cmd *cmd = calloc(1, sizeof(*cmd));
 	size_t ps = m->cache->cfg.page_size;
@@ -312,6 +323,7 @@ static int post_willneed(struct fc_mapping *m, uint64_t off, size_t len)
 	if (!cmd)
 		return -ENOMEM;
 	fc__mapping_get(m);
+	cmd->kind = kind;
 	cmd->m = m;
 	cmd->first = off / ps;
 	cmd->last = (off + len - 1) / ps;
@@ -350,7 +362,7 @@ int fc_advise(void *addr, size_t length, int advice)
 		break;
 	case FC_ADVICE_WILLNEED:
 		if (length && off < (uint64_t)m->file->size)
-			ret = post_willneed(m, off, length);
+			ret = post_cmd(m, FC_CMD_WILLNEED, off, length);
 		break;
 	case FC_ADVICE_DONTNEED:
 		/* drop the view's PTEs (and poison); the data stays cached */
