@@ -2,7 +2,7 @@
 # Install what building, testing and benchmarking need on Debian 12.
 # Idempotent: installs only what is missing. Needs root (or sudo).
 set -eu
-pkgs="build-essential cmake pkg-config liburing-dev libcmocka-dev util-linux"
+pkgs="build-essential cmake pkg-config liburing-dev libcmocka-dev libncurses-dev tmux util-linux"
 missing=""
 for p in $pkgs; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

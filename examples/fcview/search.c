@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * search.c - pattern search over the mapping in 4 MiB chunks (so memory
+ * stays within the cache budget and the UI can show progress and cancel),
+ * and the sample text generator.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fcview.h"
+
+#define CHUNK (4u << 20)
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Text as is; hex as pairs of digits, spaces allowed ("de ad", "dead"). */
+int pattern_parse(struct pattern *p, const char *s, bool hex)
+{
+	p->len = 0;
+	if (!hex) {
+		size_t n = strlen(s);
+
+		if (!n || n > sizeof(p->bytes))
+			return -1;
+		memcpy(p->bytes, s, n);
+		p->len = n;
+		return 0;
+	}
+	while (*s) {
+		int hi, lo;
+
+		if (*s == ' ') {
+			s++;
+			continue;
+		}
+		hi = hexval(s[0]);
+		lo = s[1] ? hexval(s[1]) : -1;
+		if (hi < 0 || lo < 0 || p->len == sizeof(p->bytes))
+			return -1;
+		p->bytes[p->len++] = (unsigned char)(hi << 4 | lo);
+		s += 2;
+	}
+	return p->len ? 0 : -1;
+}
+
+/* Last occurrence of @p in @buf[0, n) starting before @limit. */
+static const unsigned char *last_match(const unsigned char *buf, size_t n,
+				       size_t limit, const struct pattern *p)
+{
+	size_t i;
+
+	if (n < p->len)
+		return NULL;
+	i = n - p->len + 1;
+	if (i > limit)
+		i = limit;
+	while (i-- > 0)
+		if (buf[i] == p->bytes[0] && !memcmp(buf + i, p->bytes, p->len))
+			return buf + i;
+	return NULL;
+}
+
+static int search_fwd(const struct pattern *p, uint64_t pos,
+		      unsigned char *buf, uint64_t *hit,
+		      bool (*progress)(uint64_t))
+{
+	while (pos + p->len <= v.size) {
+		ssize_t n = view_copy(buf, pos, CHUNK + p->len - 1);
+		const unsigned char *m;
+
+		if (n < 0)
+			return -1;
+		m = memmem(buf, (size_t)n, p->bytes, p->len);
+		if (m) {
+			*hit = pos + (uint64_t)(m - buf);
+			return 1;
+		}
+		pos += CHUNK;
+		if (progress && progress(pos))
+			return 2;
+	}
+	return 0;
+}
+
+static int search_back(const struct pattern *p, uint64_t from,
+		       unsigned char *buf, uint64_t *hit,
+		       bool (*progress)(uint64_t))
+{
+	uint64_t end = from + p->len - 1;	/* a match may start at from-1 */
+
+	if (end > v.size)
+		end = v.size;
+	while (end >= p->len && from > 0) {
+		uint64_t start = end > CHUNK + p->len - 1 ? end - CHUNK - p->len + 1
+							  : 0;
+		ssize_t n = view_copy(buf, start, (size_t)(end - start));
+		const unsigned char *m;
+
+		if (n < 0)
+			return -1;
+		m = last_match(buf, (size_t)n, (size_t)(from - start), p);
+		if (m) {
+			*hit = start + (uint64_t)(m - buf);
+			return 1;
+		}
+		if (!start)
+			break;
+		end = start + p->len - 1;
+		if (progress && progress(start))
+			return 2;
+	}
+	return 0;
+}
+
+/*
+ * Every non-overlapping match from the start, in one pass (as grep -ob):
+ * each chunk is copied once and all its matches reported to @fn.
+ * Returns 0, or -1 when pages vanished.
+ */
+int search_all(const struct pattern *p, void (*fn)(uint64_t off))
+{
+	unsigned char *buf = malloc(CHUNK + sizeof(p->bytes));
+	uint64_t pos = 0, next = 0;	/* next: first offset a match may start */
+
+	if (!buf)
+		return -1;
+	while (pos + p->len <= v.size) {
+		ssize_t n = view_copy(buf, pos, CHUNK + p->len - 1);
+		const unsigned char *b = buf, *m;
+
+		if (n < 0) {
+			free(buf);
+			return -1;
+		}
+		if (next > pos)
+			b += next - pos;
+		while ((m = memmem(b, (size_t)(buf + n - b), p->bytes,
+				   p->len))) {
+			fn(pos + (uint64_t)(m - buf));
+			b = m + p->len;
+		}
+		next = pos + (uint64_t)(b - buf);
+		pos += CHUNK;
+	}
+	free(buf);
+	return 0;
+}
+
+int search(const struct pattern *p, uint64_t from, bool forward,
+	   uint64_t *hit, bool (*progress)(uint64_t pos))
+{
+	unsigned char *buf = malloc(CHUNK + sizeof(p->bytes));
+	int r;
+
+	if (!buf)
+		return -1;
+	r = forward ? search_fwd(p, from, buf, hit, progress)
+		    : search_back(p, from, buf, hit, progress);
+	free(buf);
+	return r;
+}
+
+/* ---- sample text ---- */
+
+static const char *const words[] = {
+	"the", "page", "cache", "fault", "handler", "reads", "ahead", "of",
+	"a", "sequential", "reader", "while", "memory", "stays", "within",
+	"its", "budget", "and", "every", "byte", "seen", "through", "mapping",
+	"equals", "file", "kernel", "userfaultfd", "ring", "completion",
+	"wakes", "thread", "that", "waits", "for", "window", "marker",
+	"eviction", "list", "active", "inactive", "shadow", "refault",
+	"distance", "is", "small", "enough", "to", "promote", "it", "in",
+	"on", "with", "when", "from", "lazy", "viewer", "opens", "huge",
+	"files", "instantly", "because", "only", "pages", "screen", "are",
+};
+
+/* Write @size bytes of numbered lines of words: real text, not sparse. */
+int generate_sample(const char *path, uint64_t size)
+{
+	size_t cap = 8u << 20, nw = sizeof(words) / sizeof(words[0]);
+	char *buf = malloc(cap + 4096), tmp[4096];
+	uint64_t done = 0, line = 1, s = 0x2545f4914f6cdd1dull;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	if (fd < 0 || !buf) {
+		fprintf(stderr, "fcview: %s: %s\n", path, strerror(errno));
+		free(buf);
+		return -1;
+	}
+	while (done < size) {
+		size_t n = 0;
+
+		while (n < cap) {
+			int len = snprintf(buf + n, 64, "%09llu ",
+					   (unsigned long long)line++);
+			int words_in_line = 3 + (int)(s % 17), i;
+
+			n += (size_t)len;
+			for (i = 0; i < words_in_line; i++) {
+				s ^= s << 13;
+				s ^= s >> 7;
+				s ^= s << 17;
+				len = snprintf(tmp, sizeof(tmp), "%s%s",
+					       words[s % nw],
+					       i + 1 < words_in_line ?
+					       (s % 11 == 0 ? ", " : " ") : ".\n");
+				memcpy(buf + n, tmp, (size_t)len);
+				n += (size_t)len;
+			}
+		}
+		if (n > size - done)
+			n = (size_t)(size - done);
+		if (write(fd, buf, n) != (ssize_t)n) {
+			fprintf(stderr, "fcview: writing %s: %s\n", path,
+				strerror(errno));
+			close(fd);
+			free(buf);
+			return -1;
+		}
+		done += n;
+		fprintf(stderr, "\rwriting sample text: %3d%%",
+			(int)(done * 100 / size));
+	}
+	fprintf(stderr, "\n");
+	free(buf);
+	return close(fd);
+}
