@@ -192,6 +192,24 @@ static bool is_cached(void *arg, uint64_t index)
 	return fc__radix_lookup(&((struct cached_arg *)arg)->f->tree, index);
 }
 
+/* A new INFLIGHT page of @f at @index, in the index; NULL if none free. */
+static struct fc_page *page_inflight(struct fc_cache *c, struct fc_file *f,
+				     uint64_t index)
+{
+	struct fc_page *pg = fc__page_alloc(c);
+
+	if (!pg)
+		return NULL;
+	pg->file = f;
+	pg->index = index;
+	pg->state = FC_PG_INFLIGHT;
+	if (fc__radix_insert(&f->tree, index, pg)) {
+		fc__page_free(c, pg);
+		return NULL;
+	}
+	return pg;
+}
+
 /*
  * Allocate and start reading the missing pages of window @w. The page
  * @must (UINT64_MAX for none) is allocated first: it is the faulting one.
@@ -209,33 +227,16 @@ static struct fc_io *read_window(struct fc_handler *h, struct fc_mapping *m,
 
 	if (!max_io)	/* cache pages larger than one read: one per read */
 		max_io = 1;
-	if (must != UINT64_MAX) {
-		pg = fc__page_alloc(c);
-		if (!pg)
-			return NULL;
-		pg->file = f;
-		pg->index = must;
-		pg->state = FC_PG_INFLIGHT;
-		if (fc__radix_insert(&f->tree, must, pg)) {
-			fc__page_free(c, pg);
-			return NULL;
-		}
-	}
+	if (must != UINT64_MAX && !page_inflight(c, f, must))
+		return NULL;
 	for (i = w.start; i < w.start + w.size; i++) {
 		if (i == must || fc__radix_lookup(&f->tree, i))
 			continue;
-		pg = fc__page_alloc(c);
+		pg = page_inflight(c, f, i);
 		if (!pg)
 			break;	/* budget: read less ahead */
-		pg->file = f;
-		pg->index = i;
-		pg->state = FC_PG_INFLIGHT;
 		pg->ra_unused = 1;
 		pg->marker = w.has_marker && i == w.marker;
-		if (fc__radix_insert(&f->tree, i, pg)) {
-			fc__page_free(c, pg);
-			break;
-		}
 		c->st.ra_pages++;
 	}
 	/* group the new pages (INFLIGHT without a read) into reads */
@@ -305,6 +306,21 @@ static void async_readahead(struct fc_handler *h, struct fc_mapping *m,
 	pg->pins--;
 }
 
+static struct fc_waiter *waiter_new(struct fc_mapping *m, uint64_t addr,
+				     uint64_t t0, struct fc_waiter *next)
+{
+	struct fc_waiter *w = malloc(sizeof(*w));
+
+	if (!w)
+		return NULL;
+	fc__mapping_get(m);
+	w->m = m;
+	w->addr = addr;
+	w->t0 = t0;
+	w->next = next;
+	return w;
+}
+
 /*
  * Queue a waiter on @io. A thread whose fault is re-sent (the kernel may
  * deliver the same fault twice) is already there: one waiter per address,
@@ -318,31 +334,21 @@ static int add_waiter(struct fc_io *io, struct fc_mapping *m, uint64_t addr,
 	for (w = io->waiters; w; w = w->next)
 		if (w->m == m && w->addr == addr)
 			return 0;
-	w = malloc(sizeof(*w));
+	w = waiter_new(m, addr, t0, io->waiters);
 	if (!w)
 		return -ENOMEM;
-	fc__mapping_get(m);
-	w->m = m;
-	w->addr = addr;
-	w->t0 = t0;
-	w->next = io->waiters;
 	io->waiters = w;
 	return 0;
 }
 
+/* No page to be had now: retry the fault after the next completion. */
 static void defer(struct fc_handler *h, struct fc_mapping *m, uint64_t addr,
 		  uint64_t t0)
 {
-	struct fc_deferred *d = malloc(sizeof(*d));
+	struct fc_waiter *w = waiter_new(m, addr, t0, h->deferred);
 
-	if (!d)
-		return;	/* the duplicate fault message brings it back */
-	fc__mapping_get(m);
-	d->m = m;
-	d->addr = addr;
-	d->t0 = t0;
-	d->next = h->deferred;
-	h->deferred = d;
+	if (w)	/* else the re-sent fault message brings it back */
+		h->deferred = w;
 }
 
 /**
@@ -733,7 +739,7 @@ static size_t fault_batch(struct fc_handler *h, struct plan *p)
 static void run_deferred(struct fc_handler *h, struct plan *p)
 {
 	struct fc_cache *c = h->cache;
-	struct fc_deferred *d = h->deferred, *next;
+	struct fc_waiter *d = h->deferred, *next;
 
 	h->deferred = NULL;
 	pthread_mutex_lock(&c->lock);
@@ -900,7 +906,7 @@ static void handler_cleanup(struct fc_handler *h, struct plan *p)
 	struct fc_cmd *cmd, *next;
 
 	while (h->deferred) {
-		struct fc_deferred *d = h->deferred;
+		struct fc_waiter *d = h->deferred;
 
 		h->deferred = d->next;
 		fc__mapping_put(d->m);

@@ -97,6 +97,7 @@ struct fc_file {
 	struct fc_file *next;
 };
 
+/* A thread waiting on a read, or a fault deferred for want of a page. */
 struct fc_waiter {
 	struct fc_waiter *next;
 	struct fc_mapping *m;	/* holds a reference */
@@ -147,14 +148,6 @@ struct fc_cmd {
 	uint64_t first, last;	/* cache page range, inclusive */
 };
 
-/* A fault that could not get a page (all busy); retried later. */
-struct fc_deferred {
-	struct fc_deferred *next;
-	struct fc_mapping *m;
-	uint64_t addr;
-	uint64_t t0;
-};
-
 struct fc_handler {
 	struct fc_cache *cache;
 	pthread_t thread;
@@ -165,7 +158,7 @@ struct fc_handler {
 	bool ring_ok;
 	unsigned inflight;	/* ios submitted to this ring */
 	struct fc_io *to_submit;
-	struct fc_deferred *deferred;
+	struct fc_waiter *deferred;	/* faults that could not get a page */
 	pthread_mutex_t cmd_lock;
 	struct fc_cmd *cmds;
 	atomic_bool stop;

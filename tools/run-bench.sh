@@ -5,8 +5,5 @@
 # workload and engine, cold and warm, 5 repetitions.
 set -eu
 cd "$(dirname "$0")/.."
-sh tools/deps.sh
-cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DFC_BUILD_TESTS=OFF \
-	>/dev/null
-cmake --build build-release -j "$(nproc)" >/dev/null
+sh tools/build-release.sh
 exec ./build-release/bench/fcbench "$@"

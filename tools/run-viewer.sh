@@ -5,10 +5,7 @@
 # the first screen appears at once, only the pages shown are read.
 set -eu
 cd "$(dirname "$0")/.."
-sh tools/deps.sh
-cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DFC_BUILD_TESTS=OFF \
-	>/dev/null
-cmake --build build-release -j "$(nproc)" >/dev/null
+sh tools/build-release.sh
 fcview=./build-release/examples/fcview
 if [ $# -eq 0 ]; then
 	sample=${FC_SAMPLE:-/var/tmp/fcview-sample.txt}
