@@ -349,6 +349,58 @@ static void advice(void **state)
 	fx_free(f);
 }
 
+/*
+ * A file on tmpfs: O_DIRECT may be refused there (EINVAL at open or at the
+ * first read, depending on the kernel), and the library must fall back to
+ * buffered reads without a visible difference. FC_CONFIG_NO_DIRECT forces
+ * the same path on any file system.
+ */
+static void buffered_fallback(void **state)
+{
+	static const char *const dirs[] = { "/dev/shm", NULL };
+	const char *saved = getenv("FC_TEST_DIR");
+	char *orig = saved ? strdup(saved) : NULL;
+	struct fc_config cfg;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		char path[256];
+		const char *d = dirs[i] ? dirs[i] : th_dir();
+		int fd, tfd;
+		unsigned char *ref, *p;
+		struct fc_cache *c;
+
+		snprintf(path, sizeof(path), "%s/fctest-fb.XXXXXX", d);
+		tfd = mkstemp(path);
+		if (tfd < 0)
+			continue;	/* no tmpfs here */
+		close(tfd);
+		unlink(path);
+		setenv("FC_TEST_DIR", d, 1);
+		fd = th_make_file(path, sizeof(path), 3 * MB + 77, 8);
+		if (orig)
+			setenv("FC_TEST_DIR", orig, 1);
+		else
+			unsetenv("FC_TEST_DIR");
+		ref = th_read_all(fd, 3 * MB + 77);
+		fc_config_init(&cfg);
+		if (!dirs[i])
+			cfg.flags = FC_CONFIG_NO_DIRECT;
+		c = fc_cache_create(&cfg);
+		assert_non_null(c);
+		p = fc_map(c, fd, 0, 0, 0);
+		assert_non_null(p);
+		assert_memory_equal(p, ref, 3 * MB + 77);
+		fc_unmap(p);
+		fc_cache_destroy(c);
+		free(ref);
+		close(fd);
+		unlink(path);
+	}
+	free(orig);
+}
+
 static void version(void **state)
 {
 	(void)state;
@@ -369,6 +421,7 @@ int main(void)
 		cmocka_unit_test(bad_input),
 		cmocka_unit_test(big_pages),
 		cmocka_unit_test(advice),
+		cmocka_unit_test(buffered_fallback),
 	};
 
 	th_require_uffd();
