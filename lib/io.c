@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "io.h"
 
@@ -186,5 +187,12 @@ enum fc_io_outcome fc__io_complete(struct fc_handler *h, struct fc_io *io,
 	if (io->len < (uint64_t)io->nr * ps)
 		memset(f->alias + io->index * ps + io->len, 0,
 		       io->nr * ps - io->len);
+	/*
+	 * The alias mapping was only the way in. Drop its PTEs (the data
+	 * stays in the store): else every cached page is mapped twice and
+	 * the process's RSS reads twice the budget (measured: 536 MB of
+	 * maxrss for a 256 MiB budget while searching 8 GiB in fcview).
+	 */
+	madvise(f->alias + io->index * ps, io->nr * ps, MADV_DONTNEED);
 	return FC_IO_DONE;
 }
