@@ -443,8 +443,8 @@ static void do_install(struct fc_cache *c, struct act *a)
 	}
 	/*
 	 * The faulting page alone first, so its thread runs again after one
-	 * page, then its neighbours without waking anyone: measured p50 of a
-	 * fault on a cached page 47 -> see docs/design.md.
+	 * page, then its neighbours without waking anyone: a fault on a cached
+	 * page went from 47 to 44 us p50 (docs/design.md, "Wake first").
 	 */
 	fault = (char *)((uintptr_t)fault & ~(uintptr_t)(sp - 1));
 	ret = fc__uffd_install(uffd, fault, fault + sp, true);
@@ -463,6 +463,10 @@ static void do_poison(struct fc_cache *c, struct act *a)
 
 	if (a->m->dead)
 		return;
+	/*
+	 * Without UFFDIO_POISON (before 6.6) the woken thread faults again and
+	 * the read is retried: documented in fc_map(3), see issue 6.
+	 */
 	if (fc__uffd_poison(a->m->h->uffd, fault, sp))
 		fc__uffd_wake(a->m->h->uffd, fault, sp);
 }
