@@ -4,6 +4,7 @@
  * to kernel mmap (MADV_NORMAL) in the same run, JSON and CSV of every
  * repetition, and two SVG plots (throughput; fc fault latency CDF).
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,11 +250,19 @@ static const char *const colors[] = { "#1f77b4", "#ff7f0e", "#2ca02c",
 static const char *const engines[] = { "fc", "mmap", "mmap-rand",
 				       "mmap-seq", "pread", "direct" };
 
+/* Bar height for @v MB/s on a log scale from 1 MB/s to @top (300 px). */
+static double bar_h(double v, double top)
+{
+	if (v <= 1)
+		return 1;
+	return 300 * log10(v) / log10(top);
+}
+
 /* Grouped bars: one group per (workload, mode, threads), one bar per engine. */
 static int svg_throughput(const char *path, const struct result *r, size_t n)
 {
-	size_t i, groups = 0, e;
-	double top = 1;
+	size_t i, groups = 0, e, width;
+	double top = 10, t;
 	int gi = 0;
 	FILE *f;
 
@@ -263,24 +272,30 @@ static int svg_throughput(const char *path, const struct result *r, size_t n)
 	for (i = 0; i < n; i++)
 		if (m_mbs(&r[i]) > top)
 			top = m_mbs(&r[i]);
+	width = groups * 110 + 180 > 640 ? groups * 110 + 180 : 640;
 	f = fopen(path, "w");
 	if (!f)
 		return 1;
 	fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='%zu' "
 		   "height='420' font-family='sans-serif' font-size='11'>\n"
 		   "<text x='10' y='18' font-size='14'>fcbench: median "
-		   "throughput (MB/s) by workload and engine</text>\n",
-		groups * 110 + 180);
+		   "throughput (MB/s, log scale) by workload and engine</text>\n",
+		width);
 	for (e = 0; e < 6; e++)
 		fprintf(f, "<rect x='%zu' y='30' width='10' height='10' "
 			   "fill='%s'/><text x='%zu' y='39'>%s</text>\n",
-			20 + e * 90, colors[e], 34 + e * 90, engines[e]);
+			40 + e * 95, colors[e], 54 + e * 95, engines[e]);
+	for (t = 10; t <= top * 1.0001; t *= 10)	/* decade gridlines */
+		fprintf(f, "<line x1='35' y1='%.1f' x2='%zu' y2='%.1f' "
+			   "stroke='#ddd'/><text x='2' y='%.1f'>%.0f</text>\n",
+			360 - bar_h(t, top), width - 10, 360 - bar_h(t, top),
+			364 - bar_h(t, top), t);
 	for (i = 0; i < n; i++) {
 		if (!first_of_group(r, i))
 			continue;
 		for (e = 0; e < 6; e++) {
 			struct agg a = aggregate(r, n, &r[i], engines[e], m_mbs);
-			double h = a.n ? 300 * a.med / top : 0;
+			double h = a.n ? bar_h(a.med, top) : 0;
 
 			if (a.n)
 				fprintf(f, "<rect x='%zu' y='%.1f' width='14' "
@@ -298,8 +313,7 @@ static int svg_throughput(const char *path, const struct result *r, size_t n)
 		gi++;
 	}
 	fprintf(f, "<line x1='35' y1='360' x2='%zu' y2='360' stroke='black'/>"
-		   "<text x='5' y='65'>%.0f</text></svg>\n",
-		groups * 110 + 40, top);
+		   "</svg>\n", width - 10);
 	return fclose(f) ? 1 : 0;
 }
 
@@ -318,11 +332,21 @@ static int svg_latency(const char *path, const struct result *r, size_t n)
 		   "latency CDF (handler side, all reps)</text>\n"
 		   "<line x1='60' y1='380' x2='560' y2='380' stroke='black'/>"
 		   "<line x1='60' y1='380' x2='60' y2='40' stroke='black'/>\n");
-	for (b = 8; b <= 28; b += 2)	/* 256 ns .. 256 ms */
-		fprintf(f, "<text x='%d' y='396'>%s</text>\n",
-			60 + (b - 8) * 25,
-			b < 10 ? "256ns" : b < 20 ? (b == 10 ? "1us" : "") :
-			b == 20 ? "1ms" : "");
+	{
+		static const struct { int b; const char *l; } ticks[] = {
+			{ 10, "1us" }, { 13, "8us" }, { 17, "131us" },
+			{ 20, "1ms" }, { 23, "8ms" }, { 27, "134ms" },
+		};
+		size_t t;
+
+		for (t = 0; t < sizeof(ticks) / sizeof(ticks[0]); t++)
+			fprintf(f, "<line x1='%d' y1='380' x2='%d' y2='385' "
+				   "stroke='black'/><text x='%d' y='397'>%s</text>\n",
+				60 + (ticks[t].b - 8) * 25, 60 + (ticks[t].b - 8) * 25,
+				48 + (ticks[t].b - 8) * 25, ticks[t].l);
+		fprintf(f, "<text x='25' y='384'>0%%</text><text x='20' y='214'>"
+			   "50%%</text><text x='15' y='44'>100%%</text>\n");
+	}
 	for (i = 0; i < n; i++) {
 		uint64_t h[FC_LAT_BUCKETS] = { 0 }, tot = 0, acc = 0;
 		size_t j;
@@ -357,6 +381,9 @@ static int svg_latency(const char *path, const struct result *r, size_t n)
 			r[i].cold ? "cold" : "warm", r[i].threads);
 		line++;
 	}
+	if (!line)
+		fprintf(f, "<text x='120' y='200'>no fc fault was recorded "
+			   "(warm runs on populated mappings take none)</text>\n");
 	fprintf(f, "</svg>\n");
 	return fclose(f) ? 1 : 0;
 }
