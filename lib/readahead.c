@@ -89,8 +89,19 @@ struct fc_ra_window fc__ra_miss(struct fc_ra *ra, uint64_t index,
 		ra->async_size = ra->max / 2 ? ra->max / 2 : 1;
 		return window_of(ra, nr_pages);
 	}
-	if (ra->mmap_miss < FC_RA_MISS_CAP)
+	/*
+	 * A miss right before or after the last window continues a stream
+	 * (a reverse reader, or one outrunning readahead). The kernel sees
+	 * such a reader hit the cache between misses, through fault-around;
+	 * here the pages in between were installed ahead and their hits are
+	 * invisible, so count the adjacency as the hit instead.
+	 */
+	if (ra->size && (index + 1 == ra->start ||
+			 index == ra->start + ra->size)) {
+		fc__ra_hit(ra);
+	} else if (ra->mmap_miss < FC_RA_MISS_CAP) {
 		ra->mmap_miss++;
+	}
 	if (ra->mmap_miss > FC_RA_MMAP_LOTSAMISS)
 		return single(index);
 	/* read-around centred on the fault */

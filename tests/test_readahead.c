@@ -147,6 +147,41 @@ static void miss_backoff(void **state)
 	assert_int_equal(fc__ra_miss(&ra, 500, NR).size, MAX);
 }
 
+/*
+ * A reader going backwards misses just before each read-around window,
+ * forever. Those misses continue a stream: read-around must stay on (the
+ * kernel's reverse reader gets hits from fault-around in between; ours
+ * are invisible, pages being installed ahead). Same for a forward reader
+ * that runs past the end of a window.
+ */
+static void streams_keep_readaround(void **state)
+{
+	struct fc_ra ra;
+	struct fc_ra_window w;
+	uint64_t idx = 1000000;
+	int i;
+
+	(void)state;
+	fc__ra_init(&ra, MAX);
+	for (i = 0; i < 300; i++) {
+		w = fc__ra_miss(&ra, idx, 2000000);
+		assert_int_equal(w.size, MAX);
+		idx = w.start - 1;	/* the page before the window */
+	}
+	fc__ra_init(&ra, MAX);
+	idx = 0;
+	for (i = 0; i < 300; i++) {
+		w = fc__ra_miss(&ra, idx, 2000000);
+		assert_int_equal(w.size, MAX);
+		idx = w.start + w.size;	/* the page after the window */
+	}
+	/* random misses still switch it off */
+	fc__ra_init(&ra, MAX);
+	for (i = 0; i < 101; i++)
+		w = fc__ra_miss(&ra, (uint64_t)i * 7919 % 1999, 2000000);
+	assert_int_equal(w.size, 1);
+}
+
 /* Context readahead with no missing page within reach: nothing. */
 static bool all_cached(void *arg, uint64_t index)
 {
@@ -176,6 +211,7 @@ int main(void)
 		cmocka_unit_test(sequential_advice),
 		cmocka_unit_test(miss_backoff),
 		cmocka_unit_test(context_limits),
+		cmocka_unit_test(streams_keep_readaround),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
