@@ -5,6 +5,8 @@
  * repetition, and two SVG plots (throughput; fc fault latency CDF).
  */
 #include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,40 +173,73 @@ void report_table(const struct result *r, size_t n, int reps)
 	}
 }
 
+/* One column of a result, formatted once for both JSON and CSV. */
+struct field {
+	const char *name;
+	char val[32];
+	bool quoted;	/* a string in JSON */
+};
+
+#define NR_FIELDS 21
+
+__attribute__((format(printf, 4, 5)))
+static void put(struct field *f, const char *name, bool quoted,
+		const char *fmt, ...)
+{
+	va_list ap;
+
+	f->name = name;
+	f->quoted = quoted;
+	va_start(ap, fmt);
+	vsnprintf(f->val, sizeof(f->val), fmt, ap);
+	va_end(ap);
+}
+
+static void fields(const struct result *r, struct field *fl)
+{
+	struct field *f = fl;
+
+	put(f++, "workload", true, "%s", r->workload);
+	put(f++, "engine", true, "%s", r->engine);
+	put(f++, "mode", true, "%s", r->cold ? "cold" : "warm");
+	put(f++, "threads", false, "%u", r->threads);
+	put(f++, "rep", false, "%d", r->rep);
+	put(f++, "seconds", false, "%.6f", r->secs);
+	put(f++, "cpu_seconds", false, "%.6f", r->cpu_secs);
+	put(f++, "used_bytes", false, "%llu", (unsigned long long)r->used_bytes);
+	put(f++, "device_bytes", false, "%llu", (unsigned long long)r->dev_bytes);
+	put(f++, "ops", false, "%llu", (unsigned long long)r->ops);
+	put(f++, "mb_per_s", false, "%.3f", m_mbs(r));
+	put(f++, "ops_per_s", false, "%.1f", m_ops(r));
+	put(f++, "read_amplification", false, "%.4f", m_amp(r));
+	put(f++, "faults", false, "%llu", (unsigned long long)r->faults);
+	put(f++, "peak_rss_bytes", false, "%llu", (unsigned long long)r->peak_rss);
+	put(f++, "lat_p50_ns", false, "%llu", (unsigned long long)r->lat_p50);
+	put(f++, "lat_p99_ns", false, "%llu", (unsigned long long)r->lat_p99);
+	put(f++, "lat_p999_ns", false, "%llu", (unsigned long long)r->lat_p999);
+	put(f++, "hot_resident", false, "%.4f", r->hot_resident);
+	put(f++, "checksum", false, "%llu", (unsigned long long)r->checksum);
+	put(f++, "checksum_ok", false, "%s", r->checksum_ok ? "true" : "false");
+}
+
+/* Every repetition, every field, and the fc latency histogram. */
 int report_json(const char *path, const struct result *r, size_t n)
 {
 	FILE *f = fopen(path, "w");
-	size_t i;
+	struct field fl[NR_FIELDS];
+	size_t i, k;
 	int b;
 
 	if (!f)
 		return 1;
 	fprintf(f, "[\n");
 	for (i = 0; i < n; i++) {
-		fprintf(f, "  {\"workload\": \"%s\", \"engine\": \"%s\", "
-			   "\"mode\": \"%s\", \"threads\": %u, \"rep\": %d, "
-			   "\"seconds\": %.6f, \"cpu_seconds\": %.6f, "
-			   "\"used_bytes\": %llu, \"device_bytes\": %llu, "
-			   "\"ops\": %llu, \"mb_per_s\": %.3f, "
-			   "\"ops_per_s\": %.1f, \"read_amplification\": %.4f, "
-			   "\"faults\": %llu, \"peak_rss_bytes\": %llu, "
-			   "\"lat_p50_ns\": %llu, \"lat_p99_ns\": %llu, "
-			   "\"lat_p999_ns\": %llu, \"hot_resident\": %.4f, "
-			   "\"checksum\": %llu, \"checksum_ok\": %s, "
-			   "\"latency_hist\": [",
-			r[i].workload, r[i].engine, r[i].cold ? "cold" : "warm",
-			r[i].threads, r[i].rep, r[i].secs, r[i].cpu_secs,
-			(unsigned long long)r[i].used_bytes,
-			(unsigned long long)r[i].dev_bytes,
-			(unsigned long long)r[i].ops, m_mbs(&r[i]),
-			m_ops(&r[i]), m_amp(&r[i]),
-			(unsigned long long)r[i].faults,
-			(unsigned long long)r[i].peak_rss,
-			(unsigned long long)r[i].lat_p50,
-			(unsigned long long)r[i].lat_p99,
-			(unsigned long long)r[i].lat_p999, r[i].hot_resident,
-			(unsigned long long)r[i].checksum,
-			r[i].checksum_ok ? "true" : "false");
+		fields(&r[i], fl);
+		fprintf(f, "  {");
+		for (k = 0; k < NR_FIELDS; k++)
+			fprintf(f, fl[k].quoted ? "\"%s\": \"%s\", " : "\"%s\": %s, ",
+				fl[k].name, fl[k].val);
+		fprintf(f, "\"latency_hist\": [");
 		for (b = 0; b < FC_LAT_BUCKETS; b++)
 			fprintf(f, "%s%llu", b ? ", " : "",
 				(unsigned long long)r[i].hist[b]);
@@ -214,32 +249,25 @@ int report_json(const char *path, const struct result *r, size_t n)
 	return fclose(f) ? 1 : 0;
 }
 
+/* The same fields as JSON, a row per repetition, with a header. */
 int report_csv(const char *path, const struct result *r, size_t n)
 {
 	FILE *f = fopen(path, "w");
-	size_t i;
+	struct field fl[NR_FIELDS];
+	size_t i, k;
 
 	if (!f)
 		return 1;
-	fprintf(f, "workload,engine,mode,threads,rep,seconds,cpu_seconds,"
-		   "used_bytes,device_bytes,ops,mb_per_s,ops_per_s,"
-		   "read_amplification,faults,peak_rss_bytes,lat_p50_ns,"
-		   "lat_p99_ns,lat_p999_ns,hot_resident,checksum_ok\n");
-	for (i = 0; i < n; i++)
-		fprintf(f, "%s,%s,%s,%u,%d,%.6f,%.6f,%llu,%llu,%llu,%.3f,%.1f,"
-			   "%.4f,%llu,%llu,%llu,%llu,%llu,%.4f,%d\n",
-			r[i].workload, r[i].engine, r[i].cold ? "cold" : "warm",
-			r[i].threads, r[i].rep, r[i].secs, r[i].cpu_secs,
-			(unsigned long long)r[i].used_bytes,
-			(unsigned long long)r[i].dev_bytes,
-			(unsigned long long)r[i].ops, m_mbs(&r[i]),
-			m_ops(&r[i]), m_amp(&r[i]),
-			(unsigned long long)r[i].faults,
-			(unsigned long long)r[i].peak_rss,
-			(unsigned long long)r[i].lat_p50,
-			(unsigned long long)r[i].lat_p99,
-			(unsigned long long)r[i].lat_p999, r[i].hot_resident,
-			r[i].checksum_ok);
+	for (i = 0; i < n; i++) {
+		fields(&r[i], fl);
+		if (!i)
+			for (k = 0; k < NR_FIELDS; k++)
+				fprintf(f, "%s%c", fl[k].name,
+					k + 1 < NR_FIELDS ? ',' : '\n');
+		for (k = 0; k < NR_FIELDS; k++)
+			fprintf(f, "%s%c", fl[k].val,
+				k + 1 < NR_FIELDS ? ',' : '\n');
+	}
 	return fclose(f) ? 1 : 0;
 }
 
