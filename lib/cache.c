@@ -261,7 +261,7 @@ static void region_free(struct fc_cache *c, uint64_t start, size_t len)
 	c->extents[c->nr_extents++].len = n;
 }
 
-static void file_free(struct fc_cache *c, struct fc_file *f)
+static void file_free(struct fc_file *f)
 {
 	if (f->alias && f->alias != MAP_FAILED)
 		munmap(f->alias, f->region_len);
@@ -270,7 +270,6 @@ static void file_free(struct fc_cache *c, struct fc_file *f)
 	if (f->dfd_orig >= 0)
 		close(f->dfd_orig);
 	fc__radix_destroy(&f->tree);
-	(void)c;
 	free(f);
 }
 
@@ -322,7 +321,7 @@ static struct fc_file *file_new(struct fc_cache *c, int fd,
 	f->refs = 1;
 	return f;
 fail:
-	file_free(c, f);
+	file_free(f);
 	return NULL;
 }
 
@@ -383,21 +382,21 @@ struct fc_file *fc__file_get(struct fc_cache *c, int fd, const struct stat *st,
 	if (f) {
 		f->refs++;
 		pthread_mutex_unlock(&c->lock);
-		file_free(c, nf);
+		file_free(nf);
 		return f;
 	}
 	ret = file_attach(c, nf);
 	pthread_mutex_unlock(&c->lock);
 	if (ret) {
 		*err = -ret;
-		file_free(c, nf);
+		file_free(nf);
 		return NULL;
 	}
 	return nf;
 }
 
 /* Drop every cached page of @f. Context: cache->lock held, no reads. */
-void fc__drop_file_pages(struct fc_cache *c, struct fc_file *f)
+static void drop_file_pages(struct fc_cache *c, struct fc_file *f)
 {
 	uint64_t key = 0;
 	struct fc_page *pg;
@@ -427,9 +426,9 @@ void fc__file_put(struct fc_cache *c, struct fc_file *f)
 			break;
 		}
 	}
-	fc__drop_file_pages(c, f);
+	drop_file_pages(c, f);
 	region_free(c, f->region, f->region_len);
-	file_free(c, f);
+	file_free(f);
 }
 
 /* ---- cache lifetime ---- */

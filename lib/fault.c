@@ -183,13 +183,10 @@ static void plan_around(struct plan *p, struct fc_mapping *m, uint64_t index,
 		plan_simple(p, ACT_WAKE, m, addr, t0);
 }
 
-struct cached_arg {
-	struct fc_file *f;
-};
-
+/* fc_ra_cached_fn over a file's index; @arg is the struct fc_file. */
 static bool is_cached(void *arg, uint64_t index)
 {
-	return fc__radix_lookup(&((struct cached_arg *)arg)->f->tree, index);
+	return fc__radix_lookup(&((struct fc_file *)arg)->tree, index);
 }
 
 /* A new INFLIGHT page of @f at @index, in the index; NULL if none free. */
@@ -293,12 +290,11 @@ static struct fc_io *read_window(struct fc_handler *h, struct fc_mapping *m,
 static void async_readahead(struct fc_handler *h, struct fc_mapping *m,
 			    struct fc_page *pg)
 {
-	struct cached_arg arg = { m->file };
 	struct fc_ra_window w;
 
 	pg->marker = 0;
 	w = fc__ra_marker(&m->ra, pg->index, m->file->nr_pages, is_cached,
-			  &arg);
+			  m->file);
 	if (!w.size)
 		return;
 	pg->pins++;

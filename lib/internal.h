@@ -201,7 +201,6 @@ void fc__page_free(struct fc_cache *c, struct fc_page *pg);
 void fc__file_put(struct fc_cache *c, struct fc_file *f);
 struct fc_file *fc__file_get(struct fc_cache *c, int fd,
 			     const struct stat *st, int *err);
-void fc__drop_file_pages(struct fc_cache *c, struct fc_file *f);
 void fc__store_punch(struct fc_cache *c, struct fc_file *f, uint64_t index,
 		     uint64_t nr);
 bool fc__page_refault(struct fc_cache *c, struct fc_page *pg);
@@ -235,6 +234,5 @@ struct fc_io *fc__io_new(struct fc_file *f, uint64_t index, uint32_t nr);
 void fc__io_free(struct fc_io *io);
 /* test hook: make reads covering file offset @off fail @count times */
 void fc__io_inject_error(uint64_t off, int count, int err);
-int fc__io_injected(const struct fc_io *io);
 
 #endif
