@@ -71,6 +71,38 @@ unsigned char *th_read_all(int fd, off_t size)
 	return b;
 }
 
+struct th_fx *th_fx_new(off_t size, unsigned seed, size_t budget, bool map)
+{
+	struct th_fx *f = calloc(1, sizeof(*f));
+	struct fc_config cfg;
+
+	assert_non_null(f);
+	f->fd = th_make_file(f->path, sizeof(f->path), size, seed);
+	f->size = size;
+	f->ref = th_read_all(f->fd, size);
+	fc_config_init(&cfg);
+	if (budget)
+		cfg.cache_bytes = budget;
+	f->c = fc_cache_create(&cfg);
+	assert_non_null(f->c);
+	if (map) {
+		f->p = fc_map(f->c, f->fd, 0, 0, 0);
+		assert_non_null(f->p);
+	}
+	return f;
+}
+
+void th_fx_free(struct th_fx *f)
+{
+	if (f->p)
+		fc_unmap(f->p);
+	fc_cache_destroy(f->c);
+	close(f->fd);
+	unlink(f->path);
+	free(f->ref);
+	free(f);
+}
+
 void th_require_uffd(void)
 {
 	struct fc_cache *c = fc_cache_create(NULL);

@@ -26,6 +26,24 @@ const char *th_dir(void);
  */
 void th_require_uffd(void);
 
+/*
+ * The fixture most tests start from: a file of @size random bytes (seed
+ * @seed) in the test directory, its bytes read with pread, a cache (budget
+ * @budget, 0 = default) and, when @map, the whole file mapped in it.
+ * Asserts on failure. th_fx_free undoes all of it, file included.
+ */
+struct th_fx {
+	char path[256];
+	int fd;
+	off_t size;
+	unsigned char *ref;
+	struct fc_cache *c;
+	unsigned char *p;
+};
+
+struct th_fx *th_fx_new(off_t size, unsigned seed, size_t budget, bool map);
+void th_fx_free(struct th_fx *f);
+
 /* Touch one byte; returns the signal (SIGBUS/SIGSEGV) it raised, or 0. */
 int th_touch(const volatile unsigned char *p, unsigned char *out);
 /* si_addr of the last signal caught by th_touch on this thread. */

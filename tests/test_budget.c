@@ -21,26 +21,16 @@
 
 static void scan_4x(void **state)
 {
-	char path[256];
 	off_t size = 4 * BUDGET;
-	int fd = th_make_file(path, sizeof(path), size, 11);
-	unsigned char *ref = th_read_all(fd, size);
-	struct fc_config cfg;
-	struct fc_cache *c;
+	struct th_fx *f = th_fx_new(size, 11, BUDGET, true);
+	unsigned char *ref = f->ref, *p = f->p;
 	struct fc_stats st;
 	uint64_t peak = 0;
 	long anon0, anon1, rss0, rss_peak = 0;
-	unsigned char *p;
 	off_t off;
 	int pass;
 
 	(void)state;
-	fc_config_init(&cfg);
-	cfg.cache_bytes = BUDGET;
-	c = fc_cache_create(&cfg);
-	assert_non_null(c);
-	p = fc_map(c, fd, 0, 0, 0);
-	assert_non_null(p);
 	anon0 = th_status_kb("RssAnon:");
 	rss0 = th_status_kb("VmRSS:");
 	for (pass = 0; pass < 2; pass++) {
@@ -56,7 +46,7 @@ static void scan_4x(void **state)
 		}
 	}
 	anon1 = th_status_kb("RssAnon:");
-	fc_cache_stats(c, &st);
+	fc_cache_stats(f->c, &st);
 	print_message("store peak %lu KiB, budget %d KiB, anon %+ld KiB, "
 		      "RSS growth peak %ld KiB\n", (unsigned long)(peak / 1024),
 		      BUDGET / 1024, anon1 - anon0, rss_peak);
@@ -72,12 +62,10 @@ static void scan_4x(void **state)
 	 */
 	assert_true(rss_peak * 1024 <= BUDGET + SLACK + 4 * 1024 * 1024);
 	fc_unmap(p);
+	f->p = NULL;
 	/* unmapping the last mapping gives the file's memory back */
 	assert_int_equal(th_store_bytes(), 0);
-	fc_cache_destroy(c);
-	free(ref);
-	close(fd);
-	unlink(path);
+	th_fx_free(f);
 }
 
 int main(void)

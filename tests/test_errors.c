@@ -26,36 +26,30 @@ static struct {
 	atomic_int stop;
 } g;
 
-static void setup_file(char *path, size_t len, int *fd)
+/* The file mapped whole; g.p and g.ref point into the fixture. */
+static struct th_fx *setup(void)
 {
-	*fd = th_make_file(path, len, SIZE, 51);
-	g.ref = th_read_all(*fd, SIZE);
+	struct th_fx *f = th_fx_new(SIZE, 51, 0, true);
+
+	g.p = f->p;
+	g.ref = f->ref;
+	return f;
 }
 
 static void transient(void **state)
 {
-	char path[256];
-	int fd;
-	struct fc_cache *c;
+	struct th_fx *f = setup();
 	struct fc_stats st;
 
 	(void)state;
-	setup_file(path, sizeof(path), &fd);
-	c = fc_cache_create(NULL);
-	g.p = fc_map(c, fd, 0, 0, 0);
-	assert_non_null(g.p);
 	fc__io_inject_error(100 * 4096, 1, EIO);	/* fails once */
 	assert_int_equal(th_touch(g.p + 100 * 4096, NULL), 0);
 	assert_memory_equal(g.p, g.ref, SIZE);
-	fc_cache_stats(c, &st);
+	fc_cache_stats(f->c, &st);
 	assert_int_equal(st.io_errors, 1);
 	assert_true(st.io_retries >= 1);
 	assert_int_equal(st.sigbus, 0);
-	fc_unmap(g.p);
-	fc_cache_destroy(c);
-	free(g.ref);
-	close(fd);
-	unlink(path);
+	th_fx_free(f);
 }
 
 static void *other_reader(void *arg)
@@ -74,19 +68,13 @@ static void *other_reader(void *arg)
 
 static void persistent(void **state)
 {
-	char path[256];
+	struct th_fx *f = setup();
 	unsigned char *x;
 	pthread_t t;
-	int fd;
-	struct fc_cache *c;
 	struct fc_stats st;
 	unsigned char v;
 
 	(void)state;
-	setup_file(path, sizeof(path), &fd);
-	c = fc_cache_create(NULL);
-	g.p = fc_map(c, fd, 0, 0, 0);
-	assert_non_null(g.p);
 	x = g.p + 200 * 4096 + 17;
 	g.stop = 0;
 	pthread_create(&t, NULL, other_reader, NULL);
@@ -101,7 +89,7 @@ static void persistent(void **state)
 	g.stop = 1;
 	pthread_join(t, NULL);
 	assert_int_equal(g.bad, 0);
-	fc_cache_stats(c, &st);
+	fc_cache_stats(f->c, &st);
 	assert_int_equal(st.sigbus, 1);
 	assert_int_equal(st.io_errors, 2);
 	/* clear it: the next touch reads again, and the device is healthy */
@@ -110,37 +98,23 @@ static void persistent(void **state)
 	assert_int_equal(th_touch(x, &v), 0);
 	assert_int_equal(v, g.ref[200 * 4096 + 17]);
 	assert_memory_equal(g.p, g.ref, SIZE);
-	fc_unmap(g.p);
-	fc_cache_destroy(c);
-	free(g.ref);
-	close(fd);
-	unlink(path);
+	th_fx_free(f);
 }
 
 /* A page that only readahead wanted fails: nobody gets a signal. */
 static void readahead_failure_is_silent(void **state)
 {
-	char path[256];
-	int fd;
-	struct fc_cache *c;
+	struct th_fx *f = setup();
 	struct fc_stats st;
 
 	(void)state;
-	setup_file(path, sizeof(path), &fd);
-	c = fc_cache_create(NULL);
-	g.p = fc_map(c, fd, 0, 0, 0);
-	assert_non_null(g.p);
 	fc__io_inject_error(5 * 4096, 2, EIO);	/* inside the first window */
 	assert_int_equal(th_touch(g.p, NULL), 0);	/* fault on page 0 */
 	assert_memory_equal(g.p, g.ref, SIZE);	/* page 5 read again */
-	fc_cache_stats(c, &st);
+	fc_cache_stats(f->c, &st);
 	assert_int_equal(st.sigbus, 0);
 	assert_int_equal(st.io_errors, 2);
-	fc_unmap(g.p);
-	fc_cache_destroy(c);
-	free(g.ref);
-	close(fd);
-	unlink(path);
+	th_fx_free(f);
 }
 
 int main(void)

@@ -22,11 +22,8 @@
 
 static void child_faults_cleanly(void **state)
 {
-	char path[256];
-	int fd = th_make_file(path, sizeof(path), SIZE, 21);
-	unsigned char *ref = th_read_all(fd, SIZE);
-	struct fc_cache *c = fc_cache_create(NULL);
-	unsigned char *p = fc_map(c, fd, 0, 0, 0);
+	struct th_fx *f = th_fx_new(SIZE, 21, 0, true);
+	unsigned char *ref = f->ref, *p = f->p;
 	int status, i;
 	pid_t pid;
 
@@ -57,19 +54,14 @@ static void child_faults_cleanly(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 	/* the parent goes on as before */
 	assert_memory_equal(p, ref, SIZE);
-	fc_unmap(p);
-	fc_cache_destroy(c);
-	free(ref);
-	close(fd);
-	unlink(path);
+	th_fx_free(f);
 }
 
 static void exec_inherits_nothing(void **state)
 {
-	char path[256], line[512];
-	int fd = th_make_file(path, sizeof(path), SIZE, 22);
-	struct fc_cache *c = fc_cache_create(NULL);
-	unsigned char *p = fc_map(c, fd, 0, 0, 0);
+	struct th_fx *fx = th_fx_new(SIZE, 22, 0, true);
+	unsigned char *p = fx->p;
+	char line[512];
 	int own = 0;
 	FILE *f;
 
@@ -83,15 +75,12 @@ static void exec_inherits_nothing(void **state)
 		assert_null(strstr(line, "userfaultfd"));
 		assert_null(strstr(line, "io_uring"));
 		assert_null(strstr(line, "eventfd"));
-		if (strstr(line, path))
+		if (strstr(line, fx->path))
 			own++;
 	}
 	pclose(f);
 	assert_int_equal(own, 1);	/* only the test's own descriptor */
-	fc_unmap(p);
-	fc_cache_destroy(c);
-	close(fd);
-	unlink(path);
+	th_fx_free(fx);
 }
 
 int main(void)

@@ -21,42 +21,14 @@
 
 #define MB (1024 * 1024)
 
-struct fx {
-	char path[256];
-	int fd;
-	off_t size;
-	unsigned char *ref;
-	struct fc_cache *c;
-};
-
-static struct fx *fx_new(off_t size, size_t budget)
+static struct th_fx *fx_new(off_t size, size_t budget)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-	struct fc_config cfg;
-
-	f->fd = th_make_file(f->path, sizeof(f->path), size, (unsigned)size);
-	f->size = size;
-	f->ref = th_read_all(f->fd, size);
-	fc_config_init(&cfg);
-	if (budget)
-		cfg.cache_bytes = budget;
-	f->c = fc_cache_create(&cfg);
-	assert_non_null(f->c);
-	return f;
-}
-
-static void fx_free(struct fx *f)
-{
-	fc_cache_destroy(f->c);
-	close(f->fd);
-	unlink(f->path);
-	free(f->ref);
-	free(f);
+	return th_fx_new(size, (unsigned)size, budget, false);
 }
 
 static void sequential(void **state)
 {
-	struct fx *f = fx_new(24 * MB + 123, 0);
+	struct th_fx *f = fx_new(24 * MB + 123, 0);
 	unsigned char *p = fc_map(f->c, f->fd, 0, 0, 0);
 	struct fc_stats st;
 	off_t i;
@@ -75,12 +47,12 @@ static void sequential(void **state)
 	assert_true(fc_stats_latency_quantile(&st, 0.5) > 0);
 	assert_int_equal(st.mappings, 1);
 	assert_int_equal(fc_unmap(p), 0);
-	fx_free(f);
+	th_fx_free(f);
 }
 
 static void random_access(void **state)
 {
-	struct fx *f = fx_new(32 * MB, 8 * MB);
+	struct th_fx *f = fx_new(32 * MB, 8 * MB);
 	unsigned char *p = fc_map(f->c, f->fd, 0, 0, 0);
 	uint64_t s = 7;
 	struct fc_stats st;
@@ -102,12 +74,12 @@ static void random_access(void **state)
 	assert_true(st.evictions > 0);
 	assert_true(st.resident_bytes <= 8 * MB);
 	fc_unmap(p);
-	fx_free(f);
+	th_fx_free(f);
 }
 
 static void offsets_and_lengths(void **state)
 {
-	struct fx *f = fx_new(5 * MB + 777, 0);
+	struct th_fx *f = fx_new(5 * MB + 777, 0);
 	static const off_t offs[] = { 0, 4096, 12288, 1 * MB, 5 * MB };
 	size_t i;
 
@@ -125,13 +97,13 @@ static void offsets_and_lengths(void **state)
 		assert_int_equal(fc_unmap(q), 0);
 		assert_int_equal(fc_unmap(p), 0);
 	}
-	fx_free(f);
+	th_fx_free(f);
 }
 
 /* Bytes past EOF in the last page are zero; pages wholly past it SIGBUS. */
 static void eof(void **state)
 {
-	struct fx *f = fx_new(3 * 4096 + 100, 0);
+	struct th_fx *f = fx_new(3 * 4096 + 100, 0);
 	unsigned char *p = fc_map(f->c, f->fd, 0, 8 * 4096, 0);
 	unsigned char v = 1;
 	int i;
@@ -148,13 +120,13 @@ static void eof(void **state)
 	assert_int_equal(th_touch(p + 5, &v), 0);
 	assert_int_equal(v, f->ref[5]);
 	fc_unmap(p);
-	fx_free(f);
+	th_fx_free(f);
 }
 
 /* Two mappings of one file share the cache: a page read once serves both. */
 static void shared_file(void **state)
 {
-	struct fx *f = fx_new(4 * MB, 0);
+	struct th_fx *f = fx_new(4 * MB, 0);
 	int fd2 = open(f->path, O_RDONLY);
 	unsigned char *a = fc_map(f->c, f->fd, 0, 0, 0);
 	unsigned char *b = fc_map(f->c, fd2, 0, 0, 0);
@@ -174,12 +146,12 @@ static void shared_file(void **state)
 	fc_unmap(a);
 	assert_memory_equal(b, f->ref, (size_t)f->size);
 	fc_unmap(b);
-	fx_free(f);
+	th_fx_free(f);
 }
 
 static void close_fd_after_map(void **state)
 {
-	struct fx *f = fx_new(1 * MB, 0);
+	struct th_fx *f = fx_new(1 * MB, 0);
 	int fd = open(f->path, O_RDONLY);
 	unsigned char *p = fc_map(f->c, fd, 0, 0, 0);
 
@@ -188,7 +160,7 @@ static void close_fd_after_map(void **state)
 	close(fd);
 	assert_memory_equal(p, f->ref, (size_t)f->size);
 	fc_unmap(p);
-	fx_free(f);
+	th_fx_free(f);
 }
 
 #define EXPECT_MAP_ERR(err, ...)                                               \
@@ -200,7 +172,7 @@ static void close_fd_after_map(void **state)
 
 static void bad_input(void **state)
 {
-	struct fx *f = fx_new(64 * 1024, 0);
+	struct th_fx *f = fx_new(64 * 1024, 0);
 	int wo = open(f->path, O_WRONLY), dir = open(th_dir(), O_RDONLY);
 	int pfd[2], sv[2], nul = open("/dev/null", O_RDONLY);
 	int empty_fd;
@@ -278,7 +250,7 @@ static void bad_input(void **state)
 	close(sv[1]);
 	close(empty_fd);
 	unlink(empty);
-	fx_free(f);
+	th_fx_free(f);
 }
 
 /* Larger cache pages (64 KiB, 2 MiB) with mappings at 4 KiB offsets. */
@@ -316,7 +288,7 @@ static void big_pages(void **state)
 
 static void advice(void **state)
 {
-	struct fx *f = fx_new(8 * MB, 0);
+	struct th_fx *f = fx_new(8 * MB, 0);
 	unsigned char *p = fc_map(f->c, f->fd, 0, 0, 0);
 	struct fc_stats a, b;
 	int i;
@@ -346,7 +318,7 @@ static void advice(void **state)
 	assert_memory_equal(p + 4 * MB, f->ref + 4 * MB, 4 * MB);
 	assert_int_equal(fc_advise(p, 8 * MB, FC_ADVICE_NORMAL), 0);
 	fc_unmap(p);
-	fx_free(f);
+	th_fx_free(f);
 }
 
 /*

@@ -20,11 +20,9 @@
 
 static void write_from_mapping(void **state)
 {
-	char path[256], out[300];
-	int fd = th_make_file(path, sizeof(path), SIZE, 31);
-	unsigned char *ref = th_read_all(fd, SIZE);
-	struct fc_cache *c = fc_cache_create(NULL);
-	unsigned char *p = fc_map(c, fd, 0, 0, 0), *back;
+	struct th_fx *f = th_fx_new(SIZE, 31, 0, true);
+	unsigned char *ref = f->ref, *p = f->p, *back;
+	char out[300];
 	struct fc_stats st;
 	int ofd, pfd[2];
 	unsigned char buf[4096];
@@ -32,7 +30,7 @@ static void write_from_mapping(void **state)
 
 	(void)state;
 	assert_non_null(p);
-	fc_cache_stats(c, &st);
+	fc_cache_stats(f->c, &st);
 	if (st.flags & FC_STATS_USER_MODE_ONLY) {
 		print_message("user-mode-only uffd: see test_unpriv\n");
 		skip();
@@ -43,7 +41,7 @@ static void write_from_mapping(void **state)
 	assert_int_equal(read(pfd[0], buf, 3000), 3000);
 	assert_memory_equal(buf, ref + 3 * 4096 + 7, 3000);
 	/* the whole file, cold, into another file with one write */
-	snprintf(out, sizeof(out), "%s.out", path);
+	snprintf(out, sizeof(out), "%s.out", f->path);
 	ofd = open(out, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	assert_true(ofd >= 0);
 	assert_int_equal(fc_advise(p, SIZE, FC_ADVICE_DONTNEED), 0);
@@ -65,11 +63,7 @@ static void write_from_mapping(void **state)
 	unlink(out);
 	close(pfd[0]);
 	close(pfd[1]);
-	fc_unmap(p);
-	fc_cache_destroy(c);
-	free(ref);
-	close(fd);
-	unlink(path);
+	th_fx_free(f);
 }
 
 int main(void)

@@ -34,21 +34,15 @@ static int read_sysctl(void)
 
 static void unprivileged(void **state)
 {
-	char path[256];
-	int fd = th_make_file(path, sizeof(path), SIZE, 41);
-	unsigned char *ref = th_read_all(fd, SIZE);
-	struct fc_cache *c = fc_cache_create(NULL);
+	struct th_fx *f = th_fx_new(SIZE, 41, 0, true);
+	unsigned char *ref = f->ref, *p = f->p;
 	struct fc_stats st;
-	unsigned char *p;
 	int pfd[2];
 	char buf[64];
 
 	(void)state;
-	assert_non_null(c);
-	p = fc_map(c, fd, 0, 0, 0);
-	assert_non_null(p);
 	assert_memory_equal(p, ref, SIZE);
-	fc_cache_stats(c, &st);
+	fc_cache_stats(f->c, &st);
 	assert_true(st.flags & FC_STATS_USER_MODE_ONLY);
 	assert_int_equal(pipe(pfd), 0);
 	/* drop the PTEs: the kernel's own access now cannot be served */
@@ -63,11 +57,7 @@ static void unprivileged(void **state)
 	assert_memory_equal(buf, ref + 4096, 10);
 	close(pfd[0]);
 	close(pfd[1]);
-	fc_unmap(p);
-	fc_cache_destroy(c);
-	free(ref);
-	close(fd);
-	unlink(path);
+	th_fx_free(f);
 }
 
 int main(void)
