@@ -24,7 +24,7 @@ extern "C" {
 #endif
 
 #define FC_VERSION_MAJOR 0
-#define FC_VERSION_MINOR 1
+#define FC_VERSION_MINOR 2
 #define FC_VERSION_PATCH 0
 #define FC_VERSION_NUMBER \
 	(FC_VERSION_MAJOR * 10000 + FC_VERSION_MINOR * 100 + FC_VERSION_PATCH)
@@ -72,6 +72,46 @@ FC_EXPORT void *fc_map(struct fc_cache *cache, int fd, off_t offset,
 		       size_t length, int flags);
 /* Unmap a range returned by fc_map(). Returns 0 or -errno. */
 FC_EXPORT int fc_unmap(void *addr);
+
+/*
+ * Custom backends: serve a mapping from something other than a local file
+ * (a remote object, a compressed file, a test double). See fc_map_backend(3).
+ */
+struct fc_backend_req;	/* one read in flight; opaque */
+
+struct fc_backend_ops {
+	size_t size;	/* sizeof(struct fc_backend_ops) */
+	/*
+	 * Start reading @len bytes at @offset into @buf and return 0, or
+	 * return -errno if the read cannot be started. A started read is
+	 * finished by calling fc_backend_complete(@req, ...) exactly once,
+	 * from any thread, possibly before read() returns. read() must not
+	 * wait for the data: the calling thread serves other faults.
+	 */
+	int (*read)(void *ctx, uint64_t offset, void *buf, size_t len,
+		    struct fc_backend_req *req);
+	/* The size of the data in bytes. 0 or -errno. */
+	int (*get_size)(void *ctx, uint64_t *size);
+	/* Called once when the mapping is gone and no read is in flight. */
+	void (*release)(void *ctx);	/* may be NULL */
+};
+
+/*
+ * Like fc_map(), with the data coming from @ops on @ctx instead of a file
+ * descriptor. On success the mapping owns @ctx (ops->release frees it); on
+ * failure nothing was called and the caller keeps it. NULL with errno set.
+ */
+FC_EXPORT void *fc_map_backend(struct fc_cache *cache,
+			       const struct fc_backend_ops *ops, void *ctx,
+			       off_t offset, size_t length, int flags);
+/*
+ * Finish a read started by ops->read: @result is the number of bytes
+ * stored in buf (a short count is continued by a new read of the rest;
+ * 0 means the data ended early), or -errno (EAGAIN and EINTR are retried,
+ * other errors are retried once per page and then raise SIGBUS in the
+ * threads that touch the page).
+ */
+FC_EXPORT void fc_backend_complete(struct fc_backend_req *req, ssize_t result);
 
 #define FC_ADVICE_NORMAL	0
 #define FC_ADVICE_RANDOM	1

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -209,6 +210,22 @@ void fc__page_free(struct fc_cache *c, struct fc_page *pg)
 	c->nr_free++;
 }
 
+/*
+ * Forget one page now: out of the index and the LRU, its store memory
+ * punched (which also unmaps it from every view). The page must be neither
+ * pinned nor being read. Context: cache->lock held.
+ */
+void fc__page_drop(struct fc_cache *c, struct fc_page *pg)
+{
+	struct fc_file *f = pg->file;
+
+	fc__radix_delete(&f->tree, pg->index);
+	if (pg->state == FC_PG_UPTODATE)
+		fc__lru_remove(&c->lru, &pg->lru);
+	fc__store_punch(c, f, pg->index, 1);
+	fc__page_free(c, pg);
+}
+
 /* True when a shadow says @pg's index was evicted recently. */
 bool fc__page_refault(struct fc_cache *c, struct fc_page *pg)
 {
@@ -263,6 +280,8 @@ static void region_free(struct fc_cache *c, uint64_t start, size_t len)
 
 static void file_free(struct fc_file *f)
 {
+	if (f->owns_ctx && f->bops->release)
+		f->bops->release(f->bctx);
 	if (f->alias && f->alias != MAP_FAILED)
 		munmap(f->alias, f->region_len);
 	if (f->fd >= 0)
@@ -293,7 +312,7 @@ static int reopen_direct(int fd, const struct stat *st)
 
 /* Build a file object outside the lock. NULL with *err on failure. */
 static struct fc_file *file_new(struct fc_cache *c, int fd,
-				const struct stat *st, int *err)
+				const struct stat *st, uint64_t need, int *err)
 {
 	size_t ps = c->cfg.page_size;
 	struct fc_file *f = calloc(1, sizeof(*f));
@@ -307,9 +326,20 @@ static struct fc_file *file_new(struct fc_cache *c, int fd,
 	f->ino = st->st_ino;
 	f->size = st->st_size;
 	f->nr_pages = ((uint64_t)st->st_size + ps - 1) / ps;
-	f->region_len = f->nr_pages ? f->nr_pages * ps : ps;
+	f->region_len = f->nr_pages * ps;
+	if (f->region_len < need)
+		f->region_len = (need + ps - 1) & ~(ps - 1);
+	if (!f->region_len)
+		f->region_len = ps;
 	f->dfd_orig = -1;
+	f->wd = -1;
 	fc__radix_init(&f->tree);
+	if (fd < 0) {		/* a backend: no descriptors */
+		f->fd = -1;
+		atomic_store(&f->dfd, -1);
+		f->refs = 1;
+		return f;
+	}
 	f->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (f->fd < 0) {
 		*err = errno;
@@ -338,18 +368,28 @@ static int file_attach(struct fc_cache *c, struct fc_file *f)
 		return -errno;
 	/* a child must not share (or write) the store through the alias */
 	madvise(f->alias, f->region_len, MADV_DONTFORK);
+	if (f->fd >= 0 && c->inotify_fd >= 0) {
+		char path[64];
+
+		/* truncate and extend raise IN_MODIFY (best effort) */
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", f->fd);
+		f->wd = inotify_add_watch(c->inotify_fd, path, IN_MODIFY);
+	}
 	f->id = ++c->next_file_id;
 	f->next = c->files;
 	c->files = f;
 	return 0;
 }
 
-static struct fc_file *file_find(struct fc_cache *c, const struct stat *st)
+/* A file object for @st whose region covers @need bytes. */
+static struct fc_file *file_find(struct fc_cache *c, const struct stat *st,
+				 uint64_t need)
 {
 	struct fc_file *f;
 
 	for (f = c->files; f; f = f->next)
-		if (f->dev == st->st_dev && f->ino == st->st_ino)
+		if (!f->bops && f->dev == st->st_dev && f->ino == st->st_ino &&
+		    f->region_len >= need)
 			return f;
 	return NULL;
 }
@@ -357,28 +397,29 @@ static struct fc_file *file_find(struct fc_cache *c, const struct stat *st)
 /**
  * fc__file_get - the cache's file object for @fd, taking a reference.
  * Files are shared by every mapping of the same (device, inode), so a
- * page read for one mapping is a hit for another. The size is sampled
- * when the object is created.
+ * page read for one mapping is a hit for another. Its store region holds
+ * at least @need bytes (the end of the mapping, which may lie past EOF); a
+ * mapping reaching past the region of the existing object gets a new one.
  * Return: the file, or NULL with *err set. Context: cache->lock NOT held.
  */
 struct fc_file *fc__file_get(struct fc_cache *c, int fd, const struct stat *st,
-			     int *err)
+			     uint64_t need, int *err)
 {
 	struct fc_file *f, *nf;
 	int ret;
 
 	pthread_mutex_lock(&c->lock);
-	f = file_find(c, st);
+	f = file_find(c, st, need);
 	if (f)
 		f->refs++;
 	pthread_mutex_unlock(&c->lock);
 	if (f)
 		return f;
-	nf = file_new(c, fd, st, err);
+	nf = file_new(c, fd, st, need, err);
 	if (!nf)
 		return NULL;
 	pthread_mutex_lock(&c->lock);
-	f = file_find(c, st);	/* lost a race with another fc_map? */
+	f = file_find(c, st, need);	/* lost a race with another fc_map? */
 	if (f) {
 		f->refs++;
 		pthread_mutex_unlock(&c->lock);
@@ -393,6 +434,170 @@ struct fc_file *fc__file_get(struct fc_cache *c, int fd, const struct stat *st,
 		return NULL;
 	}
 	return nf;
+}
+
+/**
+ * fc__file_backend - a new file object served by @ops on @ctx (never
+ * shared: each fc_map_backend() owns its context).
+ * Return: the file, or NULL with *err set. Context: cache->lock NOT held.
+ */
+struct fc_file *fc__file_backend(struct fc_cache *c,
+				 const struct fc_backend_ops *ops, void *ctx,
+				 uint64_t size, uint64_t need, int *err)
+{
+	struct stat st;
+	struct fc_file *f;
+	int ret;
+
+	memset(&st, 0, sizeof(st));
+	st.st_size = (off_t)size;
+	f = file_new(c, -1, &st, need, err);
+	if (!f)
+		return NULL;
+	pthread_mutex_lock(&c->lock);
+	ret = file_attach(c, f);
+	pthread_mutex_unlock(&c->lock);
+	if (ret) {
+		*err = -ret;
+		file_free(f);	/* no ops yet: the caller keeps ctx */
+		return NULL;
+	}
+	/* set last: from here on release() runs when the file goes */
+	f->bops = ops;
+	f->bctx = ctx;
+	f->owns_ctx = true;
+	return f;
+}
+
+/*
+ * Release dead backend files: their release() is user code, which must not
+ * run under cache->lock. Context: cache->lock NOT held.
+ */
+void fc__files_reap(struct fc_cache *c)
+{
+	struct fc_file *f, *next;
+
+	pthread_mutex_lock(&c->lock);
+	f = c->zombies;
+	c->zombies = NULL;
+	pthread_mutex_unlock(&c->lock);
+	for (; f; f = next) {
+		next = f->next;
+		file_free(f);
+	}
+}
+
+/**
+ * fc__file_resize - the file now has @size bytes. Cached pages from the one
+ * holding the smaller of the old and new ends onwards are stale (past a new
+ * end, or zero-filled past the old one): they are dropped, which unmaps
+ * them from every view, or marked to be dropped when their read or
+ * installation finishes. Faults past the new end get SIGBUS.
+ * Context: cache->lock held.
+ */
+void fc__file_resize(struct fc_cache *c, struct fc_file *f, off_t size)
+{
+	size_t ps = c->cfg.page_size;
+	uint64_t cut, key, cap = f->region_len / ps;
+	struct fc_page *pg;
+
+	if (size == f->size || size < 0)
+		return;
+	cut = (uint64_t)(size < f->size ? size : f->size) / ps;
+	f->size = size;
+	f->nr_pages = ((uint64_t)size + ps - 1) / ps;
+	if (f->nr_pages > cap)	/* beyond every mapping: never cached */
+		f->nr_pages = cap;
+	key = cut;
+	while ((pg = fc__radix_next(&f->tree, &key))) {
+		key = pg->index + 1;
+		if (pg->state == FC_PG_UPTODATE && !pg->pins)
+			fc__page_drop(c, pg);
+		else
+			pg->stale = 1;
+	}
+}
+
+/* Current size of @f from its source. 0 or -errno. Context: no lock. */
+static int file_source_size(struct fc_file *f, off_t *size)
+{
+	struct stat st;
+	uint64_t sz;
+	int ret;
+
+	if (f->bops) {
+		if (!f->bops->get_size)
+			return -ENOSYS;
+		ret = f->bops->get_size(f->bctx, &sz);
+		if (ret)
+			return ret < 0 ? ret : -EIO;
+		if (sz > (uint64_t)INT64_MAX)
+			return -EFBIG;
+		*size = (off_t)sz;
+		return 0;
+	}
+	if (fstat(f->fd, &st))
+		return -errno;
+	*size = st.st_size;
+	return 0;
+}
+
+/**
+ * fc__file_revalidate - look at the size of @f's source again and apply a
+ * change. A file that grew has its views' SIGBUS markers past the old end
+ * cleared, so the new bytes are seen on the next touch.
+ * Context: no locks held; the caller holds a reference on @f.
+ */
+void fc__file_revalidate(struct fc_cache *c, struct fc_file *f)
+{
+	off_t size, old;
+
+	if (file_source_size(f, &size))
+		return;
+	pthread_mutex_lock(&c->lock);
+	old = f->size;
+	fc__file_resize(c, f, size);
+	pthread_mutex_unlock(&c->lock);
+	if (size > old)
+		fc__mapping_clear_eof(f, (uint64_t)old);
+}
+
+/* Size-change events from inotify: revalidate the files they name. */
+void fc__files_notified(struct fc_cache *c)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	struct fc_file *v[64], *f;
+	size_t n = 0, i;
+	ssize_t len;
+
+	while ((len = read(c->inotify_fd, buf, sizeof(buf))) > 0) {
+		char *p = buf;
+
+		while (p < buf + len) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+
+			p += sizeof(*ev) + ev->len;
+			pthread_mutex_lock(&c->lock);
+			for (f = c->files; f && n < 64; f = f->next) {
+				if (f->wd != ev->wd)
+					continue;
+				for (i = 0; i < n && v[i] != f; i++)
+					;
+				if (i == n) {
+					f->refs++;
+					v[n++] = f;
+				}
+			}
+			pthread_mutex_unlock(&c->lock);
+		}
+	}
+	for (i = 0; i < n; i++)
+		fc__file_revalidate(c, v[i]);
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < n; i++)
+		fc__file_put(c, v[i]);
+	pthread_mutex_unlock(&c->lock);
+	fc__files_reap(c);
 }
 
 /* Drop every cached page of @f. Context: cache->lock held, no reads. */
@@ -428,6 +633,19 @@ void fc__file_put(struct fc_cache *c, struct fc_file *f)
 	}
 	drop_file_pages(c, f);
 	region_free(c, f->region, f->region_len);
+	if (f->wd >= 0) {
+		struct fc_file *o;
+
+		for (o = c->files; o && o->wd != f->wd; o = o->next)
+			;
+		if (!o)	/* the watch is per inode: keep it for the others */
+			inotify_rm_watch(c->inotify_fd, f->wd);
+	}
+	if (f->bops) {	/* release() is user code: not under the lock */
+		f->next = c->zombies;
+		c->zombies = f;
+		return;
+	}
 	file_free(f);
 }
 
@@ -500,9 +718,6 @@ static int store_init(struct fc_cache *c)
 		return -errno;
 	if (ftruncate(c->memfd, (off_t)FC_MEMFD_SIZE))
 		return -errno;
-	c->sigbus_fd = memfd_create("faultcache-eof", MFD_CLOEXEC);
-	if (c->sigbus_fd < 0)
-		return -errno;
 	c->nr_slots = c->cfg.cache_bytes / c->cfg.page_size;
 	c->pages = calloc(c->nr_slots, sizeof(*c->pages));
 	if (!c->pages)
@@ -524,7 +739,7 @@ struct fc_cache *fc_cache_create(const struct fc_config *cfg)
 		return NULL;
 	}
 	c->memfd = -1;
-	c->sigbus_fd = -1;
+	c->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	c->sys_page = (size_t)sysconf(_SC_PAGESIZE);
 	pthread_mutex_init(&c->lock, NULL);
 	ret = config_check(cfg, &c->cfg, c->sys_page);
@@ -544,6 +759,7 @@ struct fc_cache *fc_cache_create(const struct fc_config *cfg)
 			goto fail_handlers;
 	}
 	c->st.budget_bytes = c->nr_slots * c->cfg.page_size;
+	c->magic = FC_CACHE_MAGIC;
 	return c;
 
 fail_handlers:
@@ -554,26 +770,35 @@ fail:
 	fc__shadows_destroy(&c->shadows);
 	if (c->memfd >= 0)
 		close(c->memfd);
-	if (c->sigbus_fd >= 0)
-		close(c->sigbus_fd);
+	if (c->inotify_fd >= 0)
+		close(c->inotify_fd);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 	errno = -ret;
 	return NULL;
 }
 
+/* A cache made by fc_cache_create and not destroyed (best effort). */
+bool fc__cache_valid(const struct fc_cache *c)
+{
+	return c && c->magic == FC_CACHE_MAGIC;
+}
+
 void fc_cache_destroy(struct fc_cache *c)
 {
-	if (!c)
+	if (!fc__cache_valid(c))
 		return;
+	c->magic = 0;
 	fc__unmap_all(c);
 	handlers_destroy(c);
+	fc__files_reap(c);
 	/* every mapping, read and so file reference is gone now */
 	free(c->pages);
 	free(c->extents);
 	fc__shadows_destroy(&c->shadows);
 	close(c->memfd);
-	close(c->sigbus_fd);
+	if (c->inotify_fd >= 0)
+		close(c->inotify_fd);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -679,6 +904,8 @@ int fc_cache_stats(struct fc_cache *c, struct fc_stats *out)
 		c = fc__default_cache();
 		if (!c)
 			return -errno;
+	} else if (!fc__cache_valid(c)) {
+		return -EINVAL;
 	}
 	pthread_mutex_lock(&c->lock);
 	*out = c->st;

@@ -22,7 +22,12 @@
 #include "internal.h"
 #include "io.h"
 
-enum act_kind { ACT_INSTALL, ACT_POISON, ACT_WAKE };
+enum act_kind {
+	ACT_INSTALL,
+	ACT_POISON,	/* the read failed: SIGBUS */
+	ACT_WAKE,
+	ACT_EOF,	/* past the end: look at the size again, else SIGBUS */
+};
 
 /* One thing to do after the lock is dropped. Holds a mapping reference. */
 struct act {
@@ -32,6 +37,7 @@ struct act {
 	uint64_t addr;		/* fault address, 0 for install-ahead */
 	uint64_t t0;
 	uint64_t skip;		/* page not to install (marker), or ~0 */
+	uint64_t lim;		/* bytes of the view inside the file */
 };
 
 struct plan {
@@ -91,6 +97,21 @@ static uint64_t view_end_page(const struct fc_mapping *m, size_t ps)
 	return (m->offset + m->view_len + ps - 1) / ps;
 }
 
+/*
+ * Bytes of @m's view that lie inside its file (rounded up to a system page,
+ * as the kernel maps the last partial page): installs stop there and
+ * faults past it get SIGBUS. Context: cache->lock held.
+ */
+static uint64_t view_eof(const struct fc_mapping *m)
+{
+	size_t sp = m->cache->sys_page;
+	uint64_t end = ((uint64_t)m->file->size + sp - 1) & ~(uint64_t)(sp - 1);
+
+	if (end <= m->offset)
+		return 0;
+	return end - m->offset < m->view_len ? end - m->offset : m->view_len;
+}
+
 static struct fc_page *uptodate(struct fc_file *f, uint64_t index)
 {
 	struct fc_page *pg = fc__radix_lookup(&f->tree, index);
@@ -135,6 +156,7 @@ static int plan_install(struct plan *p, struct fc_mapping *m, uint64_t first,
 	a->addr = addr;
 	a->t0 = t0;
 	a->skip = skip;
+	a->lim = view_eof(m);
 	return 0;
 }
 
@@ -224,6 +246,16 @@ static struct fc_io *read_window(struct fc_handler *h, struct fc_mapping *m,
 
 	if (!max_io)	/* cache pages larger than one read: one per read */
 		max_io = 1;
+	/* never read outside what this mapping was asked to show */
+	if (w.start < view_first_page(m, c->cfg.page_size)) {
+		uint64_t cut = view_first_page(m, c->cfg.page_size) - w.start;
+
+		w.size = w.size > cut ? w.size - cut : 0;
+		w.start += cut;
+	}
+	if (w.start + w.size > view_end_page(m, c->cfg.page_size))
+		w.size = w.start < view_end_page(m, c->cfg.page_size) ?
+			 view_end_page(m, c->cfg.page_size) - w.start : 0;
 	if (must != UINT64_MAX && !page_inflight(c, f, must))
 		return NULL;
 	for (i = w.start; i < w.start + w.size; i++) {
@@ -370,6 +402,10 @@ static void handle_fault(struct fc_handler *h, struct plan *p,
 	}
 	if (!retry)
 		c->st.faults++;
+	if (addr - (uintptr_t)m->base >= view_eof(m)) {
+		plan_simple(p, ACT_EOF, m, addr, t0);
+		return;
+	}
 	pg = fc__radix_lookup(&f->tree, index);
 	if (pg && pg->state == FC_PG_UPTODATE) {
 		c->st.hits++;
@@ -400,14 +436,16 @@ static void handle_fault(struct fc_handler *h, struct plan *p,
 
 /* ---- the act phase (no lock) ---- */
 
-static char *page_addr(const struct fc_mapping *m, uint64_t index, size_t ps)
+/* Address of cache page @index in @m, clipped to [base, base + lim]. */
+static char *page_addr(const struct fc_mapping *m, uint64_t index, size_t ps,
+		       uint64_t lim)
 {
 	uint64_t off = index * ps;
 
 	if (off < m->offset)
 		off = m->offset;
-	if (off > m->offset + m->view_len)
-		off = m->offset + m->view_len;
+	if (off > m->offset + lim)
+		off = m->offset + lim;
 	return m->base + (off - m->offset);
 }
 
@@ -415,16 +453,16 @@ static void do_install(struct fc_cache *c, struct act *a)
 {
 	size_t ps = c->cfg.page_size, sp = c->sys_page;
 	int uffd = a->m->h->uffd;
-	char *lo = page_addr(a->m, a->first, ps);
-	char *hi = page_addr(a->m, a->end, ps);
+	char *lo = page_addr(a->m, a->first, ps, a->lim);
+	char *hi = page_addr(a->m, a->end, ps, a->lim);
 	char *fault = (char *)(uintptr_t)a->addr;
 	int ret;
 
 	if (a->m->dead)
 		return;
 	if (a->skip != ~0ull) {	/* install ahead around the marker */
-		char *s = page_addr(a->m, a->skip, ps);
-		char *e = page_addr(a->m, a->skip + 1, ps);
+		char *s = page_addr(a->m, a->skip, ps, a->lim);
+		char *e = page_addr(a->m, a->skip + 1, ps, a->lim);
 
 		if (lo < s)
 			fc__uffd_install(uffd, lo, s, true);
@@ -443,6 +481,10 @@ static void do_install(struct fc_cache *c, struct act *a)
 	 * page went from 47 to 44 us p50 (docs/design.md, "Wake first").
 	 */
 	fault = (char *)((uintptr_t)fault & ~(uintptr_t)(sp - 1));
+	if (fault >= hi) {	/* the file shrank since the plan */
+		fc__uffd_wake(uffd, fault, sp);
+		return;
+	}
 	ret = fc__uffd_install(uffd, fault, fault + sp, true);
 	if (ret < 0 && ret != -ENOENT && ret != -EINVAL)
 		fc__uffd_wake(uffd, fault, sp);
@@ -477,15 +519,45 @@ static void unpin(struct fc_cache *c, struct act *a)
 		if (i != a->skip && pg) {
 			pg->pins--;
 			c->st.pages_installed++;
+			if (pg->stale && !pg->pins)	/* the file changed */
+				fc__page_drop(c, pg);
 		}
 	}
 	if (a->addr)
 		fc__stat_latency(c, a->t0);
 }
 
-/* Carry out @p, then release its pins and references. */
-static void act(struct fc_cache *c, struct plan *p)
+/*
+ * A fault past the end of the file: the file may have grown (the size is
+ * looked at again, and the fault retried); else SIGBUS, as the kernel
+ * gives past the end of a mapped file.
+ */
+static void do_eof(struct fc_handler *h, struct act *a)
 {
+	struct fc_cache *c = h->cache;
+	bool inside;
+
+	if (a->m->dead) {
+		fc__uffd_wake(a->m->h->uffd, (char *)(uintptr_t)a->addr,
+			      c->sys_page);
+		return;
+	}
+	fc__file_revalidate(c, a->m->file);
+	pthread_mutex_lock(&c->lock);
+	inside = a->addr - (uintptr_t)a->m->base < view_eof(a->m);
+	if (!inside)
+		c->st.sigbus++;
+	else
+		defer(h, a->m, a->addr, a->t0);
+	pthread_mutex_unlock(&c->lock);
+	if (!inside)
+		do_poison(c, a);
+}
+
+/* Carry out @p, then release its pins and references. */
+static void act(struct fc_handler *h, struct plan *p)
+{
+	struct fc_cache *c = h->cache;
 	size_t i;
 
 	for (i = 0; i < p->n; i++) {
@@ -495,6 +567,8 @@ static void act(struct fc_cache *c, struct plan *p)
 			do_install(c, a);
 		else if (a->kind == ACT_POISON)
 			do_poison(c, a);
+		else if (a->kind == ACT_EOF)
+			do_eof(h, a);
 		else
 			fc__uffd_wake(a->m->h->uffd,
 				      (char *)((uintptr_t)a->addr &
@@ -525,9 +599,14 @@ static void io_release(struct fc_cache *c, struct plan *p, struct fc_io *io)
 	fc__io_free(io);
 }
 
-/* Read done: pages become UPTODATE; waiters and the reader get them. */
-static void io_done(struct fc_cache *c, struct plan *p, struct fc_io *io)
+/*
+ * Read done: pages become UPTODATE; waiters and the reader get them. Pages
+ * the file's size changed under (stale) are dropped instead, and their
+ * waiters' faults run again.
+ */
+static void io_done(struct fc_handler *h, struct plan *p, struct fc_io *io)
 {
+	struct fc_cache *c = h->cache;
 	struct fc_file *f = io->file;
 	struct fc_mapping *owner = io->ra_owner;
 	struct fc_waiter *w, *next;
@@ -536,8 +615,13 @@ static void io_done(struct fc_cache *c, struct plan *p, struct fc_io *io)
 	for (i = io->index; i < io->index + io->nr; i++) {
 		struct fc_page *pg = fc__radix_lookup(&f->tree, i);
 
-		pg->state = FC_PG_UPTODATE;
 		pg->io = NULL;
+		if (pg->stale) {
+			fc__page_drop(c, pg);
+			owner = NULL;	/* no install ahead over a hole */
+			continue;
+		}
+		pg->state = FC_PG_UPTODATE;
 		if (pg->marker)
 			mk = i;
 		fc__lru_insert(&c->lru, &pg->lru, fc__page_refault(c, pg));
@@ -552,6 +636,12 @@ static void io_done(struct fc_cache *c, struct plan *p, struct fc_io *io)
 		struct fc_page *pg = fc__radix_lookup(&f->tree, idx);
 
 		next = w->next;
+		if (!pg) {	/* dropped as stale: fault again */
+			defer(h, w->m, w->addr, w->t0);
+			plan_put(p, w->m);
+			free(w);
+			continue;
+		}
 		/* the demand fault is the page's first reference */
 		if (w->m->ra.advice == FC_RA_NORMAL)
 			fc__lru_access(&c->lru, &pg->lru);
@@ -644,6 +734,19 @@ static bool io_split(struct fc_handler *h, struct fc_io *io)
 	return true;
 }
 
+static bool io_has_stale(const struct fc_io *io)
+{
+	uint64_t i;
+
+	for (i = io->index; i < io->index + io->nr; i++) {
+		struct fc_page *pg = fc__radix_lookup(&io->file->tree, i);
+
+		if (pg->stale)
+			return true;
+	}
+	return false;
+}
+
 static void on_completion(struct fc_handler *h, struct plan *p,
 			  struct fc_io *io, int res)
 {
@@ -658,9 +761,16 @@ static void on_completion(struct fc_handler *h, struct plan *p,
 		pthread_mutex_unlock(&c->lock);
 		return;
 	}
+	if (out == FC_IO_EOF) {
+		/* the source ended early: did it shrink? */
+		fc__file_revalidate(c, io->file);
+		pthread_mutex_lock(&c->lock);
+		out = io_has_stale(io) ? FC_IO_DONE : FC_IO_FAILED;
+		pthread_mutex_unlock(&c->lock);
+	}
 	pthread_mutex_lock(&c->lock);
 	if (out == FC_IO_DONE) {
-		io_done(c, p, io);
+		io_done(h, p, io);
 	} else {
 		c->st.io_errors++;
 		if (io->retried || !io_split(h, io))
@@ -668,6 +778,29 @@ static void on_completion(struct fc_handler *h, struct plan *p,
 	}
 	io_release(c, p, io);
 	pthread_mutex_unlock(&c->lock);
+	fc__files_reap(c);
+}
+
+/* Completions that backends reported from their own threads. */
+static void backend_drain(struct fc_handler *h, struct plan *p)
+{
+	struct fc_backend_req *r = atomic_exchange(&h->bdone, NULL), *rev = NULL;
+
+	while (r) {	/* oldest first */
+		struct fc_backend_req *next = r->next;
+
+		r->next = rev;
+		rev = r;
+		r = next;
+	}
+	for (; rev; rev = r) {
+		ssize_t res = rev->res;
+
+		r = rev->next;
+		if (res < -4095 || res > INT32_MAX)
+			res = -EIO;	/* nonsense from the backend */
+		on_completion(h, p, rev->io, (int)res);
+	}
 }
 
 /* ---- the handler thread ---- */
@@ -729,7 +862,7 @@ static size_t fault_batch(struct fc_handler *h, struct plan *p)
 				     false);
 	pthread_mutex_unlock(&c->lock);
 	fc__io_submit(h);
-	act(c, p);
+	act(h, p);
 	for (i = 0; i < cnt; i++)
 		if (ms[i])
 			fc__mapping_put(ms[i]);
@@ -747,7 +880,7 @@ static void run_deferred(struct fc_handler *h, struct plan *p)
 		handle_fault(h, p, next->m, next->addr, next->t0, true);
 	pthread_mutex_unlock(&c->lock);
 	fc__io_submit(h);
-	act(c, p);
+	act(h, p);
 	for (; d; d = next) {
 		next = d->next;
 		fc__mapping_put(d->m);
@@ -841,7 +974,7 @@ static void run_cmds(struct fc_handler *h, struct plan *p)
 	}
 	pthread_mutex_unlock(&c->lock);
 	fc__io_submit(h);
-	act(c, p);
+	act(h, p);
 	for (; again; again = next) {
 		next = again->next;
 		if (fc__handler_post(h, again)) {
@@ -868,7 +1001,7 @@ int fc__handler_post(struct fc_handler *h, struct fc_cmd *cmd)
 
 /* Reap every completion; returns which pollers fired. */
 static void reap(struct fc_handler *h, struct plan *p, bool *faults,
-		 bool *cmds)
+		 bool *cmds, bool *notified)
 {
 	struct io_uring_cqe *cqe;
 	unsigned head, seen = 0;
@@ -877,6 +1010,12 @@ static void reap(struct fc_handler *h, struct plan *p, bool *faults,
 		uint64_t tag = cqe->user_data;
 
 		seen++;
+		if (tag == FC_TAG_INOTIFY) {
+			*notified = true;
+			if (!(cqe->flags & IORING_CQE_F_MORE))
+				arm_poll(h, h->cache->inotify_fd, tag);
+			continue;
+		}
 		if (tag == FC_TAG_UFFD || tag == FC_TAG_EVFD) {
 			*(tag == FC_TAG_UFFD ? faults : cmds) = true;
 			if (!(cqe->flags & IORING_CQE_F_MORE))
@@ -934,14 +1073,20 @@ void *fc__handler_main(void *arg)
 
 	arm_poll(h, h->uffd, FC_TAG_UFFD);
 	arm_poll(h, h->evfd, FC_TAG_EVFD);
+	/* the first handler also watches for files changing size */
+	if (h == &h->cache->handlers[0] && h->cache->inotify_fd >= 0)
+		arm_poll(h, h->cache->inotify_fd, FC_TAG_INOTIFY);
 	io_uring_submit(&h->ring);
 	while (!atomic_load(&h->stop) || h->inflight || h->to_submit) {
-		bool faults = false, cmds = false;
+		bool faults = false, cmds = false, notified = false;
 
 		fc__io_submit(h);
 		wait_events(h);
-		reap(h, &p, &faults, &cmds);
-		act(h->cache, &p);
+		reap(h, &p, &faults, &cmds, &notified);
+		if (notified)
+			fc__files_notified(h->cache);
+		backend_drain(h, &p);
+		act(h, &p);
 		if (cmds)
 			run_cmds(h, &p);
 		if (faults)

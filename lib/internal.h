@@ -75,6 +75,7 @@ struct fc_page {
 	uint8_t state;
 	uint8_t marker;		/* readahead marker: next fault runs async ra */
 	uint8_t ra_unused;	/* read by readahead, not yet used */
+	uint8_t stale;		/* the file changed size: drop when unbusy */
 	struct fc_page *free_next;
 };
 
@@ -83,10 +84,14 @@ struct fc_file {
 	struct fc_cache *cache;
 	dev_t dev;
 	ino_t ino;
-	int fd;			/* our own buffered reference */
+	const struct fc_backend_ops *bops; /* custom backend, else NULL */
+	void *bctx;
+	bool owns_ctx;		/* release(bctx) when freed */
+	int fd;			/* our own buffered reference, -1 for backends */
+	int wd;			/* inotify watch (size changes), -1 if none */
 	atomic_int dfd;		/* O_DIRECT reopen, -1 when not usable */
 	int dfd_orig;		/* closed with the file (dfd may be reset) */
-	off_t size;		/* sampled when first mapped */
+	off_t size;		/* revalidated: see fc__file_resize */
 	uint64_t nr_pages;	/* cache pages covering size */
 	uint64_t region;	/* offset of this file in the memfd */
 	size_t region_len;
@@ -95,6 +100,13 @@ struct fc_file {
 	unsigned refs;		/* mappings + ios; under cache->lock */
 	uint64_t id;
 	struct fc_file *next;
+};
+
+/* Completion of a backend read: lives in its fc_io. */
+struct fc_backend_req {
+	struct fc_io *io;
+	struct fc_backend_req *next;	/* handler's completed stack */
+	ssize_t res;
 };
 
 /* A thread waiting on a read, or a fault deferred for want of a page. */
@@ -108,6 +120,8 @@ struct fc_waiter {
 /* One read of @nr contiguous cache pages from @index. */
 struct fc_io {
 	struct fc_file *file;	/* holds a reference */
+	struct fc_handler *h;	/* that submitted it */
+	struct fc_backend_req req;
 	uint64_t index;
 	uint32_t nr;
 	uint8_t retried;	/* this is the single-page retry after an error */
@@ -159,6 +173,7 @@ struct fc_handler {
 	unsigned inflight;	/* ios submitted to this ring */
 	struct fc_io *to_submit;
 	struct fc_waiter *deferred;	/* faults that could not get a page */
+	_Atomic(struct fc_backend_req *) bdone;	/* completed backend reads */
 	pthread_mutex_t cmd_lock;
 	struct fc_cmd *cmds;
 	atomic_bool stop;
@@ -169,12 +184,14 @@ struct fc_extent {
 	uint64_t start, len;
 };
 
+#define FC_CACHE_MAGIC 0x66636368u	/* "fcch": catches foreign handles */
+
 struct fc_cache {
+	unsigned magic;
 	struct fc_config cfg;
 	size_t sys_page;
 	pthread_mutex_t lock;
 	int memfd;
-	int sigbus_fd;		/* empty memfd: maps as SIGBUS past EOF */
 	uint64_t next_region;
 	struct fc_extent *extents;
 	size_t nr_extents, cap_extents;
@@ -185,6 +202,8 @@ struct fc_cache {
 	struct fc_lru lru;
 	struct fc_shadows shadows;
 	struct fc_file *files;
+	struct fc_file *zombies;	/* dead backend files: release unlocked */
+	int inotify_fd;		/* file size changes; -1 if unavailable */
 	uint64_t next_file_id;
 	struct fc_handler *handlers;
 	unsigned nr_handlers;
@@ -200,7 +219,16 @@ struct fc_page *fc__page_alloc(struct fc_cache *c);
 void fc__page_free(struct fc_cache *c, struct fc_page *pg);
 void fc__file_put(struct fc_cache *c, struct fc_file *f);
 struct fc_file *fc__file_get(struct fc_cache *c, int fd,
-			     const struct stat *st, int *err);
+			     const struct stat *st, uint64_t need, int *err);
+struct fc_file *fc__file_backend(struct fc_cache *c,
+				 const struct fc_backend_ops *ops, void *ctx,
+				 uint64_t size, uint64_t need, int *err);
+void fc__files_reap(struct fc_cache *c);
+void fc__file_resize(struct fc_cache *c, struct fc_file *f, off_t size);
+void fc__file_revalidate(struct fc_cache *c, struct fc_file *f);
+void fc__files_notified(struct fc_cache *c);
+void fc__page_drop(struct fc_cache *c, struct fc_page *pg);
+bool fc__cache_valid(const struct fc_cache *c);
 void fc__store_punch(struct fc_cache *c, struct fc_file *f, uint64_t index,
 		     uint64_t nr);
 bool fc__page_refault(struct fc_cache *c, struct fc_page *pg);
@@ -214,6 +242,7 @@ struct fc_mapping *fc__mapping_lookup(uint64_t addr);
 void fc__mapping_get(struct fc_mapping *m);
 void fc__mapping_put(struct fc_mapping *m);
 void fc__unmap_all(struct fc_cache *c);
+void fc__mapping_clear_eof(struct fc_file *f, uint64_t old_size);
 
 /* uffd.c */
 int fc__uffd_open(uint64_t want, uint64_t *features, bool *user_mode_only);

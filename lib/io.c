@@ -2,6 +2,10 @@
 /*
  * io.c - reads through io_uring, one ring per handler thread.
  *
+ * Custom backends (fc_map_backend) take the place of the ring for their
+ * files: their read() is called here and completes through
+ * fc_backend_complete(), which hands the result to the submitting handler.
+ *
  * Only the owning handler thread touches its ring. Reads land in the
  * file's alias of the store. O_DIRECT is used where the file system takes
  * it (aligned store pages, offsets and lengths); EINVAL from it switches
@@ -14,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "io.h"
 
@@ -103,13 +108,53 @@ static bool direct_ok(const struct fc_io *io)
 	return io->direct && dfd >= 0 && !(io->done & 511);
 }
 
+void fc_backend_complete(struct fc_backend_req *req, ssize_t result)
+{
+	struct fc_handler *h;
+	struct fc_backend_req *top;
+	uint64_t one = 1;
+
+	if (!req || !req->io)
+		return;
+	h = req->io->h;
+	req->res = result;
+	top = atomic_load(&h->bdone);
+	do
+		req->next = top;
+	while (!atomic_compare_exchange_weak(&h->bdone, &top, req));
+	if (write(h->evfd, &one, sizeof(one)) < 0)
+		return;	/* counter full: the handler is awake anyway */
+}
+
+/* Hand the rest of @io to its backend. */
+static void backend_read(struct fc_handler *h, struct fc_io *io)
+{
+	struct fc_file *f = io->file;
+	uint64_t off = io->index * f->cache->cfg.page_size + io->done;
+	int ret;
+
+	io->h = h;
+	io->req.io = io;
+	h->inflight++;
+	ret = f->bops->read(f->bctx, off, f->alias + off,
+			    (size_t)(io->len - io->done), &io->req);
+	if (ret)
+		fc_backend_complete(&io->req, ret < 0 ? ret : -EIO);
+}
+
 static bool prep_one(struct fc_handler *h, struct fc_io *io)
 {
 	struct fc_file *f = io->file;
 	uint64_t off = io->index * f->cache->cfg.page_size + io->done;
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&h->ring);
+	struct io_uring_sqe *sqe;
 	uint64_t len = io->len - io->done;
 	int fd;
+
+	if (f->bops) {
+		backend_read(h, io);
+		return true;
+	}
+	sqe = io_uring_get_sqe(&h->ring);
 
 	if (!sqe) {
 		io_uring_submit(&h->ring);
@@ -174,11 +219,16 @@ enum fc_io_outcome fc__io_complete(struct fc_handler *h, struct fc_io *io,
 		*err = -res;
 		return FC_IO_FAILED;
 	}
-	if (res == 0 && io->done < io->len) {
-		*err = EIO;	/* the file shrank under us */
-		return FC_IO_FAILED;
+	if (res == 0 && io->done < io->len) {	/* the file shrank? */
+		memset(f->alias + io->index * ps + io->done, 0,
+		       io->nr * ps - io->done);
+		madvise(f->alias + io->index * ps, io->nr * ps, MADV_DONTNEED);
+		*err = EIO;
+		return FC_IO_EOF;
 	}
 	io->done += (uint64_t)res;
+	if (io->done > io->len)	/* O_DIRECT rounds up; a backend lied */
+		io->done = io->len;
 	if (io->done < io->len) {
 		fc__io_queue(h, io);
 		return FC_IO_AGAIN;

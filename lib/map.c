@@ -3,12 +3,11 @@
  * map.c - fc_map(), fc_unmap(), fc_advise() and the process-wide table
  * from addresses to mappings.
  *
- * Shape of a mapping of a file of size S at offset O, length L:
- *
- *   base                          base + view_len            base + len
- *   |--- view: MAP_SHARED of the store, ----|--- tail: empty memfd ---|
- *   |    registered MISSING|MINOR           |    touching it = SIGBUS |
- *                                     (file pages end at round_up(S))
+ * A mapping of a file at offset O, length L is one view: a MAP_SHARED
+ * mapping of the file's store region from O, registered MISSING|MINOR over
+ * all of L. Pages past the end of the file (which may move: truncate and
+ * extend) are never installed; a fault there is answered with SIGBUS by
+ * UFFDIO_POISON, and those markers are cleared when the file grows.
  *
  * Lifetime: the table holds one reference; handlers take more while they
  * work on a fault. fc_unmap() removes the mapping from the table, puts a
@@ -131,7 +130,30 @@ void fc__mapping_put(struct fc_mapping *m)
 	pthread_mutex_lock(&c->lock);
 	fc__file_put(c, m->file);
 	pthread_mutex_unlock(&c->lock);
+	fc__files_reap(c);
 	free(m);
+}
+
+/**
+ * fc__mapping_clear_eof - @f grew from @old_size: clear the SIGBUS markers
+ * that faults past the old end left in its views, so the new bytes fault
+ * in on the next touch. Context: no locks held.
+ */
+void fc__mapping_clear_eof(struct fc_file *f, uint64_t old_size)
+{
+	size_t sp = f->cache->sys_page, i;
+	uint64_t from = (old_size + sp - 1) & ~(uint64_t)(sp - 1);
+
+	pthread_rwlock_rdlock(&maptab.lock);
+	for (i = 0; i < maptab.n; i++) {
+		struct fc_mapping *m = maptab.v[i];
+		uint64_t lo = from > m->offset ? from - m->offset : 0;
+
+		if (m->file != f || lo >= m->len)
+			continue;
+		madvise(m->base + lo, m->len - lo, MADV_DONTNEED);
+	}
+	pthread_rwlock_unlock(&maptab.lock);
 }
 
 /* Tear down a mapping already removed from the table. */
@@ -221,52 +243,41 @@ static int check_args(int fd, off_t offset, size_t *length, int flags,
 	return 0;
 }
 
-/* Build the view and the SIGBUS tail inside the reservation at m->base. */
+/* Build the view inside the reservation at m->base. */
 static int map_view(struct fc_cache *c, struct fc_mapping *m)
 {
-	uint64_t file_end = ((uint64_t)m->file->size + c->sys_page - 1) &
-			    ~(uint64_t)(c->sys_page - 1);
 	int ret;
 
-	m->view_len = file_end > m->offset ? file_end - m->offset : 0;
-	if (m->view_len > m->len)
-		m->view_len = m->len;
-	if (m->view_len &&
-	    mmap(m->base, m->view_len, PROT_READ, MAP_SHARED | MAP_FIXED,
-		 c->memfd, (off_t)(m->file->region + m->offset)) == MAP_FAILED)
-		return -errno;
-	if (m->len > m->view_len &&
-	    mmap(m->base + m->view_len, m->len - m->view_len, PROT_READ,
-		 MAP_SHARED | MAP_FIXED, c->sigbus_fd, 0) == MAP_FAILED)
+	m->view_len = m->len;
+	if (mmap(m->base, m->len, PROT_READ, MAP_SHARED | MAP_FIXED, c->memfd,
+		 (off_t)(m->file->region + m->offset)) == MAP_FAILED)
 		return -errno;
 	/* a forked child has no mapping here: it faults, never reads zeros */
 	if (madvise(m->base, m->len, MADV_DONTFORK))
 		return -errno;
-	if (!m->view_len)
-		return 0;
-	ret = fc__uffd_register(m->h->uffd, m->base, m->view_len);
+	ret = fc__uffd_register(m->h->uffd, m->base, m->len);
 	return ret == -EINVAL ? -ENOMEM : ret;
 }
 
-void *fc_map(struct fc_cache *c, int fd, off_t offset, size_t length,
-	     int flags)
+/* The cache to use for @c (NULL = default). NULL with errno set. */
+static struct fc_cache *cache_or_default(struct fc_cache *c)
 {
-	struct fc_mapping *m;
-	struct stat st;
-	int err;
-
-	if (!c) {
-		c = fc__default_cache();
-		if (!c)
-			return NULL;
+	if (!c)
+		return fc__default_cache();
+	if (!fc__cache_valid(c)) {
+		errno = EINVAL;
+		return NULL;
 	}
-	err = check_args(fd, offset, &length, flags, &st, c->sys_page);
-	if (err)
-		goto out;
-	m = calloc(1, sizeof(*m));
-	err = ENOMEM;
+	return c;
+}
+
+static struct fc_mapping *mapping_new(struct fc_cache *c, off_t offset,
+				      size_t length)
+{
+	struct fc_mapping *m = calloc(1, sizeof(*m));
+
 	if (!m)
-		goto out;
+		return NULL;
 	m->cache = c;
 	m->offset = (uint64_t)offset;
 	m->len = (length + c->sys_page - 1) & ~(c->sys_page - 1);
@@ -275,9 +286,106 @@ void *fc_map(struct fc_cache *c, int fd, off_t offset, size_t length,
 	atomic_store(&m->refs, 1);
 	fc__ra_init(&m->ra, (unsigned)(c->cfg.readahead_max /
 				       c->cfg.page_size));
-	m->file = fc__file_get(c, fd, &st, &err);
-	if (!m->file)
-		goto free_m;
+	return m;
+}
+
+/* The end of @m in the file, rounded to cache pages: its store need. */
+static uint64_t mapping_need(const struct fc_cache *c, off_t offset,
+			     size_t length)
+{
+	size_t ps = c->cfg.page_size;
+
+	return ((uint64_t)offset + length + ps - 1) & ~(uint64_t)(ps - 1);
+}
+
+static void *map_file(struct fc_cache *c, struct fc_mapping *m);
+
+void *fc_map(struct fc_cache *c, int fd, off_t offset, size_t length,
+	     int flags)
+{
+	struct fc_mapping *m;
+	struct stat st;
+	bool changed;
+	int err;
+
+	c = cache_or_default(c);
+	if (!c)
+		return NULL;
+	err = check_args(fd, offset, &length, flags, &st, c->sys_page);
+	if (err)
+		goto out;
+	m = mapping_new(c, offset, length);
+	err = ENOMEM;
+	if (!m)
+		goto out;
+	m->file = fc__file_get(c, fd, &st, mapping_need(c, offset, length),
+			       &err);
+	if (!m->file) {
+		free(m);
+		goto out;
+	}
+	pthread_mutex_lock(&c->lock);
+	changed = m->file->size != st.st_size;
+	pthread_mutex_unlock(&c->lock);
+	if (changed)	/* cached under an older size: check again */
+		fc__file_revalidate(c, m->file);
+	return map_file(c, m);
+out:
+	errno = err;
+	return NULL;
+}
+
+void *fc_map_backend(struct fc_cache *c, const struct fc_backend_ops *ops,
+		     void *ctx, off_t offset, size_t length, int flags)
+{
+	struct fc_mapping *m;
+	uint64_t size;
+	int err = EINVAL;
+
+	c = cache_or_default(c);
+	if (!c)
+		return NULL;
+	if (!ops || ops->size < offsetof(struct fc_backend_ops, release) ||
+	    ops->size > sizeof(*ops) || !ops->read || !ops->get_size ||
+	    flags || offset < 0 || (uint64_t)offset % c->sys_page)
+		goto out;
+	err = ops->get_size(ctx, &size);
+	if (err) {
+		err = err < 0 ? -err : EIO;
+		goto out;
+	}
+	err = EINVAL;
+	if (size > (uint64_t)INT64_MAX)
+		goto out;
+	if (!length) {
+		if ((uint64_t)offset >= size)
+			goto out;
+		length = (size_t)(size - (uint64_t)offset);
+	}
+	if (length > ((size_t)1 << 47) ||
+	    (uint64_t)offset + length > (uint64_t)INT64_MAX - c->sys_page)
+		goto out;
+	m = mapping_new(c, offset, length);
+	err = ENOMEM;
+	if (!m)
+		goto out;
+	m->file = fc__file_backend(c, ops, ctx, size,
+				   mapping_need(c, offset, length), &err);
+	if (!m->file) {
+		free(m);
+		goto out;
+	}
+	return map_file(c, m);
+out:
+	errno = err;
+	return NULL;
+}
+
+/* Finish fc_map*(): @m has its file; build and publish the view. */
+static void *map_file(struct fc_cache *c, struct fc_mapping *m)
+{
+	int err;
+
 	m->base = mmap(NULL, m->len, PROT_NONE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (m->base == MAP_FAILED) {
@@ -296,19 +404,18 @@ void *fc_map(struct fc_cache *c, int fd, off_t offset, size_t length,
 	 * by its handler, in the background: a fresh mapping of a warm file
 	 * then takes no faults at all (best effort: on failure, faults do it).
 	 */
-	if (m->view_len)
-		post_cmd(m, FC_CMD_POPULATE, m->offset, m->view_len);
+	post_cmd(m, FC_CMD_POPULATE, m->offset, m->view_len);
 	return m->base;
 
 unmap:
 	munmap(m->base, m->len);
 put_file:
 	pthread_mutex_lock(&c->lock);
+	m->file->owns_ctx = false;	/* the caller keeps a backend's ctx */
 	fc__file_put(c, m->file);
 	pthread_mutex_unlock(&c->lock);
-free_m:
+	fc__files_reap(c);
 	free(m);
-out:
 	errno = err;
 	return NULL;
 }
