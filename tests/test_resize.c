@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_resize: the file changes size while mapped. Pages past a new end
+ * give SIGBUS (after the library hears of it: inotify, or the next fault
+ * past the end); the bytes before it stay the file's; the partial last
+ * page reads zeros past the end; growth becomes visible on the next touch.
+ * Readers running through a truncation see the file's bytes or SIGBUS,
+ * never anything else.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <faultcache.h>
+
+#include "helpers.h"
+
+#define PG 4096
+#define SIZE (1024 * 1024)
+
+/* Wait up to 2 s for touching @p to give @want (0 or SIGBUS). */
+static int settle(const unsigned char *p, int want)
+{
+	int i, sig = -1;
+
+	for (i = 0; i < 200; i++) {
+		sig = th_touch(p, NULL);
+		if (sig == want)
+			break;
+		usleep(10000);
+	}
+	return sig;
+}
+
+static void shrink_then_grow(void **state)
+{
+	struct th_fx *f = th_fx_new(SIZE, 81, 0, false);
+	size_t len = 2 * SIZE, cut = 600 * 1024 + 100, i;
+	unsigned char *p, *grown;
+
+	(void)state;
+	p = fc_map(f->c, f->fd, 0, len, 0);	/* past EOF, as mmap allows */
+	assert_non_null(p);
+	assert_memory_equal(p, f->ref, SIZE);
+	assert_int_equal(th_touch(p + SIZE + PG, NULL), SIGBUS);
+
+	/* shrink: the cached pages past the new end go */
+	assert_int_equal(ftruncate(f->fd, (off_t)cut), 0);
+	assert_int_equal(settle(p + 700 * 1024, SIGBUS), SIGBUS);
+	assert_int_equal(th_touch(p + SIZE - 1, NULL), SIGBUS);
+	assert_memory_equal(p, f->ref, cut);
+	for (i = cut; i < (cut + PG - 1) / PG * PG; i++)	/* partial page */
+		assert_int_equal(p[i], 0);
+
+	/* grow with new data: seen on the next touch, markers cleared */
+	grown = malloc(SIZE + SIZE / 2);
+	memcpy(grown, f->ref, cut);
+	for (i = cut; i < SIZE + SIZE / 2; i++)
+		grown[i] = (unsigned char)(i * 7 + 3);
+	assert_int_equal(pwrite(f->fd, grown + cut, SIZE + SIZE / 2 - cut,
+				(off_t)cut),
+			 (ssize_t)(SIZE + SIZE / 2 - cut));
+	assert_int_equal(settle(p + SIZE + PG, 0), 0);
+	assert_memory_equal(p, grown, SIZE + SIZE / 2);
+	assert_int_equal(th_touch(p + SIZE + SIZE / 2 + PG, NULL), SIGBUS);
+	assert_int_equal(fc_unmap(p), 0);
+	free(grown);
+	th_fx_free(f);
+}
+
+/* A new fc_map of a file that changed since it was cached sees the change. */
+static void remap_sees_new_size(void **state)
+{
+	struct th_fx *f = th_fx_new(SIZE, 82, 0, true);
+	unsigned char *p;
+
+	(void)state;
+	assert_memory_equal(f->p, f->ref, SIZE);
+	assert_int_equal(ftruncate(f->fd, SIZE / 2), 0);
+	p = fc_map(f->c, f->fd, 0, 0, 0);
+	assert_non_null(p);
+	assert_memory_equal(p, f->ref, SIZE / 2);
+	/* the old mapping of the same file sees the new end as well */
+	assert_int_equal(settle(f->p + SIZE / 2, SIGBUS), SIGBUS);
+	assert_int_equal(fc_unmap(p), 0);
+	th_fx_free(f);
+}
+
+static struct {
+	unsigned char *p, *ref;
+	atomic_size_t floor;	/* the file never gets shorter than this */
+	atomic_int stop, bad;
+} g;
+
+static void *reader(void *arg)
+{
+	uint64_t s = 9 + (uintptr_t)arg;
+
+	while (!g.stop) {
+		size_t off = th_rand(&s) % SIZE;
+		unsigned char v;
+		int sig = th_touch(g.p + off, &v);
+
+		if (sig == SIGBUS && off >= g.floor)
+			continue;
+		if (sig || (v != g.ref[off] && v != 0))
+			g.bad++;
+	}
+	return NULL;
+}
+
+/* Truncate and restore while 3 threads read: bytes or SIGBUS, never junk. */
+static void truncate_under_readers(void **state)
+{
+	struct th_fx *f = th_fx_new(SIZE, 83, 0, true);
+	pthread_t t[3];
+	int i;
+
+	(void)state;
+	g.p = f->p;
+	g.ref = f->ref;
+	g.floor = SIZE / 4;
+	g.stop = 0;
+	g.bad = 0;
+	for (i = 0; i < 3; i++)
+		pthread_create(&t[i], NULL, reader, (void *)(uintptr_t)i);
+	for (i = 0; i < 20; i++) {
+		assert_int_equal(ftruncate(f->fd, SIZE / 4 + i * PG), 0);
+		usleep(20000);
+		assert_int_equal(pwrite(f->fd, f->ref + SIZE / 4 + i * PG,
+					SIZE - SIZE / 4 - i * PG,
+					SIZE / 4 + i * PG),
+				 SIZE - SIZE / 4 - i * PG);
+		usleep(20000);
+	}
+	g.stop = 1;
+	for (i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	assert_int_equal(g.bad, 0);
+	/* restored: everything reads back (after the last change is seen) */
+	assert_int_equal(settle(f->p + SIZE - 1, 0), 0);
+	assert_memory_equal(f->p, f->ref, SIZE);
+	th_fx_free(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(shrink_then_grow),
+		cmocka_unit_test(remap_sees_new_size),
+		cmocka_unit_test(truncate_under_readers),
+	};
+
+	th_require_uffd();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
