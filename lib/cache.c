@@ -57,7 +57,8 @@ static int config_check(const struct fc_config *in, struct fc_config *out,
 	if (!is_pow2(out->page_size) || out->page_size < sys_page ||
 	    out->page_size < 4096 || out->page_size > 2 * MIB)
 		return -EINVAL;
-	if (out->cache_bytes / out->page_size < 16)
+	if (out->cache_bytes / out->page_size < 16 ||
+	    out->cache_bytes > FC_MEMFD_SIZE)	/* more than the store holds */
 		return -EINVAL;
 	if (out->handler_threads == 0)
 		out->handler_threads = 2;
@@ -99,7 +100,7 @@ uint64_t fc_stats_latency_quantile(const struct fc_stats *st, double q)
 	uint64_t total = 0, acc = 0;
 	int i;
 
-	if (!st || q < 0 || q > 1)
+	if (!st || !(q >= 0 && q <= 1))	/* NaN too */
 		return 0;
 	for (i = 0; i < FC_LAT_BUCKETS; i++)
 		total += st->latency_hist[i];

@@ -75,6 +75,7 @@ static void exec_inherits_nothing(void **state)
 		assert_null(strstr(line, "userfaultfd"));
 		assert_null(strstr(line, "io_uring"));
 		assert_null(strstr(line, "eventfd"));
+		assert_null(strstr(line, "inotify"));
 		if (strstr(line, fx->path))
 			own++;
 	}

@@ -5,6 +5,7 @@
  * SIGBUS past EOF, two mappings of one file, and every bad input.
  */
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -236,8 +237,34 @@ static void bad_input(void **state)
 	fc_config_init(&cfg);
 	cfg.flags = 0x80;
 	assert_null(fc_cache_create(&cfg));
+	fc_config_init(&cfg);
+	cfg.handler_threads = 100000;
+	assert_null(fc_cache_create(&cfg));
+	assert_int_equal(errno, EINVAL);
+	fc_config_init(&cfg);
+	cfg.cache_bytes = (size_t)1 << 62;	/* more than the store */
+	errno = 0;
+	assert_null(fc_cache_create(&cfg));
+	assert_int_equal(errno, EINVAL);
 	fc_cache_destroy(NULL);
 	fc_config_init(NULL);
+	/* a pointer that is not a cache */
+	memset(&cfg, 0x5a, sizeof(cfg));
+	EXPECT_MAP_ERR(EINVAL, (struct fc_cache *)&cfg, f->fd, 0, 0, 0);
+	assert_int_equal(fc_cache_stats((struct fc_cache *)&cfg, &st),
+			 -EINVAL);
+	fc_cache_destroy((struct fc_cache *)&cfg);	/* refused, no crash */
+	/* quantiles of nothing, or out of range */
+	memset(&st, 0, sizeof(st));
+	st.latency_hist[3] = 1;
+	assert_int_equal(fc_stats_latency_quantile(NULL, 0.5), 0);
+	assert_int_equal(fc_stats_latency_quantile(&st, -0.1), 0);
+	assert_int_equal(fc_stats_latency_quantile(&st, 1.5), 0);
+	assert_int_equal(fc_stats_latency_quantile(&st, NAN), 0);
+	assert_int_equal(fc_stats_latency_quantile(&st, 0.5), 16);
+	/* a stack address, inside no mapping */
+	assert_int_equal(fc_unmap(&cfg), -EINVAL);
+	assert_int_equal(fc_advise(&cfg, 1, FC_ADVICE_WILLNEED), -EINVAL);
 	assert_int_equal(fc_cache_stats(f->c, &st), 0);
 	assert_int_equal(st.mappings, 0);
 	assert_int_equal(st.faults, st.hits + st.misses);
