@@ -14,6 +14,8 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -36,6 +38,7 @@ struct act {
 	uint64_t first, end;	/* pinned cache pages [first, end) */
 	uint64_t addr;		/* fault address, 0 for install-ahead */
 	uint64_t t0;
+	pid_t tid;		/* faulting thread (for SIGBUS), 0 if unknown */
 	uint64_t skip;		/* page not to install (marker), or ~0 */
 	uint64_t lim;		/* bytes of the view inside the file */
 };
@@ -161,7 +164,8 @@ static int plan_install(struct plan *p, struct fc_mapping *m, uint64_t first,
 }
 
 static void plan_simple(struct plan *p, enum act_kind kind,
-			struct fc_mapping *m, uint64_t addr, uint64_t t0)
+			struct fc_mapping *m, uint64_t addr, uint64_t t0,
+			pid_t tid)
 {
 	struct act *a = plan_add(p);
 
@@ -172,6 +176,7 @@ static void plan_simple(struct plan *p, enum act_kind kind,
 	a->m = m;
 	a->addr = addr;
 	a->t0 = t0;
+	a->tid = tid;
 }
 
 /*
@@ -202,7 +207,7 @@ static void plan_around(struct plan *p, struct fc_mapping *m, uint64_t index,
 		hi++;
 	m->ra_next = hi;
 	if (plan_install(p, m, lo, hi, addr, t0, ~0ull))
-		plan_simple(p, ACT_WAKE, m, addr, t0);
+		plan_simple(p, ACT_WAKE, m, addr, t0, 0);
 }
 
 /* fc_ra_cached_fn over a file's index; @arg is the struct fc_file. */
@@ -335,7 +340,8 @@ static void async_readahead(struct fc_handler *h, struct fc_mapping *m,
 }
 
 static struct fc_waiter *waiter_new(struct fc_mapping *m, uint64_t addr,
-				     uint64_t t0, struct fc_waiter *next)
+				     uint64_t t0, pid_t tid,
+				     struct fc_waiter *next)
 {
 	struct fc_waiter *w = malloc(sizeof(*w));
 
@@ -345,6 +351,7 @@ static struct fc_waiter *waiter_new(struct fc_mapping *m, uint64_t addr,
 	w->m = m;
 	w->addr = addr;
 	w->t0 = t0;
+	w->tid = tid;
 	w->next = next;
 	return w;
 }
@@ -355,14 +362,14 @@ static struct fc_waiter *waiter_new(struct fc_mapping *m, uint64_t addr,
  * so it is woken, or sent SIGBUS, once.
  */
 static int add_waiter(struct fc_io *io, struct fc_mapping *m, uint64_t addr,
-		      uint64_t t0)
+		      uint64_t t0, pid_t tid)
 {
 	struct fc_waiter *w;
 
 	for (w = io->waiters; w; w = w->next)
 		if (w->m == m && w->addr == addr)
 			return 0;
-	w = waiter_new(m, addr, t0, io->waiters);
+	w = waiter_new(m, addr, t0, tid, io->waiters);
 	if (!w)
 		return -ENOMEM;
 	io->waiters = w;
@@ -371,9 +378,9 @@ static int add_waiter(struct fc_io *io, struct fc_mapping *m, uint64_t addr,
 
 /* No page to be had now: retry the fault after the next completion. */
 static void defer(struct fc_handler *h, struct fc_mapping *m, uint64_t addr,
-		  uint64_t t0)
+		  uint64_t t0, pid_t tid)
 {
-	struct fc_waiter *w = waiter_new(m, addr, t0, h->deferred);
+	struct fc_waiter *w = waiter_new(m, addr, t0, tid, h->deferred);
 
 	if (w)	/* else the re-sent fault message brings it back */
 		h->deferred = w;
@@ -386,7 +393,7 @@ static void defer(struct fc_handler *h, struct fc_mapping *m, uint64_t addr,
  */
 static void handle_fault(struct fc_handler *h, struct plan *p,
 			 struct fc_mapping *m, uint64_t addr, uint64_t t0,
-			 bool retry)
+			 pid_t tid, bool retry)
 {
 	struct fc_cache *c = h->cache;
 	uint64_t index = (m->offset + (addr - (uintptr_t)m->base)) /
@@ -397,13 +404,13 @@ static void handle_fault(struct fc_handler *h, struct plan *p,
 	struct fc_io *io;
 
 	if (m->dead || addr >= (uintptr_t)m->base + m->view_len) {
-		plan_simple(p, ACT_WAKE, m, addr, t0);
+		plan_simple(p, ACT_WAKE, m, addr, t0, 0);
 		return;
 	}
 	if (!retry)
 		c->st.faults++;
 	if (addr - (uintptr_t)m->base >= view_eof(m)) {
-		plan_simple(p, ACT_EOF, m, addr, t0);
+		plan_simple(p, ACT_EOF, m, addr, t0, tid);
 		return;
 	}
 	pg = fc__radix_lookup(&f->tree, index);
@@ -421,14 +428,14 @@ static void handle_fault(struct fc_handler *h, struct plan *p,
 		c->st.misses++;
 		if (pg->marker)
 			async_readahead(h, m, pg);
-		if (add_waiter(pg->io, m, addr, t0))
-			defer(h, m, addr, t0);
+		if (add_waiter(pg->io, m, addr, t0, tid))
+			defer(h, m, addr, t0, tid);
 		return;
 	}
 	w = fc__ra_miss(&m->ra, index, f->nr_pages);
 	io = read_window(h, m, w, index);
-	if (!io || add_waiter(io, m, addr, t0)) {
-		defer(h, m, addr, t0);
+	if (!io || add_waiter(io, m, addr, t0, tid)) {
+		defer(h, m, addr, t0, tid);
 		return;
 	}
 	c->st.misses++;
@@ -502,11 +509,15 @@ static void do_poison(struct fc_cache *c, struct act *a)
 	if (a->m->dead)
 		return;
 	/*
-	 * Without UFFDIO_POISON (before 6.6) the woken thread faults again and
-	 * the read is retried: documented in fc_map(3), see issue 6.
+	 * Without UFFDIO_POISON (before 6.6), signal the faulting thread
+	 * (known from UFFD_FEATURE_THREAD_ID) and wake it: it takes SIGBUS
+	 * on its way back to user mode, without si_addr (fc_map(3)).
 	 */
-	if (fc__uffd_poison(a->m->h->uffd, fault, sp))
+	if (fc__uffd_poison(a->m->h->uffd, fault, sp)) {
+		if (a->tid > 0)
+			syscall(SYS_tgkill, getpid(), a->tid, SIGBUS);
 		fc__uffd_wake(a->m->h->uffd, fault, sp);
+	}
 }
 
 static void unpin(struct fc_cache *c, struct act *a)
@@ -548,7 +559,7 @@ static void do_eof(struct fc_handler *h, struct act *a)
 	if (!inside)
 		c->st.sigbus++;
 	else
-		defer(h, a->m, a->addr, a->t0);
+		defer(h, a->m, a->addr, a->t0, a->tid);
 	pthread_mutex_unlock(&c->lock);
 	if (!inside)
 		do_poison(c, a);
@@ -637,7 +648,7 @@ static void io_done(struct fc_handler *h, struct plan *p, struct fc_io *io)
 
 		next = w->next;
 		if (!pg) {	/* dropped as stale: fault again */
-			defer(h, w->m, w->addr, w->t0);
+			defer(h, w->m, w->addr, w->t0, w->tid);
 			plan_put(p, w->m);
 			free(w);
 			continue;
@@ -646,7 +657,7 @@ static void io_done(struct fc_handler *h, struct plan *p, struct fc_io *io)
 		if (w->m->ra.advice == FC_RA_NORMAL)
 			fc__lru_access(&c->lru, &pg->lru);
 		if (w->m->dead)
-			plan_simple(p, ACT_WAKE, w->m, w->addr, w->t0);
+			plan_simple(p, ACT_WAKE, w->m, w->addr, w->t0, 0);
 		else
 			plan_around(p, w->m, idx, w->addr, w->t0);
 		plan_put(p, w->m);
@@ -683,7 +694,7 @@ static void io_fail(struct fc_cache *c, struct plan *p, struct fc_io *io)
 	fc__store_punch(c, f, io->index, io->nr);
 	for (w = io->waiters; w; w = next) {
 		next = w->next;
-		plan_simple(p, ACT_POISON, w->m, w->addr, w->t0);
+		plan_simple(p, ACT_POISON, w->m, w->addr, w->t0, w->tid);
 		c->st.sigbus++;
 		plan_put(p, w->m);
 		free(w);
@@ -859,7 +870,7 @@ static size_t fault_batch(struct fc_handler *h, struct plan *p)
 		if (ms[i])
 			handle_fault(h, p, ms[i],
 				     msgs[i].arg.pagefault.address & mask, t0,
-				     false);
+				     (pid_t)msgs[i].arg.pagefault.feat.ptid, false);
 	pthread_mutex_unlock(&c->lock);
 	fc__io_submit(h);
 	act(h, p);
@@ -877,7 +888,8 @@ static void run_deferred(struct fc_handler *h, struct plan *p)
 	h->deferred = NULL;
 	pthread_mutex_lock(&c->lock);
 	for (next = d; next; next = next->next)
-		handle_fault(h, p, next->m, next->addr, next->t0, true);
+		handle_fault(h, p, next->m, next->addr, next->t0, next->tid,
+			     true);
 	pthread_mutex_unlock(&c->lock);
 	fc__io_submit(h);
 	act(h, p);

@@ -115,6 +115,7 @@ struct fc_waiter {
 	struct fc_mapping *m;	/* holds a reference */
 	uint64_t addr;		/* faulting address, system-page aligned */
 	uint64_t t0;		/* ns, when the fault message was read */
+	pid_t tid;		/* faulting thread, 0 if unknown */
 };
 
 /* One read of @nr contiguous cache pages from @index. */
@@ -250,6 +251,8 @@ int fc__uffd_register(int uffd, void *addr, size_t len);
 int fc__uffd_install(int uffd, char *lo, char *hi, bool wake);
 int fc__uffd_wake(int uffd, char *addr, size_t len);
 int fc__uffd_poison(int uffd, char *addr, size_t len);
+/* test hook: behave as a kernel without UFFDIO_POISON (before 6.6) */
+void fc__uffd_disable_poison(bool off);
 
 /* fault.c */
 void *fc__handler_main(void *arg);

@@ -160,9 +160,19 @@ int fc__uffd_install(int uffd, char *lo, char *hi, bool wake)
  * marker stays until MADV_DONTNEED (fc_advise FC_ADVICE_DONTNEED) or unmap.
  * Return: 0, or -errno (-ENOSYS: kernel lacks UFFDIO_POISON).
  */
+static atomic_bool poison_off;
+
+void fc__uffd_disable_poison(bool off)
+{
+	atomic_store(&poison_off, off);
+}
+
 int fc__uffd_poison(int uffd, char *addr, size_t len)
 {
 	struct uffdio_poison p = { .range = { (uintptr_t)addr, len } };
+
+	if (atomic_load(&poison_off))
+		return -ENOSYS;
 
 	if (ioctl(uffd, UFFDIO_POISON, &p) == 0 || errno == EEXIST)
 		return 0;

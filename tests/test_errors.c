@@ -101,6 +101,31 @@ static void persistent(void **state)
 	th_fx_free(f);
 }
 
+/*
+ * As on a kernel without UFFDIO_POISON (before 6.6): the faulting thread
+ * still gets SIGBUS (sent by tgkill, so without si_addr) and does not hang;
+ * once the device is healthy the next touch reads the page.
+ */
+static void persistent_without_poison(void **state)
+{
+	struct th_fx *f = setup();
+	unsigned char *x = g.p + 300 * 4096 + 5;
+	struct fc_stats st;
+	unsigned char v;
+
+	(void)state;
+	fc__uffd_disable_poison(true);
+	fc__io_inject_error(300 * 4096, 2, EIO);
+	assert_int_equal(th_touch(x, &v), SIGBUS);
+	fc_cache_stats(f->c, &st);
+	assert_int_equal(st.sigbus, 1);
+	assert_int_equal(th_touch(x, &v), 0);	/* nothing sticks: read again */
+	assert_int_equal(v, g.ref[300 * 4096 + 5]);
+	fc__uffd_disable_poison(false);
+	assert_memory_equal(g.p, g.ref, SIZE);
+	th_fx_free(f);
+}
+
 /* A page that only readahead wanted fails: nobody gets a signal. */
 static void readahead_failure_is_silent(void **state)
 {
@@ -122,6 +147,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(transient),
 		cmocka_unit_test(persistent),
+		cmocka_unit_test(persistent_without_poison),
 		cmocka_unit_test(readahead_failure_is_silent),
 	};
 

@@ -42,6 +42,8 @@ cmake --build "$prefix/cm" >/dev/null
 "$prefix/cm/consumer_c"
 "$prefix/cm/consumer_cxx"
 test -f "$prefix/share/man/man3/fc_map.3"
+test -f "$prefix/share/man/man3/fc_map_backend.3"
+test -x "$prefix/bin/fchttp"
 test -f "$prefix/share/man/man1/fcview.1"
 test -x "$prefix/bin/fcview"
 echo "=== all suites passed"
