@@ -551,7 +551,7 @@ static int file_source_size(struct fc_file *f, off_t *size)
  */
 void fc__file_revalidate(struct fc_cache *c, struct fc_file *f)
 {
-	off_t size, old;
+	off_t size = 0, old;
 
 	if (file_source_size(f, &size))
 		return;
