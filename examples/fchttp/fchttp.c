@@ -91,6 +91,51 @@ static int write_all(const unsigned char *p, size_t n)
 	return 0;
 }
 
+/*
+ * Write @len bytes from @src to stdout, 1 MiB at a time, each chunk faulted
+ * in before it is written, so a SIGBUS loses no output. Returns 0, 1 after
+ * a read error (reported with its offset, @base being src's), or -1 after
+ * a write error. *done counts the bytes written.
+ */
+static int stream(const unsigned char *src, uint64_t len, uint64_t base,
+		  volatile uint64_t *done)
+{
+	long sp = sysconf(_SC_PAGESIZE);
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_sigbus;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGBUS, &sa, NULL);
+	if (sigsetjmp(jb, 1)) {
+		signal(SIGBUS, SIG_DFL);
+		fprintf(stderr, "fchttp: read error at offset %llu\n",
+			(unsigned long long)(base + (uint64_t)((const unsigned char *)
+							      bad_addr - src)));
+		return 1;
+	}
+	while (*done < len) {
+		size_t n = len - *done < (1u << 20) ? (size_t)(len - *done)
+						    : (1u << 20);
+		const unsigned char *p = src + *done;
+		volatile unsigned char sink = 0;
+		size_t i;
+
+		for (i = 0; i < n; i += (size_t)sp)	/* fault it in first */
+			sink ^= p[i];
+		sink ^= p[n - 1];
+		(void)sink;
+		if (write_all(p, n)) {
+			signal(SIGBUS, SIG_DFL);
+			fprintf(stderr, "fchttp: write: %s\n", strerror(errno));
+			return -1;
+		}
+		*done += n;
+	}
+	signal(SIGBUS, SIG_DFL);
+	return 0;
+}
+
 static int cmd_get(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -99,11 +144,11 @@ static int cmd_get(int argc, char **argv)
 		{ "stats", 0, 0, 's' }, { 0, 0, 0, 0 },
 	};
 	uint64_t off = 0, len = 0, budget = 64 << 20, workers = 4, v;
-	uint64_t reqs, bytes, page_off, done = 0;
+	uint64_t reqs, bytes, page_off;
+	volatile uint64_t done = 0;
 	struct fc_config cfg;
 	struct fc_cache *c;
 	struct fc_http *h;
-	struct sigaction sa;
 	struct fc_stats st;
 	unsigned char *p;
 	bool stats = false;
@@ -164,37 +209,7 @@ static int cmd_get(int argc, char **argv)
 		return 1;
 	}
 	fc_advise(p, 0, FC_ADVICE_SEQUENTIAL);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = on_sigbus;
-	sa.sa_flags = SA_SIGINFO;
-	sigaction(SIGBUS, &sa, NULL);
-	if (sigsetjmp(jb, 1)) {
-		fprintf(stderr, "fchttp: read error at offset %llu\n",
-			(unsigned long long)(page_off +
-					     (uint64_t)((unsigned char *)bad_addr - p)));
-		ret = 1;
-		goto out;
-	}
-	while (done < len) {	/* 1 MiB at a time: a SIGBUS loses no output */
-		size_t n = len - done < (1u << 20) ? (size_t)(len - done)
-						    : (1u << 20);
-		const unsigned char *src = p + (off - page_off) + done;
-		volatile unsigned char sink = 0;
-		size_t i;
-
-		for (i = 0; i < n; i += (size_t)sp)	/* fault it in first */
-			sink ^= src[i];
-		sink ^= src[n - 1];
-		(void)sink;
-		if (write_all(src, n)) {
-			fprintf(stderr, "fchttp: write: %s\n", strerror(errno));
-			ret = 1;
-			break;
-		}
-		done += n;
-	}
-out:
-	signal(SIGBUS, SIG_DFL);
+	ret = stream(p + (off - page_off), len, off, &done) ? 1 : 0;
 	fc_cache_stats(c, &st);
 	fc_http_counters(h, &reqs, &bytes);
 	if (stats)
