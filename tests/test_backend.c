@@ -283,26 +283,45 @@ static void on_usr1(int sig)
 	g.sigs++;
 }
 
-/* Signals delivered to a thread blocked in a fault: it resumes correctly. */
-static void signals_in_fault(void **state)
+/*
+ * A backend whose read of page @page takes @ms, @fn as @sig's handler, and
+ * a thread running @body on that page, returned once it is in the fault.
+ */
+static struct bk *slow_fault(unsigned seed, size_t page, int ms, int sig,
+			     void (*fn)(int), void *(*body)(void *),
+			     bool detached, pthread_t *t)
 {
-	struct bk *k = bk_new(7, 0);
+	struct bk *k = bk_new(seed, 0);
 	struct sigaction sa;
-	pthread_t t;
-	int i;
+	pthread_attr_t attr;
 
-	(void)state;
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_usr1;
-	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_handler = fn;
+	sigaction(sig, &sa, NULL);
 	bk_map(k, 0, 0);
-	ib_rule(k->b, IB_DELAY, 50 * PG, PG, 1, 500);
+	ib_rule(k->b, IB_DELAY, page * PG, PG, 1, ms);
 	g.bad = 0;
 	g.sigs = 0;
 	g.in_fault = 0;
-	pthread_create(&t, NULL, slow_toucher, k->p + 50 * PG);
+	pthread_attr_init(&attr);
+	if (detached)
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_create(t, &attr, body, k->p + page * PG);
+	pthread_attr_destroy(&attr);
 	while (!g.in_fault)
 		usleep(1000);
+	return k;
+}
+
+/* Signals delivered to a thread blocked in a fault: it resumes correctly. */
+static void signals_in_fault(void **state)
+{
+	pthread_t t;
+	struct bk *k = slow_fault(7, 50, 500, SIGUSR1, on_usr1, slow_toucher,
+				  false, &t);
+	int i;
+
+	(void)state;
 	for (i = 0; i < 40; i++) {
 		pthread_kill(t, SIGUSR1);
 		usleep(5000);
@@ -334,28 +353,13 @@ static void *dying_toucher(void *arg)
 /* A thread that exits while its fault is being read leaves no trace. */
 static void thread_exit_in_fault(void **state)
 {
-	struct bk *k = bk_new(8, 0);
-	struct sigaction sa;
-	pthread_attr_t attr;
-	pthread_t t;
+	pthread_t t;	/* detached: gone by exit(2), unjoinable under TSan */
+	struct bk *k = slow_fault(8, 70, 300, SIGUSR2, on_usr2_exit,
+				  dying_toucher, true, &t);
 	char task[64];
 	int i;
 
 	(void)state;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_usr2_exit;
-	sigaction(SIGUSR2, &sa, NULL);
-	bk_map(k, 0, 0);
-	ib_rule(k->b, IB_DELAY, 70 * PG, PG, 1, 300);
-	g.bad = 0;
-	g.in_fault = 0;
-	/* detached: a thread gone by exit(2) cannot be joined under TSan */
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_create(&t, &attr, dying_toucher, k->p + 70 * PG);
-	pthread_attr_destroy(&attr);
-	while (!g.in_fault)
-		usleep(1000);
 	usleep(50000);
 	snprintf(task, sizeof(task), "/proc/self/task/%d", (int)dying_tid);
 	syscall(SYS_tgkill, getpid(), (int)dying_tid, SIGUSR2);
