@@ -62,6 +62,7 @@ struct result {
 	uint64_t faults;
 	uint64_t lat_p50, lat_p99, lat_p999;	/* ns, fc only */
 	uint64_t peak_rss;	/* bytes */
+	uint64_t peak_mem;	/* bytes the run added over the bench's own */
 	double hot_resident;	/* scan resistance: hot set kept, 0..1 */
 	uint64_t checksum;
 	bool checksum_ok;
@@ -103,6 +104,7 @@ int report_svg(const char *dir, const struct result *r, size_t n);
 double now_s(void);
 uint64_t proc_io_read_bytes(void);
 uint64_t rss_bytes(bool with_store);
+uint64_t anon_bytes(void);
 uint64_t store_bytes(void);
 
 #endif

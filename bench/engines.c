@@ -323,6 +323,12 @@ uint64_t store_bytes(void)
  * counted once from its memfd (RssShmem would count a page once per view
  * it is mapped in); for the others, RSS (anon + file + shmem).
  */
+/* RssAnon of the process, bytes. */
+uint64_t anon_bytes(void)
+{
+	return status_kb("RssAnon:") * 1024;
+}
+
 uint64_t rss_bytes(bool with_store)
 {
 	uint64_t anon = status_kb("RssAnon:") * 1024;

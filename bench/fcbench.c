@@ -179,6 +179,8 @@ struct sampler {
 	atomic_bool stop;
 	bool fc;
 	uint64_t peak;
+	uint64_t anon0;		/* RssAnon before the run: the bench's own buffers */
+	uint64_t peak_mem;	/* peak of what the run added: cache + its anon */
 	unsigned char *hot;	/* scanres: mincore of the hot set */
 	size_t hot_len;
 	double hot_sum;
@@ -197,6 +199,8 @@ static void *sample(void *arg)
 
 		if (r > s->peak)
 			s->peak = r;
+		if (r > s->anon0 && r - s->anon0 > s->peak_mem)
+			s->peak_mem = r - s->anon0;
 		if (vec && !mincore(s->hot, s->hot_len, vec)) {
 			for (i = 0; i < pages; i++)
 				res += vec[i] & 1;
@@ -360,6 +364,7 @@ static void run_one(const char *wl, int k, bool cold, unsigned threads,
 	r->cold = cold;
 	r->threads = threads;
 	r->rep = rep;
+	s.anon0 = anon_bytes();
 	pthread_create(&s.t, NULL, sample, &s);
 	io0 = proc_io_read_bytes();
 	f0 = faults_now();
@@ -373,6 +378,7 @@ static void run_one(const char *wl, int k, bool cold, unsigned threads,
 	atomic_store(&s.stop, true);
 	pthread_join(s.t, NULL);
 	r->peak_rss = s.peak;
+	r->peak_mem = s.peak_mem;
 	r->used_bytes = ol->used_bytes;
 	r->ops = ol->n;
 	r->checksum_ok = r->checksum == ref_sum;
@@ -481,6 +487,7 @@ static void run_scanres(int k, int rep, const struct fcopts *fo0)
 			h.bad++;
 	s.hot = e.map;
 	s.hot_len = hot_len;
+	s.anon0 = anon_bytes();
 	pthread_create(&s.t, NULL, sample, &s);
 	pthread_create(&h.t, NULL, hot_reader, &h);
 	t0 = now_s();
@@ -499,6 +506,7 @@ static void run_scanres(int k, int rep, const struct fcopts *fo0)
 	r->used_bytes = scan.used_bytes;
 	r->ops = n + h.ops;
 	r->peak_rss = s.peak;
+	r->peak_mem = s.peak_mem;
 	r->hot_resident = s.hot_n ? s.hot_sum / s.hot_n : 0;
 	{
 		uint64_t want = 0;

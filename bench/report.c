@@ -52,6 +52,11 @@ static double m_rss(const struct result *r)
 	return (double)r->peak_rss / 1048576.0;
 }
 
+static double m_mem(const struct result *r)
+{
+	return (double)r->peak_mem / 1048576.0;
+}
+
 static double m_cpu(const struct result *r)
 {
 	return r->cpu_secs / ((double)r->used_bytes / 1e9);
@@ -138,9 +143,9 @@ void report_table(const struct result *r, size_t n, int reps)
 		base = aggregate(r, n, &r[i], "mmap", m_mbs);
 		printf("\n%s %s, %u thread(s)\n", r[i].workload,
 		       r[i].cold ? "cold" : "warm", r[i].threads);
-		printf("  %-9s %9s %-19s %6s %10s %6s %9s %8s %7s %s\n",
+		printf("  %-9s %9s %-19s %6s %10s %6s %9s %8s %7s %7s %s\n",
 		       "engine", "MB/s", "[min-max]", "x mmap", "ops/s", "amp",
-		       "faults", "peakMiB", "cpus/GB",
+		       "faults", "peakMiB", "memMiB", "cpus/GB",
 		       "fc p50/p99/p99.9 us  hot%");
 		for (k = i; k < n; k++) {
 			struct agg t;
@@ -154,12 +159,13 @@ void report_table(const struct result *r, size_t n, int reps)
 			snprintf(range, sizeof(range), "[%.0f-%.0f]", t.min,
 				 t.max);
 			printf("  %-9s %9.1f %-19s %6.2f %10.0f %6.2f %9.0f "
-			       "%8.0f %7.2f", e, t.med, range,
+			       "%8.0f %7.0f %7.2f", e, t.med, range,
 			       base.n ? t.med / base.med : 0,
 			       aggregate(r, n, g, e, m_ops).med,
 			       aggregate(r, n, g, e, m_amp).med,
 			       aggregate(r, n, g, e, m_faults).med,
 			       aggregate(r, n, g, e, m_rss).med,
+			       aggregate(r, n, g, e, m_mem).med,
 			       aggregate(r, n, g, e, m_cpu).med);
 			if (!strcmp(e, "fc"))
 				printf(" %.0f/%.0f/%.0f",
@@ -180,7 +186,7 @@ struct field {
 	bool quoted;	/* a string in JSON */
 };
 
-#define NR_FIELDS 21
+#define NR_FIELDS 22
 
 __attribute__((format(printf, 4, 5)))
 static void put(struct field *f, const char *name, bool quoted,
@@ -214,6 +220,7 @@ static void fields(const struct result *r, struct field *fl)
 	put(f++, "read_amplification", false, "%.4f", m_amp(r));
 	put(f++, "faults", false, "%llu", (unsigned long long)r->faults);
 	put(f++, "peak_rss_bytes", false, "%llu", (unsigned long long)r->peak_rss);
+	put(f++, "peak_mem_bytes", false, "%llu", (unsigned long long)r->peak_mem);
 	put(f++, "lat_p50_ns", false, "%llu", (unsigned long long)r->lat_p50);
 	put(f++, "lat_p99_ns", false, "%llu", (unsigned long long)r->lat_p99);
 	put(f++, "lat_p999_ns", false, "%llu", (unsigned long long)r->lat_p999);

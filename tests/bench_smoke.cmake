@@ -33,7 +33,7 @@ foreach(eng mmap-rand mmap-seq pread direct)
     message(FATAL_ERROR "no result for engine ${eng}")
   endif()
 endforeach()
-foreach(key mb_per_s ops_per_s read_amplification faults peak_rss_bytes
+foreach(key mb_per_s ops_per_s read_amplification faults peak_rss_bytes peak_mem_bytes
         lat_p50_ns lat_p99_ns lat_p999_ns cpu_seconds hot_resident)
   string(FIND "${json}" "\"${key}\"" pos)
   if(pos EQUAL -1)
