@@ -97,7 +97,7 @@ static uint64_t view_first_page(const struct fc_mapping *m, size_t ps)
 /* One past the last cache page the view shows. */
 static uint64_t view_end_page(const struct fc_mapping *m, size_t ps)
 {
-	return (m->offset + m->view_len + ps - 1) / ps;
+	return (m->offset + m->len + ps - 1) / ps;
 }
 
 /*
@@ -112,7 +112,7 @@ static uint64_t view_eof(const struct fc_mapping *m)
 
 	if (end <= m->offset)
 		return 0;
-	return end - m->offset < m->view_len ? end - m->offset : m->view_len;
+	return end - m->offset < m->len ? end - m->offset : m->len;
 }
 
 static struct fc_page *uptodate(struct fc_file *f, uint64_t index)
@@ -403,7 +403,7 @@ static void handle_fault(struct fc_handler *h, struct plan *p,
 	struct fc_ra_window w;
 	struct fc_io *io;
 
-	if (m->dead || addr >= (uintptr_t)m->base + m->view_len) {
+	if (m->dead || addr >= (uintptr_t)m->base + m->len) {
 		plan_simple(p, ACT_WAKE, m, addr, t0, 0);
 		return;
 	}

@@ -141,8 +141,7 @@ struct fc_mapping {
 	struct fc_file *file;
 	struct fc_handler *h;	/* whose uffd the view is registered with */
 	char *base;
-	size_t len;		/* whole reservation, system-page rounded */
-	size_t view_len;	/* registered part; the rest is a SIGBUS tail */
+	size_t len;		/* the view, system-page rounded, all registered */
 	uint64_t offset;	/* file offset of base */
 	struct fc_ra ra;	/* under cache->lock */
 	uint64_t ra_next;	/* page after the last fault-around run */

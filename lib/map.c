@@ -167,8 +167,7 @@ static void unmap_detached(struct fc_mapping *m)
 	/* replaces the view atomically and unregisters it */
 	mmap(m->base, m->len, PROT_NONE,
 	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
-	if (m->view_len)
-		fc__uffd_wake(m->h->uffd, m->base, m->view_len);
+	fc__uffd_wake(m->h->uffd, m->base, m->len);
 	atomic_fetch_sub(&c->nr_mappings, 1);
 	fc__mapping_put(m);
 }
@@ -248,7 +247,6 @@ static int map_view(struct fc_cache *c, struct fc_mapping *m)
 {
 	int ret;
 
-	m->view_len = m->len;
 	if (mmap(m->base, m->len, PROT_READ, MAP_SHARED | MAP_FIXED, c->memfd,
 		 (off_t)(m->file->region + m->offset)) == MAP_FAILED)
 		return -errno;
@@ -404,7 +402,7 @@ static void *map_file(struct fc_cache *c, struct fc_mapping *m)
 	 * by its handler, in the background: a fresh mapping of a warm file
 	 * then takes no faults at all (best effort: on failure, faults do it).
 	 */
-	post_cmd(m, FC_CMD_POPULATE, m->offset, m->view_len);
+	post_cmd(m, FC_CMD_POPULATE, m->offset, m->len);
 	return m->base;
 
 unmap:
