@@ -6,7 +6,7 @@
  * "Measured limits": the first pass over a fresh view, one byte read per
  * 4 KiB page.
  *
- *   fcmapcost FILE [MiB] [REPS]     (defaults: 512 MiB, 5 reps)
+ *   fcmapcost FILE [MiB] [REPS] [THREADS]   (defaults: 512 MiB, 5 reps, 1)
  *
  * Ways measured, each over a memfd "store" filled through an alias mapping
  * (MADV_HUGEPAGE on it, so huge folios are used where shmem THP allows):
@@ -16,10 +16,13 @@
  *   continue   registered MINOR, every page mapped by UFFDIO_CONTINUE in
  *              2 MiB calls before the pass (today's resolution path)
  *   file       a kernel mmap of FILE, its page cache warm
+ * With THREADS > 1 the pass is split into that many slices read at once,
+ * which shows whether the cost per page scales with CPUs.
  * Prints per-rep GB/s and the median, plus the shmem THP setting.
  */
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +37,7 @@
 #define MAXREPS 32
 
 static size_t sz;
+static int nthreads = 1;
 
 static double now(void)
 {
@@ -59,19 +63,44 @@ static unsigned char *map_aligned(int fd, int prot)
 	return (unsigned char *)a;
 }
 
-/* Seconds for one byte read per 4 KiB page of @p. */
-static double pass(const volatile unsigned char *p)
+struct slice {
+	const volatile unsigned char *p;
+	size_t len;
+	pthread_t t;
+};
+
+static void *read_slice(void *arg)
 {
-	double t = now();
+	struct slice *s = arg;
 	unsigned sum = 0;
 	size_t i;
 
-	for (i = 0; i < sz; i += 4096)
-		sum += p[i];
-	t = now() - t;
+	for (i = 0; i < s->len; i += 4096)
+		sum += s->p[i];
 	if (sum == 1)	/* keep the loads */
 		fputc(' ', stderr);
-	return t;
+	return NULL;
+}
+
+/* Seconds for one byte read per 4 KiB page of @p, in nthreads slices. */
+static double pass(const volatile unsigned char *p)
+{
+	struct slice s[64];
+	size_t per = sz / (size_t)nthreads / 4096 * 4096;
+	double t = now();
+	int i;
+
+	for (i = 0; i < nthreads; i++) {
+		s[i].p = p + (size_t)i * per;
+		s[i].len = i + 1 < nthreads ? per : sz - (size_t)i * per;
+		if (nthreads == 1)
+			read_slice(&s[i]);
+		else
+			pthread_create(&s[i].t, NULL, read_slice, &s[i]);
+	}
+	for (i = 0; nthreads > 1 && i < nthreads; i++)
+		pthread_join(s[i].t, NULL);
+	return now() - t;
 }
 
 static int uffd_new(uint64_t features)
@@ -153,8 +182,10 @@ int main(int argc, char **argv)
 	FILE *thp;
 
 	sz = (size_t)(argc > 2 ? atoi(argv[2]) : 512) << 20;
-	if (argc < 2 || reps < 1 || reps > MAXREPS || !sz) {
-		fprintf(stderr, "usage: fcmapcost FILE [MiB] [REPS]\n");
+	nthreads = argc > 4 ? atoi(argv[4]) : 1;
+	if (argc < 2 || reps < 1 || reps > MAXREPS || !sz || nthreads < 1 ||
+	    nthreads > 64) {
+		fprintf(stderr, "usage: fcmapcost FILE [MiB] [REPS] [THREADS]\n");
 		return 2;
 	}
 	ffd = open(argv[1], O_RDONLY);
