@@ -61,7 +61,7 @@ static struct ib_rule *match(struct ib *b, enum ib_kind kind, uint64_t off,
 static void serve(struct ib *b, struct ib_req *q)
 {
 	struct ib_rule *r;
-	int delay = 0, err = 0;
+	int delay = 0, err = 0, over = 0, bad = 0;
 	bool shorten;
 	ssize_t n;
 
@@ -73,20 +73,26 @@ static void serve(struct ib *b, struct ib_req *q)
 	if (r)
 		err = r->arg;
 	shorten = match(b, IB_SHORT, q->off, q->len) != NULL;
+	r = match(b, IB_OVERCOUNT, q->off, q->len);
+	if (r)
+		over = r->arg;
+	r = match(b, IB_BADERR, q->off, q->len);
+	if (r)
+		bad = r->arg;
 	pthread_mutex_unlock(&b->lock);
 	if (delay) {
 		struct timespec ts = { delay / 1000, (delay % 1000) * 1000000L };
 
 		nanosleep(&ts, NULL);
 	}
-	if (err) {
-		fc_backend_complete(q->req, -err);
+	if (err || bad) {
+		fc_backend_complete(q->req, bad ? bad : -err);
 		return;
 	}
 	if (shorten && q->len > 1)
 		q->len /= 2;
 	n = pread(b->fd, q->buf, q->len, (off_t)q->off);
-	fc_backend_complete(q->req, n < 0 ? -errno : n);
+	fc_backend_complete(q->req, n < 0 ? -errno : n + over);
 }
 
 static void *worker(void *arg)

@@ -18,6 +18,8 @@ enum ib_kind {
 	IB_SHORT,	/* complete with half the bytes (at least one) */
 	IB_DELAY,	/* sleep ms first */
 	IB_SYNC_FAIL,	/* read() itself returns -err */
+	IB_OVERCOUNT,	/* read the bytes, report arg more than asked */
+	IB_BADERR,	/* complete with arg, not a valid -errno */
 };
 
 struct ib;

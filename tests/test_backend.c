@@ -145,6 +145,25 @@ static void transient_error(void **state)
 	bk_free(k);
 }
 
+/* Results no backend should give: too many bytes, a non-errno error. */
+static void nonsense_results(void **state)
+{
+	struct bk *k = bk_new(11, 0);
+	struct fc_stats st;
+
+	(void)state;
+	ib_rule(k->b, IB_OVERCOUNT, 40 * PG, PG, 1, 1 << 20);
+	ib_rule(k->b, IB_BADERR, 600 * PG, PG, 1, -100000);
+	bk_map(k, 0, 0);
+	assert_int_equal(th_touch(k->p + 40 * PG, NULL), 0);
+	assert_int_equal(th_touch(k->p + 600 * PG, NULL), 0);
+	assert_memory_equal(k->p, g.ref, SIZE);
+	fc_cache_stats(k->fx->c, &st);
+	assert_int_equal(st.io_errors, 1);	/* the bad error, as EIO */
+	assert_int_equal(st.sigbus, 0);		/* and its retry succeeded */
+	bk_free(k);
+}
+
 static void short_reads(void **state)
 {
 	struct bk *k = bk_new(4, 0);
@@ -474,6 +493,7 @@ int main(void)
 		cmocka_unit_test(isolation),
 		cmocka_unit_test(transient_error),
 		cmocka_unit_test(short_reads),
+		cmocka_unit_test(nonsense_results),
 		cmocka_unit_test(persistent_error),
 		cmocka_unit_test(slow_read),
 		cmocka_unit_test(signals_in_fault),
