@@ -214,6 +214,24 @@ void fc__unmap_all(struct fc_cache *c)
 }
 
 /* Validate the arguments of fc_map(). 0 or a positive errno. */
+/*
+ * @length 0 means to the end of @size bytes of data; the rounded range must
+ * fit the address space and off_t. 0 or EINVAL.
+ */
+static int check_length(off_t offset, size_t *length, uint64_t size,
+			size_t sys_page)
+{
+	if (*length == 0) {
+		if ((uint64_t)offset >= size)
+			return EINVAL;
+		*length = (size_t)(size - (uint64_t)offset);
+	}
+	if (*length > ((size_t)1 << 47) ||
+	    (uint64_t)offset + *length > (uint64_t)INT64_MAX - sys_page)
+		return EINVAL;
+	return 0;
+}
+
 static int check_args(int fd, off_t offset, size_t *length, int flags,
 		      struct stat *st, size_t sys_page)
 {
@@ -230,16 +248,7 @@ static int check_args(int fd, off_t offset, size_t *length, int flags,
 		return ENODEV;
 	if (flags || offset < 0 || (uint64_t)offset % sys_page)
 		return EINVAL;
-	if (*length == 0) {
-		if (offset >= st->st_size)
-			return EINVAL;
-		*length = (size_t)(st->st_size - offset);
-	}
-	/* the rounded range must fit the address space and off_t */
-	if (*length > ((size_t)1 << 47) ||
-	    (uint64_t)offset + *length > (uint64_t)INT64_MAX - sys_page)
-		return EINVAL;
-	return 0;
+	return check_length(offset, length, (uint64_t)st->st_size, sys_page);
 }
 
 /* Build the view inside the reservation at m->base. */
@@ -352,16 +361,10 @@ void *fc_map_backend(struct fc_cache *c, const struct fc_backend_ops *ops,
 		err = err < 0 ? -err : EIO;
 		goto out;
 	}
-	err = EINVAL;
-	if (size > (uint64_t)INT64_MAX)
-		goto out;
-	if (!length) {
-		if ((uint64_t)offset >= size)
-			goto out;
-		length = (size_t)(size - (uint64_t)offset);
-	}
-	if (length > ((size_t)1 << 47) ||
-	    (uint64_t)offset + length > (uint64_t)INT64_MAX - c->sys_page)
+	err = size > (uint64_t)INT64_MAX ? EINVAL
+					  : check_length(offset, &length, size,
+							 c->sys_page);
+	if (err)
 		goto out;
 	m = mapping_new(c, offset, length);
 	err = ENOMEM;
