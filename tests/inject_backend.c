@@ -58,27 +58,26 @@ static struct ib_rule *match(struct ib *b, enum ib_kind kind, uint64_t off,
 	return NULL;
 }
 
+/* The argument of a matching rule of @kind (consumed), else 0. Lock held. */
+static int match_arg(struct ib *b, enum ib_kind kind, const struct ib_req *q)
+{
+	struct ib_rule *r = match(b, kind, q->off, q->len);
+
+	return r ? r->arg : 0;
+}
+
 static void serve(struct ib *b, struct ib_req *q)
 {
-	struct ib_rule *r;
-	int delay = 0, err = 0, over = 0, bad = 0;
+	int delay, err, over, bad;
 	bool shorten;
 	ssize_t n;
 
 	pthread_mutex_lock(&b->lock);
-	r = match(b, IB_DELAY, q->off, q->len);
-	if (r)
-		delay = r->arg;
-	r = match(b, IB_FAIL, q->off, q->len);
-	if (r)
-		err = r->arg;
+	delay = match_arg(b, IB_DELAY, q);
+	err = match_arg(b, IB_FAIL, q);
 	shorten = match(b, IB_SHORT, q->off, q->len) != NULL;
-	r = match(b, IB_OVERCOUNT, q->off, q->len);
-	if (r)
-		over = r->arg;
-	r = match(b, IB_BADERR, q->off, q->len);
-	if (r)
-		bad = r->arg;
+	over = match_arg(b, IB_OVERCOUNT, q);
+	bad = match_arg(b, IB_BADERR, q);
 	pthread_mutex_unlock(&b->lock);
 	if (delay) {
 		struct timespec ts = { delay / 1000, (delay % 1000) * 1000000L };
