@@ -953,14 +953,19 @@ static bool cmd_populate(struct plan *p, struct fc_cmd *cmd)
 	return false;
 }
 
+static void evfd_consume(struct fc_handler *h)
+{
+	uint64_t v;
+
+	if (read(h->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return;	/* cannot fail on an eventfd we own */
+}
+
 static void run_cmds(struct fc_handler *h, struct plan *p)
 {
 	struct fc_cache *c = h->cache;
 	struct fc_cmd *cmd, *next, *again = NULL;
-	uint64_t v;
 
-	if (read(h->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		return;
 	pthread_mutex_lock(&h->cmd_lock);
 	cmd = h->cmds;
 	h->cmds = NULL;
@@ -1097,6 +1102,15 @@ void *fc__handler_main(void *arg)
 		reap(h, &p, &faults, &cmds, &notified);
 		if (notified)
 			fc__files_notified(h->cache);
+		/*
+		 * Consume the eventfd before looking at what it announces
+		 * (backend completions, commands): whatever is posted after
+		 * this read writes the eventfd again and wakes us. Reading it
+		 * after the drain lost a completion pushed in between (a hang
+		 * under TSan in soak_copy).
+		 */
+		if (cmds)
+			evfd_consume(h);
 		backend_drain(h, &p);
 		act(h, &p);
 		if (cmds)
