@@ -50,6 +50,14 @@ struct fc_config {
 
 /* Never use O_DIRECT, always buffered reads (also chosen automatically). */
 #define FC_CONFIG_NO_DIRECT	(1u << 0)
+/*
+ * Resolve faults by copying (UFFDIO_COPY into private anonymous views)
+ * instead of mapping the cache's own pages (UFFDIO_CONTINUE on shared
+ * views, the default). Copies count against cache_bytes, so the same
+ * budget holds about half as many mapped pages; the mode needs no minor
+ * fault support (Linux 5.13 and older). See faultcache(7), "MODES".
+ */
+#define FC_CONFIG_COPY		(1u << 1)
 
 /* Defaults: 256 MiB budget, 4 KiB pages, 4 MiB readahead, 2 threads. */
 FC_EXPORT void fc_config_init(struct fc_config *cfg);
@@ -126,7 +134,8 @@ FC_EXPORT int fc_advise(void *addr, size_t length, int advice);
 
 /* fc_stats.flags */
 #define FC_STATS_USER_MODE_ONLY (1u << 0) /* uffd cannot see kernel faults */
-#define FC_STATS_ZERO_COPY	(1u << 1) /* faults resolved by UFFDIO_CONTINUE */
+#define FC_STATS_ZERO_COPY	(1u << 1) /* faults resolved by UFFDIO_CONTINUE,
+					     not UFFDIO_COPY (FC_CONFIG_COPY) */
 
 struct fc_stats {
 	uint64_t faults;	 /* fault messages handled */
@@ -142,7 +151,7 @@ struct fc_stats {
 	uint64_t io_errors;	 /* reads that failed (before retry) */
 	uint64_t io_retries;	 /* reads resubmitted (error, short, EAGAIN) */
 	uint64_t sigbus;	 /* faults answered with SIGBUS */
-	uint64_t resident_bytes; /* memory held by the cache now */
+	uint64_t resident_bytes; /* memory held by the cache now (and copies) */
 	uint64_t budget_bytes;	 /* the configured budget */
 	uint64_t reads_inflight; /* read requests in flight now */
 	uint64_t mappings;	 /* live mappings */

@@ -64,7 +64,7 @@ static int config_check(const struct fc_config *in, struct fc_config *out,
 		out->handler_threads = 2;
 	if (out->handler_threads > 64 || out->fault_around > 4096)
 		return -EINVAL;
-	if (out->flags & ~FC_CONFIG_NO_DIRECT)
+	if (out->flags & ~(FC_CONFIG_NO_DIRECT | FC_CONFIG_COPY))
 		return -EINVAL;
 	/* readahead never takes more than a quarter of the budget */
 	if (out->readahead_max > out->cache_bytes / 4)
@@ -145,6 +145,26 @@ void fc__store_punch(struct fc_cache *c, struct fc_file *f, uint64_t index,
 
 	fallocate(c->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		  (off_t)(f->region + index * ps), (off_t)(nr * ps));
+	if (c->copy_mode && f->views)
+		fc__views_zap(f, index * ps, nr * ps);
+}
+
+/* Cache pages' worth of memory in use: store pages plus view copies. */
+static uint64_t charged_pages(struct fc_cache *c)
+{
+	uint64_t copies = atomic_load(&c->nr_copies) * c->sys_page;
+
+	return c->nr_slots - c->nr_free + c->copy_reserved +
+	       (copies + c->cfg.page_size - 1) / c->cfg.page_size;
+}
+
+/*
+ * FC_CONFIG_COPY: can @pages more copies be made without going over the
+ * budget? Always true in the default mode. Context: cache->lock held.
+ */
+bool fc__copy_room(struct fc_cache *c, uint64_t pages)
+{
+	return !c->copy_mode || charged_pages(c) + pages <= c->nr_slots;
 }
 
 /*
@@ -154,7 +174,7 @@ void fc__store_punch(struct fc_cache *c, struct fc_file *f, uint64_t index,
  * cannot while the page is still in the index and we hold the lock.
  * Neighbouring victims are punched with one call (a scan evicts in runs).
  */
-static void reclaim(struct fc_cache *c)
+static size_t reclaim(struct fc_cache *c)
 {
 	struct fc_page *v[FC_RECLAIM_BATCH];
 	size_t n = 0, i, j;
@@ -180,6 +200,19 @@ static void reclaim(struct fc_cache *c)
 		fc__page_free(c, v[i]);
 	}
 	c->st.evictions += n;
+	return n;
+}
+
+/**
+ * fc__copy_trim - FC_CONFIG_COPY: evict until store pages, copies and
+ * copies about to be made (copy_reserved) fit the budget. Pinned pages
+ * stay, so this may fall short by what is being installed right now.
+ * Context: cache->lock held.
+ */
+void fc__copy_trim(struct fc_cache *c)
+{
+	while (c->copy_mode && charged_pages(c) > c->nr_slots && reclaim(c))
+		;
 }
 
 /**
@@ -193,6 +226,14 @@ struct fc_page *fc__page_alloc(struct fc_cache *c)
 
 	if (!c->free_list)
 		reclaim(c);
+	/*
+	 * In copy mode the copies take their share of the budget too: when
+	 * nothing more can be evicted (pages being read or installed), the
+	 * caller waits as it does for a full store (its fault is deferred).
+	 */
+	while (c->copy_mode && charged_pages(c) >= c->nr_slots)
+		if (!reclaim(c))
+			return NULL;
 	pg = c->free_list;
 	if (!pg)
 		return NULL;
@@ -686,7 +727,10 @@ static void handlers_destroy(struct fc_cache *c)
 
 static int handler_init(struct fc_cache *c, struct fc_handler *h)
 {
-	uint64_t want = UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_MINOR_SHMEM;
+	/* copy mode fills anonymous memory: no shmem features needed */
+	uint64_t want = c->copy_mode ? 0
+				     : UFFD_FEATURE_MISSING_SHMEM |
+					       UFFD_FEATURE_MINOR_SHMEM;
 	int ret;
 
 	h->cache = c;
@@ -746,6 +790,7 @@ struct fc_cache *fc_cache_create(const struct fc_config *cfg)
 	ret = config_check(cfg, &c->cfg, c->sys_page);
 	if (ret)
 		goto fail;
+	c->copy_mode = c->cfg.flags & FC_CONFIG_COPY;
 	ret = store_init(c);
 	if (ret)
 		goto fail;
@@ -860,7 +905,7 @@ static int env_uint(const char *name, unsigned *field)
 /* Read the FC_* variables over the defaults. -EINVAL on a bad value. */
 int fc__config_from_env(struct fc_config *cfg)
 {
-	const char *nd = getenv("FC_NO_DIRECT");
+	const char *nd = getenv("FC_NO_DIRECT"), *cp = getenv("FC_COPY");
 	int ret = 0;
 
 	fc_config_init(cfg);
@@ -871,6 +916,8 @@ int fc__config_from_env(struct fc_config *cfg)
 	ret |= env_uint("FC_FAULT_AROUND", &cfg->fault_around);
 	if (nd && *nd && strcmp(nd, "0"))
 		cfg->flags |= FC_CONFIG_NO_DIRECT;
+	if (cp && *cp && strcmp(cp, "0"))
+		cfg->flags |= FC_CONFIG_COPY;
 	return ret ? -EINVAL : 0;
 }
 
@@ -910,11 +957,12 @@ int fc_cache_stats(struct fc_cache *c, struct fc_stats *out)
 	}
 	pthread_mutex_lock(&c->lock);
 	*out = c->st;
-	out->resident_bytes = (c->nr_slots - c->nr_free) * c->cfg.page_size;
+	out->resident_bytes = (c->nr_slots - c->nr_free) * c->cfg.page_size +
+			      atomic_load(&c->nr_copies) * c->sys_page;
 	out->page_size = (uint32_t)c->cfg.page_size;
 	pthread_mutex_unlock(&c->lock);
 	out->mappings = (uint64_t)atomic_load(&c->nr_mappings);
-	out->flags = FC_STATS_ZERO_COPY |
+	out->flags = (c->copy_mode ? 0 : FC_STATS_ZERO_COPY) |
 		     (c->user_mode_only ? FC_STATS_USER_MODE_ONLY : 0);
 	return 0;
 }

@@ -151,6 +151,8 @@ static int plan_install(struct plan *p, struct fc_mapping *m, uint64_t first,
 		pg->pins++;
 		mark_used(m->cache, pg);
 	}
+	if (m->cache->copy_mode)	/* room is made before act() copies */
+		m->cache->copy_reserved += end - first;
 	fc__mapping_get(m);
 	a->kind = ACT_INSTALL;
 	a->m = m;
@@ -456,30 +458,44 @@ static char *page_addr(const struct fc_mapping *m, uint64_t index, size_t ps,
 	return m->base + (off - m->offset);
 }
 
+/*
+ * Install view bytes [lo, hi) of @m: map the store's pages, or copy them
+ * from the alias (FC_CONFIG_COPY) and count the copies.
+ */
+static int64_t install(struct fc_mapping *m, char *lo, char *hi, bool wake)
+{
+	const char *src = NULL;
+	int64_t n;
+
+	if (m->copied)
+		src = m->file->alias + m->offset + (uint64_t)(lo - m->base);
+	n = fc__uffd_install(m->h->uffd, lo, hi, src, wake);
+	if (n > 0 && m->copied)
+		fc__view_copied(m, lo, (size_t)n);
+	return n;
+}
+
 static void do_install(struct fc_cache *c, struct act *a)
 {
 	size_t ps = c->cfg.page_size, sp = c->sys_page;
-	int uffd = a->m->h->uffd;
-	char *lo = page_addr(a->m, a->first, ps, a->lim);
-	char *hi = page_addr(a->m, a->end, ps, a->lim);
+	struct fc_mapping *m = a->m;
+	char *lo = page_addr(m, a->first, ps, a->lim);
+	char *hi = page_addr(m, a->end, ps, a->lim);
 	char *fault = (char *)(uintptr_t)a->addr;
-	int ret;
+	int64_t ret;
 
-	if (a->m->dead)
+	if (m->dead)
 		return;
 	if (a->skip != ~0ull) {	/* install ahead around the marker */
-		char *s = page_addr(a->m, a->skip, ps, a->lim);
-		char *e = page_addr(a->m, a->skip + 1, ps, a->lim);
+		char *s = page_addr(m, a->skip, ps, a->lim);
+		char *e = page_addr(m, a->skip + 1, ps, a->lim);
 
-		if (lo < s)
-			fc__uffd_install(uffd, lo, s, true);
-		if (e < hi)
-			fc__uffd_install(uffd, e, hi, true);
+		install(m, lo, s, true);
+		install(m, e, hi, true);
 		return;
 	}
 	if (!fault) {
-		if (lo < hi)
-			fc__uffd_install(uffd, lo, hi, true);
+		install(m, lo, hi, true);
 		return;
 	}
 	/*
@@ -489,16 +505,14 @@ static void do_install(struct fc_cache *c, struct act *a)
 	 */
 	fault = (char *)((uintptr_t)fault & ~(uintptr_t)(sp - 1));
 	if (fault >= hi) {	/* the file shrank since the plan */
-		fc__uffd_wake(uffd, fault, sp);
+		fc__uffd_wake(m->h->uffd, fault, sp);
 		return;
 	}
-	ret = fc__uffd_install(uffd, fault, fault + sp, true);
+	ret = install(m, fault, fault + sp, true);
 	if (ret < 0 && ret != -ENOENT && ret != -EINVAL)
-		fc__uffd_wake(uffd, fault, sp);
-	if (fault + sp < hi)
-		fc__uffd_install(uffd, fault + sp, hi, false);
-	if (lo < fault)
-		fc__uffd_install(uffd, lo, fault, false);
+		fc__uffd_wake(m->h->uffd, fault, sp);
+	install(m, fault + sp, hi, false);
+	install(m, lo, fault, false);
 }
 
 static void do_poison(struct fc_cache *c, struct act *a)
@@ -534,6 +548,8 @@ static void unpin(struct fc_cache *c, struct act *a)
 				fc__page_drop(c, pg);
 		}
 	}
+	if (c->copy_mode)
+		c->copy_reserved -= a->end - a->first;
 	if (a->addr)
 		fc__stat_latency(c, a->t0);
 }
@@ -571,6 +587,15 @@ static void act(struct fc_handler *h, struct plan *p)
 	struct fc_cache *c = h->cache;
 	size_t i;
 
+	/*
+	 * Copy mode: evict for the planned copies now that their pages are
+	 * pinned (not while planning: the planner still holds page pointers).
+	 */
+	if (c->copy_mode && p->n) {
+		pthread_mutex_lock(&c->lock);
+		fc__copy_trim(c);
+		pthread_mutex_unlock(&c->lock);
+	}
 	for (i = 0; i < p->n; i++) {
 		struct act *a = &p->v[i];
 
@@ -590,6 +615,7 @@ static void act(struct fc_handler *h, struct plan *p)
 	for (i = 0; i < p->n; i++)
 		if (p->v[i].kind == ACT_INSTALL)
 			unpin(c, &p->v[i]);
+	fc__copy_trim(c);
 	pthread_mutex_unlock(&c->lock);
 	for (i = 0; i < p->n; i++)
 		fc__mapping_put(p->v[i].m);
@@ -944,6 +970,9 @@ static bool cmd_populate(struct plan *p, struct fc_cmd *cmd)
 			key = lo + 1;
 			continue;
 		}
+		/* copies must not push cached pages out: stop at the budget */
+		if (!fc__copy_room(m->cache, done + hi - lo))
+			return true;
 		if (plan_install(p, m, lo, hi, 0, 0, ~0ull))
 			return true;	/* no memory: faults will do it */
 		done += hi - lo;

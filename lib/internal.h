@@ -17,6 +17,9 @@
  * region) and applications see the same pages through their read-only,
  * MAP_SHARED views, registered MISSING|MINOR. Evicting a page punches a hole
  * in the memfd, which also drops it from every view.
+ * FC_CONFIG_COPY instead gives each view private anonymous pages, registered
+ * MISSING and filled by UFFDIO_COPY from the alias; eviction then also zaps
+ * the copies (file->views), and copies count against the budget.
  *
  * Lock ordering:
  *   maptab.lock (rwlock, global: address -> mapping)
@@ -96,6 +99,7 @@ struct fc_file {
 	uint64_t region;	/* offset of this file in the memfd */
 	size_t region_len;
 	char *alias;		/* rw view of the region: reads land here */
+	struct fc_mapping *views; /* live mappings (->fnext); cache->lock */
 	struct fc_radix tree;
 	unsigned refs;		/* mappings + ios; under cache->lock */
 	uint64_t id;
@@ -147,6 +151,14 @@ struct fc_mapping {
 	uint64_t ra_next;	/* page after the last fault-around run */
 	atomic_int refs;
 	atomic_bool dead;	/* unmapped: never install into it again */
+	struct fc_mapping *fnext; /* file->views; cache->lock */
+	bool listed;		/* on file->views */
+	/*
+	 * FC_CONFIG_COPY: one bit per system page of the view holding a copy.
+	 * Set after UFFDIO_COPY (no lock), cleared when the copy is zapped;
+	 * the count is cache->nr_copies.
+	 */
+	_Atomic unsigned long *copied;
 };
 
 enum fc_cmd_kind {
@@ -210,6 +222,9 @@ struct fc_cache {
 	atomic_uint next_handler;
 	uint64_t uffd_features;
 	bool user_mode_only;
+	bool copy_mode;		/* FC_CONFIG_COPY */
+	atomic_ulong nr_copies;	/* system pages copied into views */
+	uint64_t copy_reserved;	/* cache pages planned for copying; lock */
 	struct fc_stats st;	/* counters under lock */
 	atomic_long nr_mappings;
 };
@@ -232,6 +247,8 @@ bool fc__cache_valid(const struct fc_cache *c);
 void fc__store_punch(struct fc_cache *c, struct fc_file *f, uint64_t index,
 		     uint64_t nr);
 bool fc__page_refault(struct fc_cache *c, struct fc_page *pg);
+bool fc__copy_room(struct fc_cache *c, uint64_t pages);
+void fc__copy_trim(struct fc_cache *c);
 int fc__config_from_env(struct fc_config *cfg);
 struct fc_cache *fc__default_cache(void);
 uint64_t fc__now_ns(void);
@@ -243,11 +260,14 @@ void fc__mapping_get(struct fc_mapping *m);
 void fc__mapping_put(struct fc_mapping *m);
 void fc__unmap_all(struct fc_cache *c);
 void fc__mapping_clear_eof(struct fc_file *f, uint64_t old_size);
+void fc__views_zap(struct fc_file *f, uint64_t off, uint64_t len);
+void fc__view_copied(struct fc_mapping *m, const char *addr, size_t len);
 
 /* uffd.c */
 int fc__uffd_open(uint64_t want, uint64_t *features, bool *user_mode_only);
-int fc__uffd_register(int uffd, void *addr, size_t len);
-int fc__uffd_install(int uffd, char *lo, char *hi, bool wake);
+int fc__uffd_register(int uffd, void *addr, size_t len, bool copy);
+int64_t fc__uffd_install(int uffd, char *lo, char *hi, const char *src,
+			 bool wake);
 int fc__uffd_wake(int uffd, char *addr, size_t len);
 int fc__uffd_poison(int uffd, char *addr, size_t len);
 /* test hook: behave as a kernel without UFFDIO_POISON (before 6.6) */

@@ -8,6 +8,9 @@
  * all of L. Pages past the end of the file (which may move: truncate and
  * extend) are never installed; a fault there is answered with SIGBUS by
  * UFFDIO_POISON, and those markers are cleared when the file grows.
+ * With FC_CONFIG_COPY the view is private anonymous memory registered
+ * MISSING, filled by UFFDIO_COPY; a bitmap counts its copies (budget), and
+ * the file's list of views lets eviction zap them.
  *
  * Lifetime: the table holds one reference; handlers take more while they
  * work on a fault. fc_unmap() removes the mapping from the table, puts a
@@ -97,6 +100,112 @@ static void table_remove_at(size_t i)
 	maptab.n--;
 }
 
+/* ---- copies (FC_CONFIG_COPY) ---- */
+
+#define WORD_BITS (8 * sizeof(unsigned long))
+
+/*
+ * Set (@set) or clear the copy bits of view bytes [lo, hi) (system-page
+ * aligned) and move cache->nr_copies by the bits that changed.
+ */
+static void copied_update(struct fc_mapping *m, uint64_t lo, uint64_t hi,
+			  bool set)
+{
+	size_t sp = m->cache->sys_page;
+	uint64_t b = lo / sp, e = hi / sp;
+	unsigned long n = 0;
+
+	while (b < e) {
+		uint64_t w = b / WORD_BITS, s = b % WORD_BITS;
+		uint64_t cnt = e - b < WORD_BITS - s ? e - b : WORD_BITS - s;
+		unsigned long mask = (cnt == WORD_BITS ? ~0ul
+				      : ((1ul << cnt) - 1)) << s;
+		unsigned long old;
+
+		if (set) {
+			old = atomic_fetch_or(&m->copied[w], mask);
+			n += (unsigned long)__builtin_popcountl(~old & mask);
+		} else {
+			old = atomic_fetch_and(&m->copied[w], ~mask);
+			n += (unsigned long)__builtin_popcountl(old & mask);
+		}
+		b += cnt;
+	}
+	if (set)
+		atomic_fetch_add(&m->cache->nr_copies, n);
+	else
+		atomic_fetch_sub(&m->cache->nr_copies, n);
+}
+
+static void copied_clear(struct fc_mapping *m, uint64_t lo, uint64_t hi)
+{
+	copied_update(m, lo, hi, false);
+}
+
+/**
+ * fc__view_copied - @len bytes at @addr of @m were just filled by
+ * UFFDIO_COPY. Context: any, no lock needed.
+ */
+void fc__view_copied(struct fc_mapping *m, const char *addr, size_t len)
+{
+	uint64_t lo = (uint64_t)(addr - m->base);
+
+	copied_update(m, lo, lo + len, true);
+}
+
+/* Drop view bytes [lo, hi) of @m (PTEs, copies and SIGBUS markers). */
+static void view_zap(struct fc_mapping *m, uint64_t lo, uint64_t hi)
+{
+	if (lo >= hi)
+		return;
+	madvise(m->base + lo, hi - lo, MADV_DONTNEED);
+	if (m->copied)
+		copied_clear(m, lo, hi);
+}
+
+/**
+ * fc__views_zap - file bytes [@off, @off + @len) of @f left the store:
+ * drop the copies of them in every view (FC_CONFIG_COPY; shared views
+ * lose them with the hole punch). Context: cache->lock held.
+ */
+void fc__views_zap(struct fc_file *f, uint64_t off, uint64_t len)
+{
+	size_t sp = f->cache->sys_page;
+	struct fc_mapping *m;
+
+	for (m = f->views; m; m = m->fnext) {
+		uint64_t lo = off > m->offset ? off - m->offset : 0;
+		uint64_t hi = off + len - m->offset;
+
+		if (off + len <= m->offset || lo >= m->len)
+			continue;
+		if (hi > m->len)
+			hi = m->len;
+		view_zap(m, lo & ~(uint64_t)(sp - 1),
+			 (hi + sp - 1) & ~(uint64_t)(sp - 1));
+	}
+}
+
+/* Link @m on (@on) or off its file's list of views. */
+static void views_link(struct fc_mapping *m, bool on)
+{
+	struct fc_cache *c = m->cache;
+	struct fc_mapping **pp;
+
+	pthread_mutex_lock(&c->lock);
+	if (on && !m->listed) {
+		m->fnext = m->file->views;
+		m->file->views = m;
+		m->listed = true;
+	} else if (!on && m->listed) {
+		for (pp = &m->file->views; *pp != m; pp = &(*pp)->fnext)
+			;
+		*pp = m->fnext;
+		m->listed = false;
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
 void fc__mapping_get(struct fc_mapping *m)
 {
 	atomic_fetch_add(&m->refs, 1);
@@ -127,10 +236,14 @@ void fc__mapping_put(struct fc_mapping *m)
 	if (atomic_fetch_sub(&m->refs, 1) != 1)
 		return;
 	munmap(m->base, m->len);
+	/* no handler can copy into it any more: its copies are gone */
+	if (m->copied)
+		copied_clear(m, 0, m->len);
 	pthread_mutex_lock(&c->lock);
 	fc__file_put(c, m->file);
 	pthread_mutex_unlock(&c->lock);
 	fc__files_reap(c);
+	free(m->copied);
 	free(m);
 }
 
@@ -151,7 +264,7 @@ void fc__mapping_clear_eof(struct fc_file *f, uint64_t old_size)
 
 		if (m->file != f || lo >= m->len)
 			continue;
-		madvise(m->base + lo, m->len - lo, MADV_DONTNEED);
+		view_zap(m, lo, m->len);
 	}
 	pthread_rwlock_unlock(&maptab.lock);
 }
@@ -164,6 +277,7 @@ static void unmap_detached(struct fc_mapping *m)
 	pthread_mutex_lock(&c->lock);
 	m->dead = true;
 	pthread_mutex_unlock(&c->lock);
+	views_link(m, false);
 	/* replaces the view atomically and unregisters it */
 	mmap(m->base, m->len, PROT_NONE,
 	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
@@ -254,15 +368,28 @@ static int check_args(int fd, off_t offset, size_t *length, int flags,
 /* Build the view inside the reservation at m->base. */
 static int map_view(struct fc_cache *c, struct fc_mapping *m)
 {
+	size_t words;
+	void *v;
 	int ret;
 
-	if (mmap(m->base, m->len, PROT_READ, MAP_SHARED | MAP_FIXED, c->memfd,
-		 (off_t)(m->file->region + m->offset)) == MAP_FAILED)
+	if (c->copy_mode) {
+		words = (m->len / c->sys_page + WORD_BITS - 1) / WORD_BITS;
+		m->copied = calloc(words, sizeof(*m->copied));
+		if (!m->copied)
+			return -ENOMEM;
+		v = mmap(m->base, m->len, PROT_READ,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED |
+				 MAP_NORESERVE, -1, 0);
+	} else {
+		v = mmap(m->base, m->len, PROT_READ, MAP_SHARED | MAP_FIXED,
+			 c->memfd, (off_t)(m->file->region + m->offset));
+	}
+	if (v == MAP_FAILED)
 		return -errno;
 	/* a forked child has no mapping here: it faults, never reads zeros */
 	if (madvise(m->base, m->len, MADV_DONTFORK))
 		return -errno;
-	ret = fc__uffd_register(m->h->uffd, m->base, m->len);
+	ret = fc__uffd_register(m->h->uffd, m->base, m->len, c->copy_mode);
 	return ret == -EINVAL ? -ENOMEM : ret;
 }
 
@@ -399,6 +526,7 @@ static void *map_file(struct fc_cache *c, struct fc_mapping *m)
 	err = -table_insert(m);
 	if (err)
 		goto unmap;
+	views_link(m, true);
 	atomic_fetch_add(&c->nr_mappings, 1);
 	/*
 	 * Pages of this file already in the cache are mapped into the new view
@@ -410,6 +538,7 @@ static void *map_file(struct fc_cache *c, struct fc_mapping *m)
 
 unmap:
 	munmap(m->base, m->len);
+	free(m->copied);
 put_file:
 	pthread_mutex_lock(&c->lock);
 	m->file->owns_ctx = false;	/* the caller keeps a backend's ctx */
@@ -477,6 +606,9 @@ int fc_advise(void *addr, size_t length, int advice)
 		length = (length + sys_page - 1) & ~(sys_page - 1);
 		if (length && madvise(addr, length, MADV_DONTNEED))
 			ret = -errno;
+		else if (m->copied)
+			copied_clear(m, start - (uintptr_t)m->base,
+				     start - (uintptr_t)m->base + length);
 		break;
 	default:
 		ret = -EINVAL;

@@ -95,17 +95,23 @@ ok:
 	return fd;
 }
 
-/* Register a shared memfd view for missing and minor faults. 0 / -errno. */
-int fc__uffd_register(int uffd, void *addr, size_t len)
+/*
+ * Register a view: a shared memfd view for missing and minor faults, or
+ * (@copy) a private anonymous one for missing faults. 0 / -errno.
+ */
+int fc__uffd_register(int uffd, void *addr, size_t len, bool copy)
 {
 	struct uffdio_register reg = {
 		.range = { (uintptr_t)addr, len },
-		.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR,
+		.mode = copy ? UFFDIO_REGISTER_MODE_MISSING
+			     : UFFDIO_REGISTER_MODE_MISSING |
+				       UFFDIO_REGISTER_MODE_MINOR,
 	};
+	uint64_t need = (uint64_t)1 << (copy ? _UFFDIO_COPY : _UFFDIO_CONTINUE);
 
 	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
 		return -errno;
-	if (!(reg.ioctls & ((uint64_t)1 << _UFFDIO_CONTINUE)))
+	if (!(reg.ioctls & need))
 		return -ENOSYS;
 	return 0;
 }
@@ -117,10 +123,38 @@ int fc__uffd_wake(int uffd, char *addr, size_t len)
 	return ioctl(uffd, UFFDIO_WAKE, &r) ? -errno : 0;
 }
 
+/* One UFFDIO_CONTINUE, or UFFDIO_COPY from @src. Bytes done or -1/errno. */
+static int64_t fill(int uffd, char *lo, char *hi, const char *src, bool wake)
+{
+	if (src) {
+		struct uffdio_copy c = {
+			.dst = (uintptr_t)lo,
+			.src = (uintptr_t)src,
+			.len = (uint64_t)(hi - lo),
+			.mode = wake ? 0 : UFFDIO_COPY_MODE_DONTWAKE,
+		};
+
+		if (ioctl(uffd, UFFDIO_COPY, &c) == 0)
+			return (int64_t)c.len;
+		return errno == EAGAIN && c.copy > 0 ? c.copy : -1;
+	} else {
+		struct uffdio_continue c = {
+			.range = { (uintptr_t)lo, (uint64_t)(hi - lo) },
+			.mode = wake ? 0 : UFFDIO_CONTINUE_MODE_DONTWAKE,
+		};
+
+		if (ioctl(uffd, UFFDIO_CONTINUE, &c) == 0)
+			return (int64_t)c.range.len;
+		return errno == EAGAIN && c.mapped > 0 ? c.mapped : -1;
+	}
+}
+
 /**
- * fc__uffd_install - map store pages into a view with UFFDIO_CONTINUE.
+ * fc__uffd_install - map store pages into a view.
  * @lo, @hi: system-page aligned range of the view; the store holds
  *           up-to-date data for all of it and the caller pins it.
+ * @src: NULL to map the store's own pages (UFFDIO_CONTINUE), else the
+ *       alias address of @lo's data to copy (UFFDIO_COPY, FC_CONFIG_COPY).
  * @wake: wake threads waiting on the range.
  *
  * Stops at the first page already mapped (a neighbour installed earlier),
@@ -129,20 +163,18 @@ int fc__uffd_wake(int uffd, char *addr, size_t len)
  * Context: handler thread, no locks held. May block briefly (mmap_lock).
  * Return: bytes installed, or -errno (-ENOENT/-EINVAL: view gone).
  */
-int fc__uffd_install(int uffd, char *lo, char *hi, bool wake)
+int64_t fc__uffd_install(int uffd, char *lo, char *hi, const char *src,
+			 bool wake)
 {
-	struct uffdio_continue c;
 	int tries = 0;
 
+	if (lo >= hi)
+		return 0;
 	for (;;) {
-		c.range.start = (uintptr_t)lo;
-		c.range.len = (uint64_t)(hi - lo);
-		c.mode = wake ? 0 : UFFDIO_CONTINUE_MODE_DONTWAKE;
-		c.mapped = 0;
-		if (ioctl(uffd, UFFDIO_CONTINUE, &c) == 0)
-			return (int)c.range.len;
-		if (errno == EAGAIN && c.mapped > 0)
-			return (int)c.mapped;	/* hit a present page */
+		int64_t n = fill(uffd, lo, hi, src, wake);
+
+		if (n > 0)
+			return n;	/* all, or up to a present page */
 		if (errno == EEXIST) {
 			if (wake)
 				fc__uffd_wake(uffd, lo, (size_t)(hi - lo));
