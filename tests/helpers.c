@@ -71,6 +71,37 @@ unsigned char *th_read_all(int fd, off_t size)
 	return b;
 }
 
+void th_config_init(struct fc_config *cfg)
+{
+	const char *cp = getenv("FC_COPY");
+
+	fc_config_init(cfg);
+	if (cp && *cp && strcmp(cp, "0"))
+		cfg->flags |= FC_CONFIG_COPY;
+}
+
+void th_check_mode(struct fc_cache *c)
+{
+	const char *cp = getenv("FC_COPY");
+	bool copy = cp && *cp && strcmp(cp, "0");
+	struct fc_stats st;
+
+	assert_int_equal(fc_cache_stats(c, &st), 0);
+	assert_int_equal(!(st.flags & FC_STATS_ZERO_COPY), copy);
+}
+
+struct fc_cache *th_cache_create(void)
+{
+	struct fc_config cfg;
+	struct fc_cache *c;
+
+	th_config_init(&cfg);
+	c = fc_cache_create(&cfg);
+	if (c)
+		th_check_mode(c);
+	return c;
+}
+
 struct th_fx *th_fx_new(off_t size, unsigned seed, size_t budget, bool map)
 {
 	struct th_fx *f = calloc(1, sizeof(*f));
@@ -80,11 +111,12 @@ struct th_fx *th_fx_new(off_t size, unsigned seed, size_t budget, bool map)
 	f->fd = th_make_file(f->path, sizeof(f->path), size, seed);
 	f->size = size;
 	f->ref = th_read_all(f->fd, size);
-	fc_config_init(&cfg);
+	th_config_init(&cfg);
 	if (budget)
 		cfg.cache_bytes = budget;
 	f->c = fc_cache_create(&cfg);
 	assert_non_null(f->c);
+	th_check_mode(f->c);
 	if (map) {
 		f->p = fc_map(f->c, f->fd, 0, 0, 0);
 		assert_non_null(f->p);
@@ -105,7 +137,7 @@ void th_fx_free(struct th_fx *f)
 
 void th_require_uffd(void)
 {
-	struct fc_cache *c = fc_cache_create(NULL);
+	struct fc_cache *c = th_cache_create();
 
 	if (!c) {
 		printf("SKIP: userfaultfd unavailable: %s\n", strerror(errno));

@@ -14,6 +14,9 @@
 
 #define FC_SKIP 77	/* CTest SKIP_RETURN_CODE */
 
+struct fc_cache;
+struct fc_config;
+
 /* Create a file of @size random bytes (seeded) in the test directory. */
 int th_make_file(char *path, size_t pathlen, off_t size, unsigned seed);
 /* The file's bytes, read with pread (malloc'd). */
@@ -25,6 +28,17 @@ const char *th_dir(void);
  * Call at the start of every integration test.
  */
 void th_require_uffd(void);
+
+/*
+ * fc_config_init(), then FC_CONFIG_COPY when $FC_COPY is set (as the
+ * library does for the default cache): CTest runs the data-path tests
+ * once per resolution mode.
+ */
+void th_config_init(struct fc_config *cfg);
+/* Assert that @c (NULL: the default cache) resolves faults as $FC_COPY says. */
+void th_check_mode(struct fc_cache *c);
+/* A cache with th_config_init()'s configuration (NULL on failure). */
+struct fc_cache *th_cache_create(void);
 
 /*
  * The fixture most tests start from: a file of @size random bytes (seed

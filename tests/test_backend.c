@@ -414,7 +414,7 @@ static void unmap_destroy_inflight(void **state)
 	bk_free(k);
 
 	/* destroy with a thread blocked on a slow read */
-	c = fc_cache_create(NULL);
+	c = th_cache_create();
 	assert_non_null(c);
 	b2 = ib_new(g.fd = open("/proc/self/exe", O_RDONLY), 2);
 	ib_rule(b2, IB_DELAY, 0, PG, 1, 300);

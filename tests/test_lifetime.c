@@ -58,10 +58,11 @@ static void race(bool destroy)
 
 	g.ref = th_read_all(fd, SIZE);
 	fds0 = th_count_fds();
-	fc_config_init(&cfg);
+	th_config_init(&cfg);
 	cfg.cache_bytes = 4 * 1024 * 1024;	/* reads in flight all the time */
 	c = fc_cache_create(&cfg);
 	assert_non_null(c);
+	th_check_mode(c);
 	g.p = fc_map(c, fd, 0, 0, 0);
 	assert_non_null(g.p);
 	g.bad = g.segv = 0;
@@ -105,7 +106,7 @@ static void ten_thousand_mappings(void **state)
 	int fd = th_make_file(path, sizeof(path), 8 * 1024 * 1024, 62);
 	unsigned char *ref = th_read_all(fd, 8 * 1024 * 1024);
 	unsigned char **m = calloc(N, sizeof(*m));
-	struct fc_cache *c = fc_cache_create(NULL);
+	struct fc_cache *c = th_cache_create();
 	int i, fds0 = th_count_fds();
 	struct fc_stats st;
 

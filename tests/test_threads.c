@@ -81,11 +81,12 @@ static void eight_threads(void **state)
 	(void)state;
 	g.size = 48 * MB + 999;
 	g.ref = th_read_all(fd, g.size);
-	fc_config_init(&cfg);
+	th_config_init(&cfg);
 	cfg.cache_bytes = 12 * MB;	/* a quarter of the file */
 	cfg.handler_threads = 3;
 	c = fc_cache_create(&cfg);
 	assert_non_null(c);
+	th_check_mode(c);
 	run(fd, c, false);	/* one mapping, 8 threads */
 	run(fd, c, true);	/* 8 mappings of one file, spread on 3 uffds */
 	fc_cache_stats(c, &st);
@@ -113,7 +114,7 @@ static void thundering_herd(void **state)
 {
 	char path[256];
 	int fd = th_make_file(path, sizeof(path), 1 * MB, 6);
-	struct fc_cache *c = fc_cache_create(NULL);
+	struct fc_cache *c = th_cache_create();
 	pthread_t t[32];
 	struct fc_stats st;
 	unsigned char *p;
