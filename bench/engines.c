@@ -2,6 +2,7 @@
 /*
  * engines.c - the ways of reading a file that fcbench compares:
  *   fc          libfaultcache (fc_map), advice by workload or --fc-advice
+ *   fc-copy     the same with FC_CONFIG_COPY (UFFDIO_COPY, private copies)
  *   mmap        kernel mmap, MADV_NORMAL;  mmap-rand / mmap-seq: RANDOM / SEQ
  *   pread       buffered pread into a buffer
  *   direct      O_DIRECT through io_uring at a deep queue: the device limit
@@ -21,7 +22,7 @@
 #include "bench.h"
 
 static const char *const names[ENG_COUNT] = {
-	"fc", "mmap", "mmap-rand", "mmap-seq", "pread", "direct",
+	"fc", "fc-copy", "mmap", "mmap-rand", "mmap-seq", "pread", "direct",
 };
 
 const char *engine_name(enum engine_kind k)
@@ -62,6 +63,7 @@ int engine_open(struct engine *e, enum engine_kind k, const char *path,
 	static const int madv[] = { [ENG_MMAP] = MADV_NORMAL,
 				    [ENG_MMAP_RANDOM] = MADV_RANDOM,
 				    [ENG_MMAP_SEQ] = MADV_SEQUENTIAL };
+	struct fc_config cfg = fo->cfg;
 	struct stat st;
 
 	memset(e, 0, sizeof(*e));
@@ -74,7 +76,10 @@ int engine_open(struct engine *e, enum engine_kind k, const char *path,
 	e->size = st.st_size;
 	switch (k) {
 	case ENG_FC:
-		e->cache = fc_cache_create(&fo->cfg);
+	case ENG_FC_COPY:
+		if (k == ENG_FC_COPY)
+			cfg.flags |= FC_CONFIG_COPY;
+		e->cache = fc_cache_create(&cfg);
 		if (!e->cache)
 			return -errno;
 		e->map = fc_map(e->cache, e->fd, 0, 0, 0);
@@ -102,7 +107,7 @@ int engine_open(struct engine *e, enum engine_kind k, const char *path,
 
 void engine_close(struct engine *e)
 {
-	if (e->kind == ENG_FC) {
+	if (is_fc(e->kind)) {
 		if (e->map)
 			fc_unmap(e->map);
 		fc_cache_destroy(e->cache);

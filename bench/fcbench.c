@@ -315,7 +315,7 @@ static int prepare(struct engine *e, struct engine *filler, int k,
 	ret = engine_open(e, (enum engine_kind)k, o.path, fo, advice);
 	if (ret || cold)
 		return ret;
-	if (k == ENG_FC) {
+	if (is_fc(k)) {
 		/* fill through one mapping, measure on a second one */
 		execute(e, ol, 1);
 		*filler = *e;
@@ -341,7 +341,7 @@ static void run_one(const char *wl, int k, bool cold, unsigned threads,
 		    const struct fcopts *fo, int advice)
 {
 	struct engine e, filler;
-	struct sampler s = { .fc = k == ENG_FC };
+	struct sampler s = { .fc = is_fc(k) };
 	struct result *r;
 	double t0, c0;
 	uint64_t io0, f0;
@@ -356,7 +356,7 @@ static void run_one(const char *wl, int k, bool cold, unsigned threads,
 		engine_close(&e);
 		return;
 	}
-	if (k == ENG_FC)
+	if (is_fc(k))
 		fc_cache_stats(e.cache, &e.st0);
 	r = new_result();
 	r->workload = wl;
@@ -382,14 +382,14 @@ static void run_one(const char *wl, int k, bool cold, unsigned threads,
 	r->used_bytes = ol->used_bytes;
 	r->ops = ol->n;
 	r->checksum_ok = r->checksum == ref_sum;
-	if (k == ENG_FC)
+	if (is_fc(k))
 		fc_metrics(&e, r);
 	if (!o.quiet)
 		fprintf(stderr, "  %-7s %-5s %-9s t=%u rep %d: %8.1f MB/s%s\n",
 			wl, cold ? "cold" : "warm", engine_name(k), threads, rep,
 			(double)r->used_bytes / r->secs / 1e6,
 			r->checksum_ok ? "" : "  CHECKSUM MISMATCH");
-	if (k == ENG_FC && filler.cache) {
+	if (is_fc(k) && filler.cache) {
 		fc_unmap(filler.map);
 		filler.map = NULL;
 	}
@@ -437,7 +437,7 @@ static void run_scanres(int k, int rep, const struct fcopts *fo0)
 	struct fcopts fo = *fo0;
 	uint64_t b = o.small_budget, hot_len = b / 2, scan_off = hot_len;
 	struct oplist scan = { 0 };
-	struct sampler s = { .fc = k == ENG_FC };
+	struct sampler s = { .fc = is_fc(k) };
 	struct hot h = { 0 };
 	struct engine e;
 	struct result *r;
@@ -521,7 +521,7 @@ static void run_scanres(int k, int rep, const struct fcopts *fo0)
 		close(f2);
 		r->checksum_ok = r->checksum == want && h.bad == 0;
 	}
-	if (k == ENG_FC)
+	if (is_fc(k))
 		fc_metrics(&e, r);
 	if (!o.quiet)
 		fprintf(stderr, "  scanres cold  %-9s rep %d: hot set resident "
@@ -548,7 +548,7 @@ static void usage(void)
 	       "(default 4G)\n"
 	       "  --reps N           repetitions (default 5)\n"
 	       "  --workloads LIST   comma separated (default all)\n"
-	       "  --engines LIST     fc,mmap,mmap-rand,mmap-seq,pread,direct\n"
+	       "  --engines LIST     fc,fc-copy,mmap,mmap-rand,mmap-seq,pread,direct\n"
 	       "  --modes LIST       cold,warm (default both)\n"
 	       "  --threads LIST     thread counts for random workloads "
 	       "(default 1,8)\n"

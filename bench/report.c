@@ -167,7 +167,7 @@ void report_table(const struct result *r, size_t n, int reps)
 			       aggregate(r, n, g, e, m_rss).med,
 			       aggregate(r, n, g, e, m_mem).med,
 			       aggregate(r, n, g, e, m_cpu).med);
-			if (!strcmp(e, "fc"))
+			if (!strncmp(e, "fc", 2))
 				printf(" %.0f/%.0f/%.0f",
 				       aggregate(r, n, g, e, m_p50).med,
 				       aggregate(r, n, g, e, m_p99).med,
@@ -280,10 +280,12 @@ int report_csv(const char *path, const struct result *r, size_t n)
 
 /* ---- SVG ---- */
 
-static const char *const colors[] = { "#1f77b4", "#ff7f0e", "#2ca02c",
-				      "#d62728", "#9467bd", "#8c564b" };
-static const char *const engines[] = { "fc", "mmap", "mmap-rand",
+static const char *const colors[] = { "#1f77b4", "#17becf", "#ff7f0e",
+				      "#2ca02c", "#d62728", "#9467bd",
+				      "#8c564b" };
+static const char *const engines[] = { "fc", "fc-copy", "mmap", "mmap-rand",
 				       "mmap-seq", "pread", "direct" };
+#define NENG (sizeof(engines) / sizeof(engines[0]))
 
 /* Bar height for @v MB/s on a log scale from 1 MB/s to @top (300 px). */
 static double bar_h(double v, double top)
@@ -307,7 +309,7 @@ static int svg_throughput(const char *path, const struct result *r, size_t n)
 	for (i = 0; i < n; i++)
 		if (m_mbs(&r[i]) > top)
 			top = m_mbs(&r[i]);
-	width = groups * 110 + 180 > 640 ? groups * 110 + 180 : 640;
+	width = groups * 110 + 180 > 720 ? groups * 110 + 180 : 720;
 	f = fopen(path, "w");
 	if (!f)
 		return 1;
@@ -316,7 +318,7 @@ static int svg_throughput(const char *path, const struct result *r, size_t n)
 		   "<text x='10' y='18' font-size='14'>fcbench: median "
 		   "throughput (MB/s, log scale) by workload and engine</text>\n",
 		width);
-	for (e = 0; e < 6; e++)
+	for (e = 0; e < NENG; e++)
 		fprintf(f, "<rect x='%zu' y='30' width='10' height='10' "
 			   "fill='%s'/><text x='%zu' y='39'>%s</text>\n",
 			40 + e * 95, colors[e], 54 + e * 95, engines[e]);
@@ -328,7 +330,7 @@ static int svg_throughput(const char *path, const struct result *r, size_t n)
 	for (i = 0; i < n; i++) {
 		if (!first_of_group(r, i))
 			continue;
-		for (e = 0; e < 6; e++) {
+		for (e = 0; e < NENG; e++) {
 			struct agg a = aggregate(r, n, &r[i], engines[e], m_mbs);
 			double h = a.n ? bar_h(a.med, top) : 0;
 
