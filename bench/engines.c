@@ -77,8 +77,15 @@ int engine_open(struct engine *e, enum engine_kind k, const char *path,
 	switch (k) {
 	case ENG_FC:
 	case ENG_FC_COPY:
-		if (k == ENG_FC_COPY)
+		/*
+		 * copies count against the budget: where the file is meant
+		 * to fit, make room for it and one mapping's copies
+		 */
+		if (k == ENG_FC_COPY) {
 			cfg.flags |= FC_CONFIG_COPY;
+			if (cfg.cache_bytes >= (size_t)e->size)
+				cfg.cache_bytes += (size_t)e->size;
+		}
 		e->cache = fc_cache_create(&cfg);
 		if (!e->cache)
 			return -errno;

@@ -322,6 +322,9 @@ static int prepare(struct engine *e, struct engine *filler, int k,
 		e->map = fc_map(e->cache, e->fd, 0, 0, 0);
 		if (!e->map)
 			return -errno;
+		/* its pages stay cached; in copy mode its copies go */
+		fc_unmap(filler->map);
+		filler->map = NULL;
 		return fc_advise(e->map, (size_t)e->size,
 				 fo->advice >= 0 ? fo->advice : advice);
 	}
@@ -389,10 +392,6 @@ static void run_one(const char *wl, int k, bool cold, unsigned threads,
 			wl, cold ? "cold" : "warm", engine_name(k), threads, rep,
 			(double)r->used_bytes / r->secs / 1e6,
 			r->checksum_ok ? "" : "  CHECKSUM MISMATCH");
-	if (is_fc(k) && filler.cache) {
-		fc_unmap(filler.map);
-		filler.map = NULL;
-	}
 	engine_close(&e);
 }
 

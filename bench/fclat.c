@@ -4,9 +4,10 @@
  * against a bare userfaultfd round trip (fault + UFFDIO_COPY of one page by
  * a handler thread), measured in the same run from the application side.
  *
- *   fclat FILE [REPS]
+ *   fclat FILE [REPS]        (FC_COPY=1: the cache in FC_CONFIG_COPY mode)
  *
- * The file is cached whole (budget = file size + 64 MiB), the mapping's
+ * The file is cached whole (budget = file size + 64 MiB, twice the file
+ * size in copy mode, where the mapping's copies count too), the mapping's
  * pages dropped with FC_ADVICE_DONTNEED, then a random permutation of pages
  * 32 apart is touched (so fault-around never covers the next touch) and each
  * touch is timed. Prints p50/p99 of each rep, then the median and spread.
@@ -143,6 +144,10 @@ int main(int argc, char **argv)
 	}
 	fc_config_init(&cfg);
 	cfg.cache_bytes = (size_t)size + (64 << 20);
+	if (getenv("FC_COPY") && strcmp(getenv("FC_COPY"), "0")) {
+		cfg.flags |= FC_CONFIG_COPY;
+		cfg.cache_bytes += (size_t)size;
+	}
 	c = fc_cache_create(&cfg);
 	p = c ? fc_map(c, fd, 0, 0, 0) : NULL;
 	bare = (volatile unsigned char *)bare_setup(n * 32 * 4096 * (size_t)reps);
@@ -154,7 +159,8 @@ int main(int argc, char **argv)
 		x += p[i];
 	perm = malloc(n * sizeof(*perm));
 	v = malloc(n * sizeof(*v));
-	printf("%zu faults per rep, pages 32 apart, random order\n", n);
+	printf("%zu faults per rep, pages 32 apart, random order, %s\n", n,
+	       cfg.flags & FC_CONFIG_COPY ? "copy mode" : "zero-copy");
 	for (r = 0; r < reps; r++) {
 		/* interleaved: the two measures of a rep see the same machine */
 		fc_advise((void *)p, (size_t)size, FC_ADVICE_DONTNEED);
