@@ -88,9 +88,15 @@ static void scan_4x(void **state)
 	assert_true(st.resident_bytes <= BUDGET);
 	assert_true(st.evictions >= (uint64_t)(2 * size - BUDGET) / 4096 / 2);
 	if (copy) {
-		/* copies are memory of their own, inside the budget too */
+		/*
+		 * copies are memory of their own, inside the budget too. The
+		 * store and the view are sampled one after the other, so a
+		 * read installed in between (up to 1 MiB: one read's pages
+		 * evicted elsewhere, then copied here) can count twice: CI
+		 * under ASan saw 16764 KiB once.
+		 */
 		assert_true(both_peak > peak);
-		assert_true(both_peak <= BUDGET + SLACK);
+		assert_true(both_peak <= BUDGET + SLACK + MB);
 	} else if (RSS_IS_OURS) {
 		/* the views map store pages: no anonymous copies */
 		assert_true(anon1 - anon0 < 4096);
