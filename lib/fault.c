@@ -41,6 +41,8 @@ struct act {
 	pid_t tid;		/* faulting thread (for SIGBUS), 0 if unknown */
 	uint64_t skip;		/* page not to install (marker), or ~0 */
 	uint64_t lim;		/* bytes of the view inside the file */
+	uint64_t reserved;	/* copy mode: pages in cache->copy_reserved */
+	bool fault_only;	/* copy mode, over budget: the fault page only */
 };
 
 struct plan {
@@ -151,8 +153,10 @@ static int plan_install(struct plan *p, struct fc_mapping *m, uint64_t first,
 		pg->pins++;
 		mark_used(m->cache, pg);
 	}
-	if (m->cache->copy_mode)	/* room is made before act() copies */
-		m->cache->copy_reserved += end - first;
+	if (m->cache->copy_mode) {	/* room is made before act() copies */
+		a->reserved = end - first;
+		m->cache->copy_reserved += a->reserved;
+	}
 	fc__mapping_get(m);
 	a->kind = ACT_INSTALL;
 	a->m = m;
@@ -233,6 +237,7 @@ static struct fc_page *page_inflight(struct fc_cache *c, struct fc_file *f,
 		fc__page_free(c, pg);
 		return NULL;
 	}
+	c->nr_inflight++;
 	return pg;
 }
 
@@ -301,6 +306,7 @@ static struct fc_io *read_window(struct fc_handler *h, struct fc_mapping *m,
 				for (j = i; j < i + run; j++) {
 					pg = fc__radix_delete(&f->tree, j);
 					fc__page_free(c, pg);
+					c->nr_inflight--;
 				}
 				continue;
 			}
@@ -484,7 +490,7 @@ static void do_install(struct fc_cache *c, struct act *a)
 	char *fault = (char *)(uintptr_t)a->addr;
 	int64_t ret;
 
-	if (m->dead)
+	if (m->dead || (a->fault_only && !fault))
 		return;
 	if (a->skip != ~0ull) {	/* install ahead around the marker */
 		char *s = page_addr(m, a->skip, ps, a->lim);
@@ -511,6 +517,8 @@ static void do_install(struct fc_cache *c, struct act *a)
 	ret = install(m, fault, fault + sp, true);
 	if (ret < 0 && ret != -ENOENT && ret != -EINVAL)
 		fc__uffd_wake(m->h->uffd, fault, sp);
+	if (a->fault_only)
+		return;
 	install(m, fault + sp, hi, false);
 	install(m, lo, fault, false);
 }
@@ -543,13 +551,15 @@ static void unpin(struct fc_cache *c, struct act *a)
 
 		if (i != a->skip && pg) {
 			pg->pins--;
-			c->st.pages_installed++;
+			if (!a->fault_only)
+				c->st.pages_installed++;
 			if (pg->stale && !pg->pins)	/* the file changed */
 				fc__page_drop(c, pg);
 		}
 	}
-	if (c->copy_mode)
-		c->copy_reserved -= a->end - a->first;
+	if (a->fault_only && a->addr)
+		c->st.pages_installed++;
+	c->copy_reserved -= a->reserved;
 	if (a->addr)
 		fc__stat_latency(c, a->t0);
 }
@@ -581,6 +591,36 @@ static void do_eof(struct fc_handler *h, struct act *a)
 		do_poison(c, a);
 }
 
+/*
+ * Copy mode, @excess cache pages over the budget after eviction (the rest
+ * is pinned or being read): give up planned copies until it fits, the
+ * speculative ones first (install-ahead, then a fault's neighbours). The
+ * faulting page itself is always copied, so the overshoot is bounded by
+ * one page per fault being resolved. Context: cache->lock held.
+ */
+static void copy_shed(struct fc_cache *c, struct plan *p, uint64_t excess)
+{
+	int pass;
+	size_t i;
+
+	for (pass = 0; pass < 2 && excess; pass++) {
+		for (i = 0; i < p->n && excess; i++) {
+			struct act *a = &p->v[i];
+			bool ahead = !a->addr;	/* no thread waits for it */
+			uint64_t keep = ahead ? 0 : 1, give;
+
+			if (a->kind != ACT_INSTALL || a->fault_only ||
+			    ahead != (pass == 0) || a->reserved <= keep)
+				continue;
+			give = a->reserved - keep;
+			a->fault_only = true;
+			a->reserved = keep;
+			c->copy_reserved -= give;
+			excess = excess > give ? excess - give : 0;
+		}
+	}
+}
+
 /* Carry out @p, then release its pins and references. */
 static void act(struct fc_handler *h, struct plan *p)
 {
@@ -589,11 +629,12 @@ static void act(struct fc_handler *h, struct plan *p)
 
 	/*
 	 * Copy mode: evict for the planned copies now that their pages are
-	 * pinned (not while planning: the planner still holds page pointers).
+	 * pinned (not while planning: the planner still holds page pointers);
+	 * what eviction cannot cover is not copied.
 	 */
 	if (c->copy_mode && p->n) {
 		pthread_mutex_lock(&c->lock);
-		fc__copy_trim(c);
+		copy_shed(c, p, fc__copy_trim(c));
 		pthread_mutex_unlock(&c->lock);
 	}
 	for (i = 0; i < p->n; i++) {
@@ -649,6 +690,7 @@ static void io_done(struct fc_handler *h, struct plan *p, struct fc_io *io)
 	struct fc_waiter *w, *next;
 	uint64_t i, mk = ~0ull;
 
+	c->nr_inflight -= io->nr;
 	for (i = io->index; i < io->index + io->nr; i++) {
 		struct fc_page *pg = fc__radix_lookup(&f->tree, i);
 
@@ -711,6 +753,7 @@ static void io_fail(struct fc_cache *c, struct plan *p, struct fc_io *io)
 	struct fc_waiter *w, *next;
 	uint64_t i;
 
+	c->nr_inflight -= io->nr;
 	for (i = io->index; i < io->index + io->nr; i++) {
 		struct fc_page *pg = fc__radix_delete(&f->tree, i);
 

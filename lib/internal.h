@@ -225,6 +225,7 @@ struct fc_cache {
 	bool copy_mode;		/* FC_CONFIG_COPY */
 	atomic_ulong nr_copies;	/* system pages copied into views */
 	uint64_t copy_reserved;	/* cache pages planned for copying; lock */
+	uint64_t nr_inflight;	/* pages in state INFLIGHT; lock */
 	struct fc_stats st;	/* counters under lock */
 	atomic_long nr_mappings;
 };
@@ -248,7 +249,7 @@ void fc__store_punch(struct fc_cache *c, struct fc_file *f, uint64_t index,
 		     uint64_t nr);
 bool fc__page_refault(struct fc_cache *c, struct fc_page *pg);
 bool fc__copy_room(struct fc_cache *c, uint64_t pages);
-void fc__copy_trim(struct fc_cache *c);
+uint64_t fc__copy_trim(struct fc_cache *c);
 int fc__config_from_env(struct fc_config *cfg);
 struct fc_cache *fc__default_cache(void);
 uint64_t fc__now_ns(void);

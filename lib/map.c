@@ -281,6 +281,10 @@ static void unmap_detached(struct fc_mapping *m)
 	/* replaces the view atomically and unregisters it */
 	mmap(m->base, m->len, PROT_NONE,
 	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	/* the copies went with the view (a racing install may set a bit
+	 * again: the last put clears them once more) */
+	if (m->copied)
+		copied_clear(m, 0, m->len);
 	fc__uffd_wake(m->h->uffd, m->base, m->len);
 	atomic_fetch_sub(&c->nr_mappings, 1);
 	fc__mapping_put(m);
