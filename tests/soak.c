@@ -237,16 +237,26 @@ int main(int argc, char **argv)
 	fds_mapped = th_count_fds();
 	for (i = 0; i < opt.nthreads; i++)
 		pthread_create(&t[i], NULL, worker, (void *)(uintptr_t)i);
+	/*
+	 * The budget is sampled every 10 ms (a once-a-second sample missed
+	 * overshoots that lasted a few installs), RSS once a second.
+	 */
 	for (sec = 0; sec < opt.seconds; sec++) {
 		long r;
+		int tick;
 
-		sleep(1);
+		for (tick = 0; tick < 100; tick++) {
+			uint64_t sb;
+
+			usleep(10000);
+			sb = th_store_bytes();
+			if (sb > store_max)
+				store_max = sb;
+			fc_cache_stats(g.c, &st);
+			if (st.resident_bytes > resident_max)
+				resident_max = st.resident_bytes;
+		}
 		r = rss_kb();
-		if (th_store_bytes() > store_max)
-			store_max = th_store_bytes();
-		fc_cache_stats(g.c, &st);
-		if (st.resident_bytes > resident_max)
-			resident_max = st.resident_bytes;
 		if (sec == opt.seconds / 10) {	/* warmed up */
 			rss_warm = r;
 		}
