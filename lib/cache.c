@@ -350,6 +350,7 @@ static void file_free(struct fc_file *f)
 	if (f->dfd_orig >= 0)
 		close(f->dfd_orig);
 	fc__radix_destroy(&f->tree);
+	pthread_mutex_destroy(&f->zap_lock);
 	free(f);
 }
 
@@ -394,6 +395,7 @@ static struct fc_file *file_new(struct fc_cache *c, int fd,
 		f->region_len = ps;
 	f->dfd_orig = -1;
 	f->wd = -1;
+	pthread_mutex_init(&f->zap_lock, NULL);
 	fc__radix_init(&f->tree);
 	if (fd < 0) {		/* a backend: no descriptors */
 		f->fd = -1;

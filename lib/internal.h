@@ -52,6 +52,7 @@
 #define FC_MEMFD_SIZE (1ull << 46)	/* address space of the store */
 #define FC_RECLAIM_BATCH 32
 #define FC_MAX_IO_BYTES (1u << 20)
+#define FC_ALIAS_ZAP_BYTES (4u << 20)	/* read alias PTEs dropped per batch */
 #define FC_RING_ENTRIES 256
 #define FC_MSG_BATCH 64
 #define FC_POPULATE_CHUNK 2048	/* pages mapped per handler loop */
@@ -99,6 +100,13 @@ struct fc_file {
 	uint64_t region;	/* offset of this file in the memfd */
 	size_t region_len;
 	char *alias;		/* rw view of the region: reads land here */
+	/*
+	 * Alias bytes [zap_lo, zap_hi) hold PTEs of reads not yet dropped
+	 * (zap_bytes of them); see alias_done() in io.c. Under zap_lock, a
+	 * leaf lock.
+	 */
+	pthread_mutex_t zap_lock;
+	uint64_t zap_lo, zap_hi, zap_bytes;
 	struct fc_mapping *views; /* live mappings (->fnext); cache->lock */
 	struct fc_radix tree;
 	unsigned refs;		/* mappings + ios; under cache->lock */
