@@ -9,6 +9,7 @@
 #ifndef FAULTCACHE_H
 #define FAULTCACHE_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -24,7 +25,7 @@ extern "C" {
 #endif
 
 #define FC_VERSION_MAJOR 0
-#define FC_VERSION_MINOR 2
+#define FC_VERSION_MINOR 3
 #define FC_VERSION_PATCH 0
 #define FC_VERSION_NUMBER \
 	(FC_VERSION_MAJOR * 10000 + FC_VERSION_MINOR * 100 + FC_VERSION_PATCH)
@@ -58,6 +59,17 @@ struct fc_config {
  * fault support (Linux 5.13 and older). See faultcache(7), "MODES".
  */
 #define FC_CONFIG_COPY		(1u << 1)
+/*
+ * Resolve each fault in the thread that takes it, in a SIGBUS handler the
+ * library installs (UFFD_FEATURE_SIGBUS), instead of in a handler thread:
+ * the thread reads its own page, as the kernel does, with no wake-up
+ * between threads. Fastest for random access. Costs: a page not yet
+ * mapped that a system call touches fails with EFAULT (as in the
+ * user-mode-only fallback), and the library owns SIGBUS: a handler the
+ * application installs later must call fc_handle_sigbus() first. Needs
+ * Linux 6.6 (UFFDIO_POISON); not with FC_CONFIG_COPY. See faultcache(7).
+ */
+#define FC_CONFIG_INLINE	(1u << 2)
 
 /* Defaults: 256 MiB budget, 4 KiB pages, 4 MiB readahead, 2 threads. */
 FC_EXPORT void fc_config_init(struct fc_config *cfg);
@@ -136,6 +148,8 @@ FC_EXPORT int fc_advise(void *addr, size_t length, int advice);
 #define FC_STATS_USER_MODE_ONLY (1u << 0) /* uffd cannot see kernel faults */
 #define FC_STATS_ZERO_COPY	(1u << 1) /* faults resolved by UFFDIO_CONTINUE,
 					     not UFFDIO_COPY (FC_CONFIG_COPY) */
+#define FC_STATS_INLINE		(1u << 2) /* faults resolved by the faulting
+					     thread (FC_CONFIG_INLINE) */
 
 struct fc_stats {
 	uint64_t faults;	 /* fault messages handled */
@@ -165,6 +179,14 @@ struct fc_stats {
 FC_EXPORT int fc_cache_stats(struct fc_cache *cache, struct fc_stats *out);
 /* Latency in ns below which fraction @q (0..1) of faults fall; 0 if none. */
 FC_EXPORT uint64_t fc_stats_latency_quantile(const struct fc_stats *st, double q);
+
+/*
+ * For applications with their own SIGBUS handler and FC_CONFIG_INLINE
+ * caches: call this first from the handler. Returns 1 when the signal was
+ * a fault in an inline mapping and has been resolved (return from the
+ * handler: the access is retried), 0 when it is not the library's.
+ */
+FC_EXPORT int fc_handle_sigbus(const siginfo_t *si);
 
 #ifdef __cplusplus
 }

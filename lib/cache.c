@@ -64,7 +64,10 @@ static int config_check(const struct fc_config *in, struct fc_config *out,
 		out->handler_threads = 2;
 	if (out->handler_threads > 64 || out->fault_around > 4096)
 		return -EINVAL;
-	if (out->flags & ~(FC_CONFIG_NO_DIRECT | FC_CONFIG_COPY))
+	if (out->flags & ~(FC_CONFIG_NO_DIRECT | FC_CONFIG_COPY |
+			   FC_CONFIG_INLINE))
+		return -EINVAL;
+	if ((out->flags & FC_CONFIG_COPY) && (out->flags & FC_CONFIG_INLINE))
 		return -EINVAL;
 	/* readahead never takes more than a quarter of the budget */
 	if (out->readahead_max > out->cache_bytes / 4)
@@ -794,6 +797,25 @@ static int store_init(struct fc_cache *c)
 	return fc__shadows_init(&c->shadows, c->nr_slots);
 }
 
+/*
+ * FC_CONFIG_INLINE: the uffd the views are registered with, in SIGBUS mode
+ * (faults are signals to the faulting thread, never messages), and the
+ * process's SIGBUS handler that serves them. -ENOSYS without the features.
+ */
+static int inline_init(struct fc_cache *c)
+{
+	uint64_t want = UFFD_FEATURE_SIGBUS | UFFD_FEATURE_MISSING_SHMEM |
+			UFFD_FEATURE_MINOR_SHMEM;
+	uint64_t features;
+	bool umo;
+	int fd = fc__uffd_open(want, &features, &umo);
+
+	if (fd < 0)
+		return fd;
+	c->inline_uffd = fd;
+	return fc__sigbus_install();
+}
+
 struct fc_cache *fc_cache_create(const struct fc_config *cfg)
 {
 	struct fc_cache *c = calloc(1, sizeof(*c));
@@ -812,9 +834,16 @@ struct fc_cache *fc_cache_create(const struct fc_config *cfg)
 	if (ret)
 		goto fail;
 	c->copy_mode = c->cfg.flags & FC_CONFIG_COPY;
+	c->inline_mode = c->cfg.flags & FC_CONFIG_INLINE;
+	c->inline_uffd = -1;
 	ret = store_init(c);
 	if (ret)
 		goto fail;
+	if (c->inline_mode) {
+		ret = inline_init(c);
+		if (ret)
+			goto fail;
+	}
 	c->handlers = calloc(c->cfg.handler_threads, sizeof(*c->handlers));
 	ret = -ENOMEM;
 	if (!c->handlers)
@@ -833,6 +862,8 @@ fail_handlers:
 	handlers_destroy(c);
 	c->handlers = NULL;
 fail:
+	if (c->inline_uffd >= 0)
+		close(c->inline_uffd);
 	free(c->pages);
 	fc__shadows_destroy(&c->shadows);
 	if (c->memfd >= 0)
@@ -857,6 +888,9 @@ void fc_cache_destroy(struct fc_cache *c)
 		return;
 	c->magic = 0;
 	fc__unmap_all(c);
+	/* inline faults run in application threads: let them finish */
+	while (atomic_load(&c->inline_active))
+		usleep(1000);
 	handlers_destroy(c);
 	fc__files_reap(c);
 	/* every mapping, read and so file reference is gone now */
@@ -864,6 +898,8 @@ void fc_cache_destroy(struct fc_cache *c)
 	free(c->extents);
 	fc__shadows_destroy(&c->shadows);
 	close(c->memfd);
+	if (c->inline_uffd >= 0)
+		close(c->inline_uffd);
 	if (c->inotify_fd >= 0)
 		close(c->inotify_fd);
 	pthread_mutex_destroy(&c->lock);
@@ -927,6 +963,7 @@ static int env_uint(const char *name, unsigned *field)
 int fc__config_from_env(struct fc_config *cfg)
 {
 	const char *nd = getenv("FC_NO_DIRECT"), *cp = getenv("FC_COPY");
+	const char *il = getenv("FC_INLINE");
 	int ret = 0;
 
 	fc_config_init(cfg);
@@ -939,6 +976,8 @@ int fc__config_from_env(struct fc_config *cfg)
 		cfg->flags |= FC_CONFIG_NO_DIRECT;
 	if (cp && *cp && strcmp(cp, "0"))
 		cfg->flags |= FC_CONFIG_COPY;
+	if (il && *il && strcmp(il, "0"))
+		cfg->flags |= FC_CONFIG_INLINE;
 	return ret ? -EINVAL : 0;
 }
 
@@ -984,7 +1023,9 @@ int fc_cache_stats(struct fc_cache *c, struct fc_stats *out)
 	pthread_mutex_unlock(&c->lock);
 	out->mappings = (uint64_t)atomic_load(&c->nr_mappings);
 	out->flags = (c->copy_mode ? 0 : FC_STATS_ZERO_COPY) |
-		     (c->user_mode_only ? FC_STATS_USER_MODE_ONLY : 0);
+		     (c->user_mode_only || c->inline_mode ?
+			      FC_STATS_USER_MODE_ONLY : 0) |
+		     (c->inline_mode ? FC_STATS_INLINE : 0);
 	return 0;
 }
 

@@ -13,6 +13,7 @@
  *   act  (no lock):   UFFDIO_CONTINUE / POISON / WAKE, then unpin.
  */
 #include <errno.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -50,7 +51,18 @@ struct plan {
 	size_t n, cap;
 	struct fc_mapping **puts;	/* references to drop after the lock */
 	size_t nputs, capputs;
+	bool fixed;	/* v and puts are the caller's arrays: never grown */
 };
+
+/*
+ * A plan on the stack of an inline fault: it never allocates, so a fault
+ * on a cached page allocates nothing (and what does not fit is done by
+ * the fault coming again).
+ */
+#define INLINE_PLAN(name)                                                  \
+	struct act name##_v[8];                                            \
+	struct fc_mapping *name##_puts[16];                                \
+	struct plan name = { name##_v, 0, 8, name##_puts, 0, 16, true }
 
 /*
  * Drop @m's reference once the lock is released (the last reference
@@ -62,7 +74,8 @@ static void plan_put(struct plan *p, struct fc_mapping *m)
 {
 	if (p->nputs == p->capputs) {
 		size_t cap = p->capputs ? 2 * p->capputs : 64;
-		struct fc_mapping **v = realloc(p->puts, cap * sizeof(*v));
+		struct fc_mapping **v = p->fixed ? NULL
+						 : realloc(p->puts, cap * sizeof(*v));
 
 		if (!v) {
 			if (atomic_load(&m->refs) > 1)
@@ -79,7 +92,7 @@ static struct act *plan_add(struct plan *p)
 {
 	if (p->n == p->cap) {
 		size_t cap = p->cap ? 2 * p->cap : 64;
-		struct act *v = realloc(p->v, cap * sizeof(*v));
+		struct act *v = p->fixed ? NULL : realloc(p->v, cap * sizeof(*v));
 
 		if (!v)
 			return NULL;
@@ -244,11 +257,15 @@ static struct fc_page *page_inflight(struct fc_cache *c, struct fc_file *f,
 /*
  * Allocate and start reading the missing pages of window @w. The page
  * @must (UINT64_MAX for none) is allocated first: it is the faulting one.
+ * The reads are queued on @h, or, when @out is not NULL, pushed on *@out
+ * for the caller to submit (an inline fault: not on the handler thread).
  * Return: the read that brings @must in, or NULL (no page could be had).
- * Context: cache->lock held; called on the handler thread that owns @h.
+ * Context: cache->lock held; on the handler thread that owns @h unless
+ * @out is given.
  */
 static struct fc_io *read_window(struct fc_handler *h, struct fc_mapping *m,
-				 struct fc_ra_window w, uint64_t must)
+				 struct fc_ra_window w, uint64_t must,
+				 struct fc_io **out)
 {
 	struct fc_cache *c = h->cache;
 	struct fc_file *f = m->file;
@@ -322,7 +339,12 @@ static struct fc_io *read_window(struct fc_handler *h, struct fc_mapping *m,
 				io->ra_owner = m;
 			}
 			c->st.reads_inflight++;
-			fc__io_queue(h, io);
+			if (out) {
+				io->next = *out;
+				*out = io;
+			} else {
+				fc__io_queue(h, io);
+			}
 		}
 	}
 	return must_io;
@@ -333,7 +355,7 @@ static struct fc_io *read_window(struct fc_handler *h, struct fc_mapping *m,
  * readahead allocates, and reclaim must not take the page being faulted.
  */
 static void async_readahead(struct fc_handler *h, struct fc_mapping *m,
-			    struct fc_page *pg)
+			    struct fc_page *pg, struct fc_io **out)
 {
 	struct fc_ra_window w;
 
@@ -343,7 +365,7 @@ static void async_readahead(struct fc_handler *h, struct fc_mapping *m,
 	if (!w.size)
 		return;
 	pg->pins++;
-	read_window(h, m, w, UINT64_MAX);
+	read_window(h, m, w, UINT64_MAX, out);
 	pg->pins--;
 }
 
@@ -426,7 +448,7 @@ static void handle_fault(struct fc_handler *h, struct plan *p,
 		c->st.hits++;
 		fc__ra_hit(&m->ra);
 		if (pg->marker)
-			async_readahead(h, m, pg);
+			async_readahead(h, m, pg, NULL);
 		if (m->ra.advice == FC_RA_NORMAL)
 			fc__lru_access(&c->lru, &pg->lru);
 		plan_around(p, m, index, addr, t0);
@@ -435,13 +457,13 @@ static void handle_fault(struct fc_handler *h, struct plan *p,
 	if (pg) {	/* being read: wait for it */
 		c->st.misses++;
 		if (pg->marker)
-			async_readahead(h, m, pg);
+			async_readahead(h, m, pg, NULL);
 		if (add_waiter(pg->io, m, addr, t0, tid))
 			defer(h, m, addr, t0, tid);
 		return;
 	}
 	w = fc__ra_miss(&m->ra, index, f->nr_pages);
-	io = read_window(h, m, w, index);
+	io = read_window(h, m, w, index, NULL);
 	if (!io || add_waiter(io, m, addr, t0, tid)) {
 		defer(h, m, addr, t0, tid);
 		return;
@@ -475,7 +497,7 @@ static int64_t install(struct fc_mapping *m, char *lo, char *hi, bool wake)
 
 	if (m->copied)
 		src = m->file->alias + m->offset + (uint64_t)(lo - m->base);
-	n = fc__uffd_install(m->h->uffd, lo, hi, src, wake);
+	n = fc__uffd_install(m->uffd, lo, hi, src, wake);
 	if (n > 0 && m->copied)
 		fc__view_copied(m, lo, (size_t)n);
 	return n;
@@ -511,12 +533,12 @@ static void do_install(struct fc_cache *c, struct act *a)
 	 */
 	fault = (char *)((uintptr_t)fault & ~(uintptr_t)(sp - 1));
 	if (fault >= hi) {	/* the file shrank since the plan */
-		fc__uffd_wake(m->h->uffd, fault, sp);
+		fc__uffd_wake(m->uffd, fault, sp);
 		return;
 	}
 	ret = install(m, fault, fault + sp, true);
 	if (ret < 0 && ret != -ENOENT && ret != -EINVAL)
-		fc__uffd_wake(m->h->uffd, fault, sp);
+		fc__uffd_wake(m->uffd, fault, sp);
 	if (a->fault_only)
 		return;
 	install(m, fault + sp, hi, false);
@@ -535,10 +557,10 @@ static void do_poison(struct fc_cache *c, struct act *a)
 	 * (known from UFFD_FEATURE_THREAD_ID) and wake it: it takes SIGBUS
 	 * on its way back to user mode, without si_addr (fc_map(3)).
 	 */
-	if (fc__uffd_poison(a->m->h->uffd, fault, sp)) {
+	if (fc__uffd_poison(a->m->uffd, fault, sp)) {
 		if (a->tid > 0)
 			syscall(SYS_tgkill, getpid(), a->tid, SIGBUS);
-		fc__uffd_wake(a->m->h->uffd, fault, sp);
+		fc__uffd_wake(a->m->uffd, fault, sp);
 	}
 }
 
@@ -575,7 +597,7 @@ static void do_eof(struct fc_handler *h, struct act *a)
 	bool inside;
 
 	if (a->m->dead) {
-		fc__uffd_wake(a->m->h->uffd, (char *)(uintptr_t)a->addr,
+		fc__uffd_wake(a->m->uffd, (char *)(uintptr_t)a->addr,
 			      c->sys_page);
 		return;
 	}
@@ -647,7 +669,7 @@ static void act(struct fc_handler *h, struct plan *p)
 		else if (a->kind == ACT_EOF)
 			do_eof(h, a);
 		else
-			fc__uffd_wake(a->m->h->uffd,
+			fc__uffd_wake(a->m->uffd,
 				      (char *)((uintptr_t)a->addr &
 					       ~(uintptr_t)(c->sys_page - 1)),
 				      c->sys_page);
@@ -667,6 +689,24 @@ static void act(struct fc_handler *h, struct plan *p)
 }
 
 /* ---- read completions ---- */
+
+/*
+ * Wake the inline faults waiting on @io with @how: FC_IWAIT_AGAIN (its
+ * read ended, or was split: look the page up again) or FC_IWAIT_FAILED
+ * (it failed for good: SIGBUS). Context: cache->lock held.
+ */
+static void iwake(struct fc_io *io, unsigned how)
+{
+	struct fc_iwait *w, *next;
+
+	for (w = io->iwaiters; w; w = next) {
+		next = w->next;
+		atomic_store(&w->done, how);
+		syscall(SYS_futex, &w->done, FUTEX_WAKE_PRIVATE, 1, NULL,
+			NULL, 0);
+	}
+	io->iwaiters = NULL;
+}
 
 static void io_release(struct fc_cache *c, struct plan *p, struct fc_io *io)
 {
@@ -691,6 +731,7 @@ static void io_done(struct fc_handler *h, struct plan *p, struct fc_io *io)
 	uint64_t i, mk = ~0ull;
 
 	c->nr_inflight -= io->nr;
+	iwake(io, FC_IWAIT_AGAIN);
 	for (i = io->index; i < io->index + io->nr; i++) {
 		struct fc_page *pg = fc__radix_lookup(&f->tree, i);
 
@@ -754,6 +795,7 @@ static void io_fail(struct fc_cache *c, struct plan *p, struct fc_io *io)
 	uint64_t i;
 
 	c->nr_inflight -= io->nr;
+	iwake(io, FC_IWAIT_FAILED);
 	for (i = io->index; i < io->index + io->nr; i++) {
 		struct fc_page *pg = fc__radix_delete(&f->tree, i);
 
@@ -774,9 +816,11 @@ static void io_fail(struct fc_cache *c, struct plan *p, struct fc_io *io)
 /*
  * First failure: retry every page on its own, once (the kernel re-reads
  * a page that is not up to date once before SIGBUS). Waiters follow their
- * page. Returns false when the split could not be made.
+ * page. The new reads are queued on @h, or pushed on *@out (an inline
+ * fault's). Returns false when the split could not be made.
  */
-static bool io_split(struct fc_handler *h, struct fc_io *io)
+static bool io_split(struct fc_handler *h, struct fc_io *io,
+		     struct fc_io **out)
 {
 	struct fc_cache *c = h->cache;
 	struct fc_file *f = io->file;
@@ -802,6 +846,7 @@ static bool io_split(struct fc_handler *h, struct fc_io *io)
 		one[idx - io->index]->waiters = w;
 	}
 	io->waiters = NULL;
+	iwake(io, FC_IWAIT_AGAIN);	/* they wait on its page's new read */
 	for (i = 0; i < io->nr; i++) {
 		struct fc_page *pg = fc__radix_lookup(&f->tree, io->index + i);
 
@@ -809,7 +854,12 @@ static bool io_split(struct fc_handler *h, struct fc_io *io)
 		f->refs++;
 		c->st.reads_inflight++;
 		c->st.io_retries++;
-		fc__io_queue(h, one[i]);
+		if (out) {
+			one[i]->next = *out;
+			*out = one[i];
+		} else {
+			fc__io_queue(h, one[i]);
+		}
 	}
 	return true;
 }
@@ -853,7 +903,7 @@ static void on_completion(struct fc_handler *h, struct plan *p,
 		io_done(h, p, io);
 	} else {
 		c->st.io_errors++;
-		if (io->retried || !io_split(h, io))
+		if (io->retried || !io_split(h, io, NULL))
 			io_fail(c, p, io);
 	}
 	io_release(c, p, io);
@@ -881,6 +931,284 @@ static void backend_drain(struct fc_handler *h, struct plan *p)
 			res = -EIO;	/* nonsense from the backend */
 		on_completion(h, p, rev->io, (int)res);
 	}
+}
+
+/* ---- inline faults (FC_CONFIG_INLINE) ---- */
+
+
+/*
+ * Finish @io after it was read, or failed, outside the handlers: the same
+ * steps as a completion (on_completion), then its installs.
+ * Context: no locks held.
+ */
+static void inline_finish(struct fc_handler *h, struct fc_io *io,
+			  enum fc_io_outcome out)
+{
+	struct fc_cache *c = h->cache;
+	INLINE_PLAN(p);
+
+	if (out == FC_IO_EOF) {	/* did the file shrink? */
+		fc__file_revalidate(c, io->file);
+		pthread_mutex_lock(&c->lock);
+		out = io_has_stale(io) ? FC_IO_DONE : FC_IO_FAILED;
+		pthread_mutex_unlock(&c->lock);
+	}
+	pthread_mutex_lock(&c->lock);
+	if (out == FC_IO_DONE) {
+		io_done(h, &p, io);
+	} else {
+		c->st.io_errors++;
+		io_fail(c, &p, io);
+	}
+	io_release(c, &p, io);
+	pthread_mutex_unlock(&c->lock);
+	fc__files_reap(c);
+	act(h, &p);	/* install ahead of the reader */
+}
+
+static bool inline_read(struct fc_mapping *m, struct fc_io *io);
+
+/*
+ * Hand reads planned by an inline fault to the handler thread. If it is
+ * stopping (the cache is being destroyed), read them here instead, or
+ * fail a backend's, so that nothing stays INFLIGHT for ever.
+ */
+static void inline_submit(struct fc_mapping *m, struct fc_io *ios)
+{
+	struct fc_cmd *cmd = calloc(1, sizeof(*cmd));
+	struct fc_io *io;
+
+	if (cmd) {
+		fc__mapping_get(m);
+		cmd->kind = FC_CMD_SUBMIT;
+		cmd->m = m;
+		cmd->ios = ios;
+		if (!fc__handler_post(m->h, cmd))
+			return;
+		fc__mapping_put(m);
+		free(cmd);
+	}
+	while ((io = ios)) {
+		ios = io->next;
+		io->next = NULL;
+		if (io->file->bops)
+			inline_finish(m->h, io, FC_IO_FAILED);
+		else
+			inline_read(m, io);
+	}
+}
+
+/*
+ * Read @io (planned by an inline fault on @m) in this thread. A failure is
+ * handled as a completion's first failure is: every page gets a read of
+ * its own, retried once, here handed to the handler; the fault waits for
+ * its page's. Return: false when the pages were dropped instead (SIGBUS).
+ */
+static bool inline_read(struct fc_mapping *m, struct fc_io *io)
+{
+	struct fc_cache *c = m->cache;
+	struct fc_io *split = NULL;
+	enum fc_io_outcome out;
+	INLINE_PLAN(p);
+	bool ok = true;
+	int err = 0;
+
+	out = fc__io_sync(io, &err);
+	if (out != FC_IO_FAILED) {
+		inline_finish(m->h, io, out);
+		return true;
+	}
+	pthread_mutex_lock(&c->lock);
+	c->st.io_errors++;
+	if (!io_split(m->h, io, &split)) {
+		io_fail(c, &p, io);
+		ok = false;
+	}
+	io_release(c, &p, io);
+	pthread_mutex_unlock(&c->lock);
+	fc__files_reap(c);
+	act(m->h, &p);
+	if (split)
+		inline_submit(m, split);
+	return ok;
+}
+
+/* Wait for an inline waiter's read to end. Context: no locks held. */
+static void iwait_sleep(struct fc_cache *c, struct fc_iwait *w)
+{
+	while (!atomic_load(&w->done))
+		syscall(SYS_futex, &w->done, FUTEX_WAIT_PRIVATE, 0, NULL,
+			NULL, 0);
+	/* the waker holds the lock until it is done with @w */
+	pthread_mutex_lock(&c->lock);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/*
+ * The access must raise SIGBUS: the signal being handled is delivered to
+ * the application as it is (si_addr the faulting byte). Nothing is
+ * poisoned: a poisoned page's SIGBUS carries the same si_code as a uffd
+ * fault's and could not be told apart, so the next touch of the page
+ * reads it again, as the kernel's own fault path does. Return: false.
+ */
+static bool inline_sigbus(struct fc_mapping *m)
+{
+	pthread_mutex_lock(&m->cache->lock);
+	m->cache->st.sigbus++;
+	pthread_mutex_unlock(&m->cache->lock);
+	return false;
+}
+
+/* A page past the end: look at the size again, else SIGBUS. */
+static bool inline_eof(struct fc_mapping *m, uint64_t addr)
+{
+	struct fc_cache *c = m->cache;
+	bool inside;
+
+	fc__file_revalidate(c, m->file);
+	pthread_mutex_lock(&c->lock);
+	inside = addr - (uintptr_t)m->base < view_eof(m);
+	pthread_mutex_unlock(&c->lock);
+	return inside || inline_sigbus(m);
+}
+
+enum inline_next {
+	INL_DONE,	/* installed, or the access will fault for good */
+	INL_READ,	/* read @mine here, then look again */
+	INL_WAIT,	/* wait for the read of the page, then look again */
+	INL_RETRY,	/* no page to be had now: pause, then look again */
+	INL_EOF,	/* past the end of the file */
+};
+
+/*
+ * Plan one look at the faulting page (handle_fault for the faulting
+ * thread itself): a hit is pinned for installation in @p, a miss
+ * allocates the readahead window and leaves the read of the faulting page
+ * to this thread (*@mine), the rest to the handler (*@others).
+ * Context: cache->lock held.
+ */
+static enum inline_next inline_plan(struct fc_mapping *m, struct plan *p,
+				    uint64_t addr, uint64_t t0, bool first,
+				    struct fc_iwait *wt, struct fc_io **mine,
+				    struct fc_io **others)
+{
+	struct fc_cache *c = m->cache;
+	struct fc_file *f = m->file;
+	uint64_t index = (m->offset + (addr - (uintptr_t)m->base)) /
+			 c->cfg.page_size;
+	struct fc_page *pg;
+
+	if (m->dead)	/* the access meets the placeholder: SIGSEGV */
+		return INL_DONE;
+	if (first)
+		c->st.faults++;
+	if (addr - (uintptr_t)m->base >= view_eof(m))
+		return INL_EOF;
+	pg = fc__radix_lookup(&f->tree, index);
+	if (pg && pg->state == FC_PG_UPTODATE) {
+		if (first) {
+			c->st.hits++;
+			fc__ra_hit(&m->ra);
+		}
+		if (pg->marker)
+			async_readahead(m->h, m, pg, others);
+		if (first && m->ra.advice == FC_RA_NORMAL)
+			fc__lru_access(&c->lru, &pg->lru);
+		plan_around(p, m, index, addr, t0);
+		return INL_DONE;
+	}
+	if (first)
+		c->st.misses++;
+	if (pg) {	/* being read: wait for it */
+		if (pg->marker)
+			async_readahead(m->h, m, pg, others);
+		wt->next = pg->io->iwaiters;
+		pg->io->iwaiters = wt;
+		return INL_WAIT;
+	}
+	*mine = read_window(m->h, m, fc__ra_miss(&m->ra, index, f->nr_pages),
+			    index, others);
+	if (!*mine)
+		return INL_RETRY;
+	/* take it off the list: this thread reads it (a backend's too, but
+	 * through the handler, waited for like any read in flight) */
+	{
+		struct fc_io **pp = others;
+
+		while (*pp != *mine)
+			pp = &(*pp)->next;
+		*pp = (*mine)->next;
+		(*mine)->next = NULL;
+	}
+	if (f->bops) {
+		wt->next = (*mine)->iwaiters;
+		(*mine)->iwaiters = wt;
+		(*mine)->next = *others;
+		*others = *mine;
+		*mine = NULL;
+		return INL_WAIT;
+	}
+	return INL_READ;
+}
+
+/**
+ * fc__inline_fault - resolve the fault at @addr in the faulting thread.
+ * Called from the library's SIGBUS handler (FC_CONFIG_INLINE: the views'
+ * uffd has UFFD_FEATURE_SIGBUS, so a missing or minor fault raises SIGBUS
+ * in the thread that took it instead of queueing a message). The thread
+ * reads its own page, as the kernel's fault path does: no handler thread
+ * and no wake-up between threads on the way. Readahead beyond the page is
+ * handed to the mapping's handler thread.
+ * Return: true when the access can be retried (resolved, or its mapping
+ * was unmapped a moment ago: the retry meets the placeholder); false when
+ * @addr is not in a view of an inline cache, or is and the SIGBUS being
+ * handled must go to the application as it is (past EOF, unreadable).
+ * Context: signal handler of a synchronous SIGBUS; takes cache->lock,
+ * may allocate and block on I/O.
+ */
+bool fc__inline_fault(uint64_t addr)
+{
+	bool first = true, retry = true, gone;
+	struct fc_mapping *m = fc__mapping_lookup_inline(addr, &gone);
+	uint64_t t0 = fc__now_ns();
+	enum inline_next next;
+	struct fc_cache *c;
+
+	if (!m)
+		return gone;
+	c = m->cache;
+	addr &= ~(uint64_t)(c->sys_page - 1);
+	do {
+		struct fc_io *mine = NULL, *others = NULL;
+		struct fc_iwait wt = { 0 };
+		INLINE_PLAN(p);
+
+		pthread_mutex_lock(&c->lock);
+		next = inline_plan(m, &p, addr, t0, first, &wt, &mine, &others);
+		pthread_mutex_unlock(&c->lock);
+		first = false;
+		if (others)
+			inline_submit(m, others);
+		if (next == INL_READ && !inline_read(m, mine)) {
+			retry = inline_sigbus(m);
+			next = INL_DONE;
+		} else if (next == INL_WAIT) {
+			iwait_sleep(c, &wt);
+			if (atomic_load(&wt.done) == FC_IWAIT_FAILED) {
+				retry = inline_sigbus(m);
+				next = INL_DONE;
+			}
+		} else if (next == INL_RETRY) {
+			usleep(100);
+		} else if (next == INL_EOF) {
+			retry = inline_eof(m, addr);
+			next = INL_DONE;
+		}
+		act(m->h, &p);
+	} while (next != INL_DONE);
+	fc__mapping_put(m);
+	atomic_fetch_sub(&c->inline_active, 1);	/* c may go after this */
+	return retry;
 }
 
 /* ---- the handler thread ---- */
@@ -984,7 +1312,7 @@ static void cmd_willneed(struct fc_handler *h, struct fc_cmd *cmd)
 	w.size = last - w.start + 1;
 	if (w.size > c->nr_slots / 2)
 		w.size = c->nr_slots / 2;
-	read_window(h, m, w, UINT64_MAX);
+	read_window(h, m, w, UINT64_MAX, NULL);
 }
 
 /*
@@ -1046,6 +1374,12 @@ static void run_cmds(struct fc_handler *h, struct plan *p)
 	for (; cmd; cmd = next) {
 		next = cmd->next;
 		cmd->next = NULL;
+		while (cmd->ios) {	/* FC_CMD_SUBMIT: even for a dead view */
+			struct fc_io *io = cmd->ios;
+
+			cmd->ios = io->next;
+			fc__io_queue(h, io);
+		}
 		if (atomic_load(&cmd->m->dead)) {
 			plan_put(p, cmd->m);
 			free(cmd);
@@ -1150,6 +1484,17 @@ static void handler_cleanup(struct fc_handler *h, struct plan *p)
 	free(p->puts);
 }
 
+/* Commands posted and not yet run (reads among them must be submitted). */
+static bool cmds_pending(struct fc_handler *h)
+{
+	bool any;
+
+	pthread_mutex_lock(&h->cmd_lock);
+	any = h->cmds != NULL;
+	pthread_mutex_unlock(&h->cmd_lock);
+	return any;
+}
+
 /**
  * fc__handler_main - body of one handler thread.
  * Runs until stop is set and every read it started has completed, so no
@@ -1166,7 +1511,8 @@ void *fc__handler_main(void *arg)
 	if (h == &h->cache->handlers[0] && h->cache->inotify_fd >= 0)
 		arm_poll(h, h->cache->inotify_fd, FC_TAG_INOTIFY);
 	io_uring_submit(&h->ring);
-	while (!atomic_load(&h->stop) || h->inflight || h->to_submit) {
+	while (!atomic_load(&h->stop) || h->inflight || h->to_submit ||
+	       cmds_pending(h)) {
 		bool faults = false, cmds = false, notified = false;
 
 		fc__io_submit(h);

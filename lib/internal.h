@@ -121,6 +121,20 @@ struct fc_backend_req {
 	ssize_t res;
 };
 
+/*
+ * FC_CONFIG_INLINE: a faulting thread waiting, in its SIGBUS handler, for
+ * a read to end. Lives on that thread's stack; ->done is set and woken
+ * (futex) under cache->lock, and the waiter takes the lock again before
+ * its frame goes, so the waker never touches a dead frame.
+ */
+struct fc_iwait {
+	struct fc_iwait *next;
+	atomic_uint done;	/* 0, then FC_IWAIT_* */
+};
+
+#define FC_IWAIT_AGAIN 1	/* look the page up again */
+#define FC_IWAIT_FAILED 2	/* its read failed for good: SIGBUS */
+
 /* A thread waiting on a read, or a fault deferred for want of a page. */
 struct fc_waiter {
 	struct fc_waiter *next;
@@ -143,6 +157,7 @@ struct fc_io {
 	uint64_t len;		/* bytes wanted (clipped at EOF) */
 	uint64_t done;		/* bytes completed */
 	struct fc_waiter *waiters;
+	struct fc_iwait *iwaiters; /* inline faults waiting; cache->lock */
 	struct fc_mapping *ra_owner; /* install ahead into it (ref held) */
 	struct fc_io *next;	/* handler's to-submit list */
 };
@@ -151,7 +166,8 @@ struct fc_io {
 struct fc_mapping {
 	struct fc_cache *cache;
 	struct fc_file *file;
-	struct fc_handler *h;	/* whose uffd the view is registered with */
+	struct fc_handler *h;	/* its handler thread (commands, readahead) */
+	int uffd;		/* the uffd its view is registered with */
 	char *base;
 	size_t len;		/* the view, system-page rounded, all registered */
 	uint64_t offset;	/* file offset of base */
@@ -159,6 +175,7 @@ struct fc_mapping {
 	uint64_t ra_next;	/* page after the last fault-around run */
 	atomic_int refs;
 	atomic_bool dead;	/* unmapped: never install into it again */
+	bool unmapping;		/* fc_unmap has begun; maptab.lock */
 	struct fc_mapping *fnext; /* file->views; cache->lock */
 	bool listed;		/* on file->views */
 	/*
@@ -172,6 +189,7 @@ struct fc_mapping {
 enum fc_cmd_kind {
 	FC_CMD_WILLNEED,	/* read [first, last] now */
 	FC_CMD_POPULATE,	/* map the cached pages of [first, last] */
+	FC_CMD_SUBMIT,		/* submit ->ios (planned by an inline fault) */
 };
 
 /* A request posted to a handler thread from another thread. */
@@ -180,6 +198,7 @@ struct fc_cmd {
 	enum fc_cmd_kind kind;
 	struct fc_mapping *m;	/* holds a reference */
 	uint64_t first, last;	/* cache page range, inclusive */
+	struct fc_io *ios;	/* FC_CMD_SUBMIT: linked by ->next */
 };
 
 struct fc_handler {
@@ -231,6 +250,9 @@ struct fc_cache {
 	uint64_t uffd_features;
 	bool user_mode_only;
 	bool copy_mode;		/* FC_CONFIG_COPY */
+	bool inline_mode;	/* FC_CONFIG_INLINE */
+	int inline_uffd;	/* FC_CONFIG_INLINE: the SIGBUS-mode uffd, or -1 */
+	atomic_int inline_active; /* inline faults being resolved now */
 	atomic_ulong nr_copies;	/* system pages copied into views */
 	uint64_t copy_reserved;	/* cache pages planned for copying; lock */
 	uint64_t nr_inflight;	/* pages in state INFLIGHT; lock */
@@ -265,6 +287,7 @@ void fc__stat_latency(struct fc_cache *c, uint64_t t0);
 
 /* map.c */
 struct fc_mapping *fc__mapping_lookup(uint64_t addr);
+struct fc_mapping *fc__mapping_lookup_inline(uint64_t addr, bool *gone);
 void fc__mapping_get(struct fc_mapping *m);
 void fc__mapping_put(struct fc_mapping *m);
 void fc__unmap_all(struct fc_cache *c);
@@ -284,7 +307,11 @@ void fc__uffd_disable_poison(bool off);
 
 /* fault.c */
 void *fc__handler_main(void *arg);
+bool fc__inline_fault(uint64_t addr);
 int fc__handler_post(struct fc_handler *h, struct fc_cmd *cmd);
+
+/* inline.c */
+int fc__sigbus_install(void);
 
 /* io.c */
 int fc__io_ring_init(struct fc_handler *h);

@@ -230,33 +230,27 @@ static void alias_done(struct fc_file *f, const struct fc_io *io)
 		madvise(f->alias + zlo, zhi - zlo, MADV_DONTNEED);
 }
 
-/**
- * fc__io_complete - account one completion of @io.
- * Return: FC_IO_DONE when every byte is in the store (the part of the
- * last page past EOF is zeroed), FC_IO_AGAIN when the rest was queued
- * again, FC_IO_FAILED with *err = errno otherwise.
- * Context: handler thread, no locks held.
+/*
+ * Account @res bytes (or -errno) done on @io. Return: FC_IO_DONE when every
+ * byte is in the store (the part of the last page past EOF is zeroed),
+ * FC_IO_AGAIN when the rest must be read again (the caller resubmits),
+ * FC_IO_EOF when the source ended early, FC_IO_FAILED with *err = errno.
  */
-enum fc_io_outcome fc__io_complete(struct fc_handler *h, struct fc_io *io,
-				   int res, int *err)
+static enum fc_io_outcome io_account(struct fc_io *io, int res, int *err)
 {
 	struct fc_file *f = io->file;
 	uint64_t ps = f->cache->cfg.page_size;
 	int inj = injected(io);
 
-	h->inflight--;
 	if (inj)
 		res = inj;
 	if (res == -EINVAL && io->direct) {
 		atomic_store(&f->dfd, -1);	/* the fs refuses O_DIRECT */
 		io->direct = 0;
-		fc__io_queue(h, io);
 		return FC_IO_AGAIN;
 	}
-	if ((res == -EAGAIN || res == -EINTR) && io->again++ < FC_IO_MAX_AGAIN) {
-		fc__io_queue(h, io);
+	if ((res == -EAGAIN || res == -EINTR) && io->again++ < FC_IO_MAX_AGAIN)
 		return FC_IO_AGAIN;
-	}
 	if (res < 0) {
 		*err = -res;
 		return FC_IO_FAILED;
@@ -271,14 +265,61 @@ enum fc_io_outcome fc__io_complete(struct fc_handler *h, struct fc_io *io,
 	io->done += (uint64_t)res;
 	if (io->done > io->len)	/* O_DIRECT rounds up; a backend lied */
 		io->done = io->len;
-	if (io->done < io->len) {
-		fc__io_queue(h, io);
+	if (io->done < io->len)
 		return FC_IO_AGAIN;
-	}
 	/* zero the tail of the last page past EOF, whatever was read there */
 	if (io->len < (uint64_t)io->nr * ps)
 		memset(f->alias + io->index * ps + io->len, 0,
 		       io->nr * ps - io->len);
 	alias_done(f, io);
 	return FC_IO_DONE;
+}
+
+/**
+ * fc__io_complete - account one completion of @io; the rest of a short
+ * read, and an -EAGAIN, are queued again on @h.
+ * Return: as io_account, FC_IO_AGAIN meaning "queued again".
+ * Context: handler thread, no locks held.
+ */
+enum fc_io_outcome fc__io_complete(struct fc_handler *h, struct fc_io *io,
+				   int res, int *err)
+{
+	enum fc_io_outcome out;
+
+	h->inflight--;
+	out = io_account(io, res, err);
+	if (out == FC_IO_AGAIN)
+		fc__io_queue(h, io);
+	return out;
+}
+
+/**
+ * fc__io_sync - read all of @io now with pread, in the calling thread
+ * (FC_CONFIG_INLINE: the faulting thread reads its own page, as the kernel
+ * does). Short reads are continued, -EAGAIN/-EINTR retried, O_DIRECT
+ * refused falls back to buffered reads. Not for backend files.
+ * Return: FC_IO_DONE, FC_IO_EOF or FC_IO_FAILED (*err set).
+ * Context: any thread, no locks held; blocks for the read.
+ */
+enum fc_io_outcome fc__io_sync(struct fc_io *io, int *err)
+{
+	struct fc_file *f = io->file;
+	uint64_t base = io->index * f->cache->cfg.page_size;
+	enum fc_io_outcome out;
+
+	do {
+		uint64_t len = io->len - io->done;
+		ssize_t n;
+		int fd;
+
+		if (!direct_ok(io))
+			io->direct = 0;
+		fd = io->direct ? atomic_load(&f->dfd) : f->fd;
+		if (io->direct)
+			len = (len + 511) & ~511ull;
+		n = pread(fd, f->alias + base + io->done, (size_t)len,
+			  (off_t)(base + io->done));
+		out = io_account(io, n < 0 ? -errno : (int)n, err);
+	} while (out == FC_IO_AGAIN);
+	return out;
 }

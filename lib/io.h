@@ -14,6 +14,7 @@ enum fc_io_outcome {
 
 enum fc_io_outcome fc__io_complete(struct fc_handler *h, struct fc_io *io,
 				   int res, int *err);
+enum fc_io_outcome fc__io_sync(struct fc_io *io, int *err);
 
 #define FC_TAG_UFFD ((uint64_t)1)
 #define FC_TAG_EVFD ((uint64_t)2)

@@ -13,11 +13,14 @@
  * the file's list of views lets eviction zap them.
  *
  * Lifetime: the table holds one reference; handlers take more while they
- * work on a fault. fc_unmap() removes the mapping from the table, puts a
- * PROT_NONE placeholder over the range (which also unregisters it), wakes
- * the threads blocked in it (they retry and get SIGSEGV, as after munmap)
- * and drops the table's reference. The placeholder is unmapped by the last
- * reference, so no address is reused while a handler may still install.
+ * work on a fault. fc_unmap() marks the mapping dead, puts a PROT_NONE
+ * placeholder over the range (which also unregisters it), wakes the
+ * threads blocked in it (they retry and get SIGSEGV, as after munmap),
+ * and only then removes it from the table and drops the table's
+ * reference: a fault taken before the placeholder is in still finds its
+ * mapping (an inline fault that did not would take the signal for someone
+ * else's). The placeholder is unmapped by the last reference, so no
+ * address is reused while a handler may still install.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,11 +32,29 @@
 
 #include "internal.h"
 
+/*
+ * Ranges taken out of the table lately (FC_CONFIG_INLINE): a SIGBUS raised
+ * by a fault just before fc_unmap put its placeholder in can be handled
+ * just after the mapping left the table. Such a fault is retried (it meets
+ * the placeholder: SIGSEGV, as documented) rather than passed on as
+ * someone else's SIGBUS. Entries count for FC_TOMB_NS only, so that a
+ * real SIGBUS at a reused address is never retried for long.
+ */
+#define FC_TOMBS 64
+#define FC_TOMB_NS (10 * 1000 * 1000ull)
+
+struct fc_tomb {
+	uintptr_t lo, hi;
+	uint64_t t;		/* fc__now_ns() when it left the table */
+};
+
 static struct {
 	pthread_rwlock_t lock;
 	struct fc_mapping **v;	/* sorted by base */
 	size_t n, cap;
-} maptab = { PTHREAD_RWLOCK_INITIALIZER, NULL, 0, 0 };
+	struct fc_tomb tombs[FC_TOMBS];
+	unsigned next_tomb;
+} maptab = { PTHREAD_RWLOCK_INITIALIZER, NULL, 0, 0, { { 0, 0, 0 } }, 0 };
 
 static int post_cmd(struct fc_mapping *m, enum fc_cmd_kind kind, uint64_t off,
 		    size_t len);
@@ -228,6 +249,50 @@ struct fc_mapping *fc__mapping_lookup(uint64_t addr)
 	return m;
 }
 
+/* @addr was in an inline mapping unmapped in the last FC_TOMB_NS. */
+static bool tomb_recent(uintptr_t addr)
+{
+	uint64_t now = fc__now_ns();
+	unsigned i;
+
+	for (i = 0; i < FC_TOMBS; i++) {
+		const struct fc_tomb *t = &maptab.tombs[i];
+
+		if (addr >= t->lo && addr < t->hi && now - t->t < FC_TOMB_NS)
+			return true;
+	}
+	return false;
+}
+
+/**
+ * fc__mapping_lookup_inline - as fc__mapping_lookup, for an inline fault:
+ * NULL unless the mapping is in an inline cache, and the cache's
+ * inline_active count is raised under the table lock, so that
+ * fc_cache_destroy, which waits for the count to fall to 0 after taking
+ * every mapping out of the table, cannot miss this fault. The caller
+ * drops both when done. @gone is set when @addr was in an inline mapping
+ * unmapped a moment ago (the fault is to be retried, see FC_TOMBS).
+ */
+struct fc_mapping *fc__mapping_lookup_inline(uint64_t addr, bool *gone)
+{
+	struct fc_mapping *m;
+	size_t pos;
+
+	*gone = false;
+	pthread_rwlock_rdlock(&maptab.lock);
+	m = find_locked((uintptr_t)addr, &pos);
+	if (m && m->cache->inline_mode) {
+		fc__mapping_get(m);
+		atomic_fetch_add(&m->cache->inline_active, 1);
+	} else {
+		if (!m)
+			*gone = tomb_recent((uintptr_t)addr);
+		m = NULL;
+	}
+	pthread_rwlock_unlock(&maptab.lock);
+	return m;
+}
+
 /* Drop a reference; the last frees the address range and the file ref. */
 void fc__mapping_put(struct fc_mapping *m)
 {
@@ -269,8 +334,26 @@ void fc__mapping_clear_eof(struct fc_file *f, uint64_t old_size)
 	pthread_rwlock_unlock(&maptab.lock);
 }
 
-/* Tear down a mapping already removed from the table. */
-static void unmap_detached(struct fc_mapping *m)
+/* Take @m, already marked unmapping, out of the table. */
+static void table_remove(struct fc_mapping *m)
+{
+	size_t pos;
+
+	pthread_rwlock_wrlock(&maptab.lock);
+	if (find_locked((uintptr_t)m->base, &pos) == m)
+		table_remove_at(pos);
+	if (m->cache->inline_mode) {
+		struct fc_tomb *t = &maptab.tombs[maptab.next_tomb++ % FC_TOMBS];
+
+		t->lo = (uintptr_t)m->base;
+		t->hi = (uintptr_t)m->base + m->len;
+		t->t = fc__now_ns();
+	}
+	pthread_rwlock_unlock(&maptab.lock);
+}
+
+/* Tear down @m (marked unmapping by the caller) and drop the table's ref. */
+static void unmap_view(struct fc_mapping *m)
 {
 	struct fc_cache *c = m->cache;
 
@@ -285,7 +368,8 @@ static void unmap_detached(struct fc_mapping *m)
 	 * again: the last put clears them once more) */
 	if (m->copied)
 		copied_clear(m, 0, m->len);
-	fc__uffd_wake(m->h->uffd, m->base, m->len);
+	fc__uffd_wake(m->uffd, m->base, m->len);
+	table_remove(m);
 	atomic_fetch_sub(&c->nr_mappings, 1);
 	fc__mapping_put(m);
 }
@@ -299,13 +383,13 @@ int fc_unmap(void *addr)
 		return -EINVAL;
 	pthread_rwlock_wrlock(&maptab.lock);
 	m = find_locked((uintptr_t)addr, &pos);
-	if (!m || m->base != addr) {
+	if (!m || m->base != addr || m->unmapping) {
 		pthread_rwlock_unlock(&maptab.lock);
 		return -EINVAL;
 	}
-	table_remove_at(pos);
+	m->unmapping = true;
 	pthread_rwlock_unlock(&maptab.lock);
-	unmap_detached(m);
+	unmap_view(m);
 	return 0;
 }
 
@@ -318,16 +402,16 @@ void fc__unmap_all(struct fc_cache *c)
 
 		pthread_rwlock_wrlock(&maptab.lock);
 		for (i = 0; i < maptab.n; i++) {
-			if (maptab.v[i]->cache == c) {
+			if (maptab.v[i]->cache == c && !maptab.v[i]->unmapping) {
 				m = maptab.v[i];
-				table_remove_at(i);
+				m->unmapping = true;
 				break;
 			}
 		}
 		pthread_rwlock_unlock(&maptab.lock);
 		if (!m)
 			return;
-		unmap_detached(m);
+		unmap_view(m);
 	}
 }
 
@@ -393,7 +477,7 @@ static int map_view(struct fc_cache *c, struct fc_mapping *m)
 	/* a forked child has no mapping here: it faults, never reads zeros */
 	if (madvise(m->base, m->len, MADV_DONTFORK))
 		return -errno;
-	ret = fc__uffd_register(m->h->uffd, m->base, m->len, c->copy_mode);
+	ret = fc__uffd_register(m->uffd, m->base, m->len, c->copy_mode);
 	return ret == -EINVAL ? -ENOMEM : ret;
 }
 
@@ -421,6 +505,7 @@ static struct fc_mapping *mapping_new(struct fc_cache *c, off_t offset,
 	m->len = (length + c->sys_page - 1) & ~(c->sys_page - 1);
 	m->h = &c->handlers[atomic_fetch_add(&c->next_handler, 1) %
 			    c->nr_handlers];
+	m->uffd = c->inline_mode ? c->inline_uffd : m->h->uffd;
 	atomic_store(&m->refs, 1);
 	fc__ra_init(&m->ra, (unsigned)(c->cfg.readahead_max /
 				       c->cfg.page_size));

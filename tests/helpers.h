@@ -30,12 +30,14 @@ const char *th_dir(void);
 void th_require_uffd(void);
 
 /*
- * fc_config_init(), then FC_CONFIG_COPY when $FC_COPY is set (as the
- * library does for the default cache): CTest runs the data-path tests
- * once per resolution mode.
+ * fc_config_init(), then FC_CONFIG_COPY when $FC_COPY is set and
+ * FC_CONFIG_INLINE when $FC_INLINE is (as the library does for the default
+ * cache): CTest runs the data-path tests once per resolution mode. In
+ * inline mode it also installs the helpers' SIGBUS handler, which passes
+ * inline faults to fc_handle_sigbus().
  */
 void th_config_init(struct fc_config *cfg);
-/* Assert that @c (NULL: the default cache) resolves faults as $FC_COPY says. */
+/* Assert that @c (NULL: the default cache) is in the mode the env asks. */
 void th_check_mode(struct fc_cache *c);
 /* A cache with th_config_init()'s configuration (NULL on failure). */
 struct fc_cache *th_cache_create(void);

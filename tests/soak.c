@@ -284,6 +284,7 @@ int main(int argc, char **argv)
 	printf("fcsoak: %u s, %u files x %zu MiB, %u threads, budget %zu MiB, "
 	       "%s\n", opt.seconds, opt.nfiles, opt.fsize >> 20, opt.nthreads,
 	       opt.budget >> 20,
+	       st.flags & FC_STATS_INLINE ? "inline faults" :
 	       st.flags & FC_STATS_ZERO_COPY ? "zero-copy" : "copy mode");
 	printf("  bytes checked   %llu (%.1f GiB)\n",
 	       (unsigned long long)g.checked, (double)g.checked / (1 << 30));

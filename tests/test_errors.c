@@ -73,16 +73,25 @@ static void persistent(void **state)
 	pthread_t t;
 	struct fc_stats st;
 	unsigned char v;
+	bool inl;
 
 	(void)state;
+	fc_cache_stats(f->c, &st);
+	inl = st.flags & FC_STATS_INLINE;
 	x = g.p + 200 * 4096 + 17;
 	g.stop = 0;
 	pthread_create(&t, NULL, other_reader, NULL);
-	fc__io_inject_error(200 * 4096, 2, EIO);	/* fails, retry fails */
+	/* fails, retry fails (twice over inline: see below) */
+	fc__io_inject_error(200 * 4096, inl ? 4 : 2, EIO);
 	assert_int_equal(th_touch(x, &v), SIGBUS);
 	assert_ptr_equal(th_last_fault_addr(), x);
-	/* the page stays failed in this mapping until DONTNEED */
+	/*
+	 * The page stays failed in this mapping until DONTNEED; inline, it
+	 * is read again at the next touch (as the kernel does: a poisoned
+	 * page's SIGBUS could not be told from a fault's), and fails again.
+	 */
 	assert_int_equal(th_touch(x, &v), SIGBUS);
+	assert_ptr_equal(th_last_fault_addr(), x);
 	/* neighbours and other threads are fine */
 	assert_memory_equal(g.p + 201 * 4096, g.ref + 201 * 4096, 4096);
 	assert_memory_equal(g.p, g.ref, 199 * 4096);
@@ -90,8 +99,8 @@ static void persistent(void **state)
 	pthread_join(t, NULL);
 	assert_int_equal(g.bad, 0);
 	fc_cache_stats(f->c, &st);
-	assert_int_equal(st.sigbus, 1);
-	assert_int_equal(st.io_errors, 2);
+	assert_int_equal(st.sigbus, inl ? 2 : 1);
+	assert_int_equal(st.io_errors, inl ? 4 : 2);
 	/* clear it: the next touch reads again, and the device is healthy */
 	assert_int_equal(fc_advise(g.p + 200 * 4096, 4096, FC_ADVICE_DONTNEED),
 			 0);

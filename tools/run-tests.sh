@@ -36,6 +36,7 @@ libdir=$(pkg-config --variable=libdir libfaultcache)
 cc -Wall -Werror -o "$prefix/pc_consumer" tests/consumer/main.c \
 	$(pkg-config --cflags --libs libfaultcache) -Wl,-rpath,"$libdir"
 "$prefix/pc_consumer"
+FC_INLINE=1 "$prefix/pc_consumer"
 cmake -S tests/consumer -B "$prefix/cm" -DCMAKE_PREFIX_PATH="$prefix" \
 	-DCMAKE_BUILD_RPATH="$libdir" >/dev/null
 cmake --build "$prefix/cm" >/dev/null
@@ -43,6 +44,7 @@ cmake --build "$prefix/cm" >/dev/null
 "$prefix/cm/consumer_cxx"
 test -f "$prefix/share/man/man3/fc_map.3"
 test -f "$prefix/share/man/man3/fc_map_backend.3"
+test -f "$prefix/share/man/man3/fc_handle_sigbus.3"
 test -x "$prefix/bin/fchttp"
 test -f "$prefix/share/man/man1/fcview.1"
 test -x "$prefix/bin/fcview"

@@ -40,10 +40,14 @@
 static sigjmp_buf jb;
 static void *volatile bad_addr;
 
+static struct sigaction old_bus;
+
 static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
 	(void)sig;
 	(void)uc;
+	if (fc_handle_sigbus(si))	/* an inline fault (FC_CONFIG_INLINE) */
+		return;
 	bad_addr = si->si_addr;
 	siglongjmp(jb, 1);
 }
@@ -106,9 +110,9 @@ static int stream(const unsigned char *src, uint64_t len, uint64_t base,
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_sigbus;
 	sa.sa_flags = SA_SIGINFO;
-	sigaction(SIGBUS, &sa, NULL);
+	sigaction(SIGBUS, &sa, &old_bus);
 	if (sigsetjmp(jb, 1)) {
-		signal(SIGBUS, SIG_DFL);
+		sigaction(SIGBUS, &old_bus, NULL);
 		fprintf(stderr, "fchttp: read error at offset %llu\n",
 			(unsigned long long)(base + (uint64_t)((const unsigned char *)
 							      bad_addr - src)));
@@ -126,13 +130,13 @@ static int stream(const unsigned char *src, uint64_t len, uint64_t base,
 		sink ^= p[n - 1];
 		(void)sink;
 		if (write_all(p, n)) {
-			signal(SIGBUS, SIG_DFL);
+			sigaction(SIGBUS, &old_bus, NULL);
 			fprintf(stderr, "fchttp: write: %s\n", strerror(errno));
 			return -1;
 		}
 		*done += n;
 	}
-	signal(SIGBUS, SIG_DFL);
+	sigaction(SIGBUS, &old_bus, NULL);
 	return 0;
 }
 

@@ -41,13 +41,15 @@ struct viewer v;
 static sigjmp_buf bus_jmp;
 static volatile sig_atomic_t bus_armed;
 
-static void on_sigbus(int sig)
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
-	(void)sig;
+	(void)uc;
+	if (fc_handle_sigbus(si))	/* an inline fault (FC_CONFIG_INLINE) */
+		return;
 	if (bus_armed)
 		siglongjmp(bus_jmp, 1);
-	signal(SIGBUS, SIG_DFL);
-	raise(SIGBUS);
+	signal(sig, SIG_DFL);
+	raise(sig);
 }
 
 /*
@@ -179,7 +181,14 @@ static void open_file(const char *path, uint64_t cache, uint64_t ra)
 	if (!v.map)
 		fail("%s: cannot map: %s", path, strerror(errno));
 	v.fd = fd;	/* kept to learn the new size if the file shrinks */
-	signal(SIGBUS, on_sigbus);
+	{
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = on_sigbus;
+		sa.sa_flags = SA_SIGINFO;
+		sigaction(SIGBUS, &sa, NULL);
+	}
 }
 
 /* ---- scriptable modes ---- */

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * inline.c - FC_CONFIG_INLINE: the process's SIGBUS handler.
+ *
+ * The views of an inline cache are registered with a uffd that has
+ * UFFD_FEATURE_SIGBUS. A missing or minor fault in them does not queue a
+ * message for a handler thread: it raises SIGBUS (si_code BUS_ADRERR) in
+ * the thread that faulted. That thread resolves its own fault in the
+ * handler below (fc__inline_fault: look up, read, UFFDIO_CONTINUE) and
+ * returns, and the access is retried. A fault past the end of the file or
+ * on a page that cannot be read is not resolved: the signal goes, like
+ * every SIGBUS that is not ours, to the handler installed before ours
+ * (the default one ends the process, as the kernel's SIGBUS would).
+ *
+ *   application thread                     no handler thread on the way
+ *   touches a view page -> SIGBUS -> on_sigbus -> fc_handle_sigbus
+ *                                       | ours: resolve, return, retry
+ *                                       | not ours: previous handler
+ *
+ * The handler is installed once per process, by the first inline cache.
+ * It is not installed again: a handler installed later that chains to
+ * ours keeps working, and re-installing over one could make the two call
+ * each other. A handler the application installs later without chaining
+ * must call fc_handle_sigbus() first (faultcache(7)).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+
+#include "internal.h"
+
+static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool installed;
+static struct sigaction prev;	/* written once, before ours can run */
+
+/*
+ * Every signal is blocked while a fault is resolved, as the kernel defers
+ * all but fatal signals while a thread waits in a page fault: a handler
+ * that ran in the middle could leave the thread (pthread_exit, longjmp)
+ * with a lock held, a read half done, or a waiter on its stack.
+ */
+int fc_handle_sigbus(const siginfo_t *si)
+{
+	int saved = errno, ours;
+	sigset_t all, old;
+
+	if (!si || si->si_signo != SIGBUS || si->si_code != BUS_ADRERR)
+		return 0;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	ours = fc__inline_fault((uint64_t)(uintptr_t)si->si_addr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = saved;
+	return ours;
+}
+
+/* Not ours: what the handler we replaced would have done. */
+static void chain(int sig, siginfo_t *si, void *uc)
+{
+	if (prev.sa_flags & SA_SIGINFO) {
+		if (prev.sa_sigaction)
+			prev.sa_sigaction(sig, si, uc);
+		return;
+	}
+	if (prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN) {
+		prev.sa_handler(sig);
+		return;
+	}
+	/*
+	 * Default (or ignored, which a fault cannot be): the access faults
+	 * again on return and the default action ends the process, as it
+	 * would have without us.
+	 */
+	signal(SIGBUS, SIG_DFL);
+}
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	if (!fc_handle_sigbus(si))
+		chain(sig, si, uc);
+}
+
+/**
+ * fc__sigbus_install - make sure the library's SIGBUS handler is in place
+ * (the first inline cache installs it; later calls do nothing).
+ * Return: 0 or -errno from sigaction.
+ * Context: fc_cache_create; any thread.
+ */
+int fc__sigbus_install(void)
+{
+	struct sigaction sa;
+	int ret = 0;
+
+	pthread_mutex_lock(&install_lock);
+	if (!installed) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = on_sigbus;
+		sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+		sigemptyset(&sa.sa_mask);
+		/* @prev first: ours may run as soon as it is installed */
+		if (sigaction(SIGBUS, NULL, &prev) || sigaction(SIGBUS, &sa, NULL))
+			ret = -errno;
+		else
+			installed = true;
+	}
+	pthread_mutex_unlock(&install_lock);
+	return ret;
+}
