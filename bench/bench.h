@@ -32,14 +32,14 @@ struct oplist {
 };
 
 enum engine_kind {
-	ENG_FC, ENG_FC_COPY, ENG_MMAP, ENG_MMAP_RANDOM, ENG_MMAP_SEQ,
-	ENG_PREAD, ENG_DIRECT, ENG_COUNT
+	ENG_FC, ENG_FC_COPY, ENG_FC_INLINE, ENG_MMAP, ENG_MMAP_RANDOM,
+	ENG_MMAP_SEQ, ENG_PREAD, ENG_DIRECT, ENG_COUNT
 };
 
-/* The libfaultcache engines: zero-copy (default) and FC_CONFIG_COPY. */
+/* The libfaultcache engines: default, FC_CONFIG_COPY, FC_CONFIG_INLINE. */
 static inline int is_fc(int k)
 {
-	return k == ENG_FC || k == ENG_FC_COPY;
+	return k == ENG_FC || k == ENG_FC_COPY || k == ENG_FC_INLINE;
 }
 
 struct fcopts {

@@ -3,6 +3,8 @@
  * engines.c - the ways of reading a file that fcbench compares:
  *   fc          libfaultcache (fc_map), advice by workload or --fc-advice
  *   fc-copy     the same with FC_CONFIG_COPY (UFFDIO_COPY, private copies)
+ *   fc-inline   the same with FC_CONFIG_INLINE (faults resolved by the
+ *               faulting thread, in the library's SIGBUS handler)
  *   mmap        kernel mmap, MADV_NORMAL;  mmap-rand / mmap-seq: RANDOM / SEQ
  *   pread       buffered pread into a buffer
  *   direct      O_DIRECT through io_uring at a deep queue: the device limit
@@ -22,7 +24,8 @@
 #include "bench.h"
 
 static const char *const names[ENG_COUNT] = {
-	"fc", "fc-copy", "mmap", "mmap-rand", "mmap-seq", "pread", "direct",
+	"fc", "fc-copy", "fc-inline", "mmap", "mmap-rand", "mmap-seq", "pread",
+	"direct",
 };
 
 const char *engine_name(enum engine_kind k)
@@ -77,6 +80,9 @@ int engine_open(struct engine *e, enum engine_kind k, const char *path,
 	switch (k) {
 	case ENG_FC:
 	case ENG_FC_COPY:
+	case ENG_FC_INLINE:
+		if (k == ENG_FC_INLINE)
+			cfg.flags |= FC_CONFIG_INLINE;
 		/*
 		 * copies count against the budget: where the file is meant
 		 * to fit, make room for it and one mapping's copies

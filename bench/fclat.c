@@ -4,7 +4,8 @@
  * against a bare userfaultfd round trip (fault + UFFDIO_COPY of one page by
  * a handler thread), measured in the same run from the application side.
  *
- *   fclat FILE [REPS]        (FC_COPY=1: the cache in FC_CONFIG_COPY mode)
+ *   fclat FILE [REPS]        (FC_COPY=1: the cache in FC_CONFIG_COPY mode,
+ *                             FC_INLINE=1: in FC_CONFIG_INLINE mode)
  *
  * The file is cached whole (budget = file size + 64 MiB, twice the file
  * size in copy mode, where the mapping's copies count too), the mapping's
@@ -148,6 +149,8 @@ int main(int argc, char **argv)
 		cfg.flags |= FC_CONFIG_COPY;
 		cfg.cache_bytes += (size_t)size;
 	}
+	if (getenv("FC_INLINE") && strcmp(getenv("FC_INLINE"), "0"))
+		cfg.flags |= FC_CONFIG_INLINE;
 	c = fc_cache_create(&cfg);
 	p = c ? fc_map(c, fd, 0, 0, 0) : NULL;
 	bare = (volatile unsigned char *)bare_setup(n * 32 * 4096 * (size_t)reps);
@@ -160,7 +163,8 @@ int main(int argc, char **argv)
 	perm = malloc(n * sizeof(*perm));
 	v = malloc(n * sizeof(*v));
 	printf("%zu faults per rep, pages 32 apart, random order, %s\n", n,
-	       cfg.flags & FC_CONFIG_COPY ? "copy mode" : "zero-copy");
+	       cfg.flags & FC_CONFIG_COPY ? "copy mode" :
+	       cfg.flags & FC_CONFIG_INLINE ? "inline faults" : "zero-copy");
 	for (r = 0; r < reps; r++) {
 		/* interleaved: the two measures of a rep see the same machine */
 		fc_advise((void *)p, (size_t)size, FC_ADVICE_DONTNEED);

@@ -280,12 +280,14 @@ int report_csv(const char *path, const struct result *r, size_t n)
 
 /* ---- SVG ---- */
 
-static const char *const colors[] = { "#1f77b4", "#17becf", "#ff7f0e",
-				      "#2ca02c", "#d62728", "#9467bd",
-				      "#8c564b" };
-static const char *const engines[] = { "fc", "fc-copy", "mmap", "mmap-rand",
-				       "mmap-seq", "pread", "direct" };
+static const char *const colors[] = { "#1f77b4", "#17becf", "#bcbd22",
+				      "#ff7f0e", "#2ca02c", "#d62728",
+				      "#9467bd", "#8c564b" };
+static const char *const engines[] = { "fc", "fc-copy", "fc-inline", "mmap",
+				       "mmap-rand", "mmap-seq", "pread",
+				       "direct" };
 #define NENG (sizeof(engines) / sizeof(engines[0]))
+#define GROUP_W (NENG * 15 + 10)	/* px per (workload, mode, threads) */
 
 /* Bar height for @v MB/s on a log scale from 1 MB/s to @top (300 px). */
 static double bar_h(double v, double top)
@@ -309,7 +311,7 @@ static int svg_throughput(const char *path, const struct result *r, size_t n)
 	for (i = 0; i < n; i++)
 		if (m_mbs(&r[i]) > top)
 			top = m_mbs(&r[i]);
-	width = groups * 110 + 180 > 720 ? groups * 110 + 180 : 720;
+	width = groups * GROUP_W + 180 > 820 ? groups * GROUP_W + 180 : 820;
 	f = fopen(path, "w");
 	if (!f)
 		return 1;
@@ -338,14 +340,15 @@ static int svg_throughput(const char *path, const struct result *r, size_t n)
 				fprintf(f, "<rect x='%zu' y='%.1f' width='14' "
 					   "height='%.1f' fill='%s'><title>%s %s"
 					   " t=%u %s: %.1f MB/s</title></rect>\n",
-					40 + (size_t)gi * 110 + e * 15,
+					40 + (size_t)gi * GROUP_W + e * 15,
 					360 - h, h, colors[e], r[i].workload,
 					r[i].cold ? "cold" : "warm",
 					r[i].threads, engines[e], a.med);
 		}
 		fprintf(f, "<text x='%d' y='375'>%s</text><text x='%d' "
-			   "y='390'>%s t=%u</text>\n", 40 + gi * 110,
-			r[i].workload, 40 + gi * 110, r[i].cold ? "cold" : "warm",
+			   "y='390'>%s t=%u</text>\n", 40 + gi * (int)GROUP_W,
+			r[i].workload, 40 + gi * (int)GROUP_W,
+			r[i].cold ? "cold" : "warm",
 			r[i].threads);
 		gi++;
 	}
