@@ -877,6 +877,37 @@ static bool io_has_stale(const struct fc_io *io)
 	return false;
 }
 
+/*
+ * @io's read ended with @out (a completion, or a read done in the faulting
+ * thread): a source that ended early is checked for a shrink; then its
+ * pages are up to date, or failed (a first failure is retried page by page
+ * on @h when @split). Context: no locks held.
+ */
+static void io_end(struct fc_handler *h, struct plan *p, struct fc_io *io,
+		   enum fc_io_outcome out, bool split)
+{
+	struct fc_cache *c = h->cache;
+
+	if (out == FC_IO_EOF) {
+		/* the source ended early: did it shrink? */
+		fc__file_revalidate(c, io->file);
+		pthread_mutex_lock(&c->lock);
+		out = io_has_stale(io) ? FC_IO_DONE : FC_IO_FAILED;
+		pthread_mutex_unlock(&c->lock);
+	}
+	pthread_mutex_lock(&c->lock);
+	if (out == FC_IO_DONE) {
+		io_done(h, p, io);
+	} else {
+		c->st.io_errors++;
+		if (!split || io->retried || !io_split(h, io, NULL))
+			io_fail(c, p, io);
+	}
+	io_release(c, p, io);
+	pthread_mutex_unlock(&c->lock);
+	fc__files_reap(c);
+}
+
 static void on_completion(struct fc_handler *h, struct plan *p,
 			  struct fc_io *io, int res)
 {
@@ -891,24 +922,7 @@ static void on_completion(struct fc_handler *h, struct plan *p,
 		pthread_mutex_unlock(&c->lock);
 		return;
 	}
-	if (out == FC_IO_EOF) {
-		/* the source ended early: did it shrink? */
-		fc__file_revalidate(c, io->file);
-		pthread_mutex_lock(&c->lock);
-		out = io_has_stale(io) ? FC_IO_DONE : FC_IO_FAILED;
-		pthread_mutex_unlock(&c->lock);
-	}
-	pthread_mutex_lock(&c->lock);
-	if (out == FC_IO_DONE) {
-		io_done(h, p, io);
-	} else {
-		c->st.io_errors++;
-		if (io->retried || !io_split(h, io, NULL))
-			io_fail(c, p, io);
-	}
-	io_release(c, p, io);
-	pthread_mutex_unlock(&c->lock);
-	fc__files_reap(c);
+	io_end(h, p, io, out, true);
 }
 
 /* Completions that backends reported from their own threads. */
@@ -937,32 +951,16 @@ static void backend_drain(struct fc_handler *h, struct plan *p)
 
 
 /*
- * Finish @io after it was read, or failed, outside the handlers: the same
- * steps as a completion (on_completion), then its installs.
+ * Finish @io after it was read, or failed for good, outside the handlers:
+ * the same steps as a completion, then its installs.
  * Context: no locks held.
  */
 static void inline_finish(struct fc_handler *h, struct fc_io *io,
 			  enum fc_io_outcome out)
 {
-	struct fc_cache *c = h->cache;
 	INLINE_PLAN(p);
 
-	if (out == FC_IO_EOF) {	/* did the file shrink? */
-		fc__file_revalidate(c, io->file);
-		pthread_mutex_lock(&c->lock);
-		out = io_has_stale(io) ? FC_IO_DONE : FC_IO_FAILED;
-		pthread_mutex_unlock(&c->lock);
-	}
-	pthread_mutex_lock(&c->lock);
-	if (out == FC_IO_DONE) {
-		io_done(h, &p, io);
-	} else {
-		c->st.io_errors++;
-		io_fail(c, &p, io);
-	}
-	io_release(c, &p, io);
-	pthread_mutex_unlock(&c->lock);
-	fc__files_reap(c);
+	io_end(h, &p, io, out, false);
 	act(h, &p);	/* install ahead of the reader */
 }
 
