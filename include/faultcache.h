@@ -66,8 +66,9 @@ struct fc_config {
  * between threads. Fastest for random access. Costs: a page not yet
  * mapped that a system call touches fails with EFAULT (as in the
  * user-mode-only fallback), and the library owns SIGBUS: a handler the
- * application installs later must call fc_handle_sigbus() first. Needs
- * Linux 6.6 (UFFDIO_POISON); not with FC_CONFIG_COPY. See faultcache(7).
+ * application installs later must call fc_handle_sigbus() first. Same
+ * kernel needs as the default mode (5.14); not with FC_CONFIG_COPY. See
+ * faultcache(7) and fc_handle_sigbus(3).
  */
 #define FC_CONFIG_INLINE	(1u << 2)
 
