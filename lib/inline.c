@@ -96,7 +96,9 @@ int fc__sigbus_install(void)
 	if (!installed) {
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_sigaction = on_sigbus;
-		sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+		/* not SA_ONSTACK: a fault is resolved on the thread's own
+		 * stack, not on an alternate one sized for crash reports */
+		sa.sa_flags = SA_SIGINFO | SA_RESTART;
 		sigemptyset(&sa.sa_mask);
 		/* @prev first: ours may run as soon as it is installed */
 		if (sigaction(SIGBUS, NULL, &prev) || sigaction(SIGBUS, &sa, NULL))
