@@ -1074,6 +1074,7 @@ enum inline_next {
 	INL_DONE,	/* installed, or the access will fault for good */
 	INL_READ,	/* read @mine here, then look again */
 	INL_WAIT,	/* wait for the read of the page, then look again */
+	INL_WAIT_OWN,	/* the same, for a read this fault started */
 	INL_RETRY,	/* no page to be had now: pause, then look again */
 	INL_EOF,	/* past the end of the file */
 };
@@ -1144,7 +1145,7 @@ static enum inline_next inline_plan(struct fc_mapping *m, struct plan *p,
 		(*mine)->next = *others;
 		*others = *mine;
 		*mine = NULL;
-		return INL_WAIT;
+		return INL_WAIT_OWN;
 	}
 	return INL_READ;
 }
@@ -1166,7 +1167,7 @@ static enum inline_next inline_plan(struct fc_mapping *m, struct plan *p,
  */
 bool fc__inline_fault(uint64_t addr)
 {
-	bool first = true, retry = true, gone;
+	bool first = true, retry = true, gone, own = false, rejoined = false;
 	struct fc_mapping *m = fc__mapping_lookup_inline(addr, &gone);
 	uint64_t t0 = fc__now_ns();
 	enum inline_next next;
@@ -1187,14 +1188,26 @@ bool fc__inline_fault(uint64_t addr)
 		first = false;
 		if (others)
 			inline_submit(m, others);
+		own |= next == INL_READ || next == INL_WAIT_OWN;
 		if (next == INL_READ && !inline_read(m, mine)) {
 			retry = inline_sigbus(m);
 			next = INL_DONE;
-		} else if (next == INL_WAIT) {
+		} else if (next == INL_WAIT || next == INL_WAIT_OWN) {
 			iwait_sleep(c, &wt);
+			/*
+			 * A read failed for good: SIGBUS if this fault's own
+			 * read (and its retry) failed. A fault that only joined
+			 * someone else's read (readahead's) reads the page
+			 * once itself first, as the kernel re-reads a page
+			 * readahead could not: a failed readahead never raises
+			 * SIGBUS by itself.
+			 */
 			if (atomic_load(&wt.done) == FC_IWAIT_FAILED) {
-				retry = inline_sigbus(m);
-				next = INL_DONE;
+				if (own || rejoined) {
+					retry = inline_sigbus(m);
+					next = INL_DONE;
+				}
+				rejoined = true;
 			}
 		} else if (next == INL_RETRY) {
 			usleep(100);
