@@ -235,6 +235,21 @@ static bool is_cached(void *arg, uint64_t index)
 	return fc__radix_lookup(&((struct fc_file *)arg)->tree, index);
 }
 
+/*
+ * A read is ready to go: queue it on @h, or push it on *@out when the
+ * caller submits it itself (an inline fault, not on the handler thread).
+ */
+static void io_hand(struct fc_handler *h, struct fc_io *io,
+		    struct fc_io **out)
+{
+	if (out) {
+		io->next = *out;
+		*out = io;
+	} else {
+		fc__io_queue(h, io);
+	}
+}
+
 /* A new INFLIGHT page of @f at @index, in the index; NULL if none free. */
 static struct fc_page *page_inflight(struct fc_cache *c, struct fc_file *f,
 				     uint64_t index)
@@ -339,12 +354,7 @@ static struct fc_io *read_window(struct fc_handler *h, struct fc_mapping *m,
 				io->ra_owner = m;
 			}
 			c->st.reads_inflight++;
-			if (out) {
-				io->next = *out;
-				*out = io;
-			} else {
-				fc__io_queue(h, io);
-			}
+			io_hand(h, io, out);
 		}
 	}
 	return must_io;
@@ -854,12 +864,7 @@ static bool io_split(struct fc_handler *h, struct fc_io *io,
 		f->refs++;
 		c->st.reads_inflight++;
 		c->st.io_retries++;
-		if (out) {
-			one[i]->next = *out;
-			*out = one[i];
-		} else {
-			fc__io_queue(h, one[i]);
-		}
+		io_hand(h, one[i], out);
 	}
 	return true;
 }
@@ -880,12 +885,15 @@ static bool io_has_stale(const struct fc_io *io)
 /*
  * @io's read ended with @out (a completion, or a read done in the faulting
  * thread): a source that ended early is checked for a shrink; then its
- * pages are up to date, or failed (a first failure is retried page by page
- * on @h when @split). Context: no locks held.
+ * pages are up to date, or failed: a first failure is retried page by
+ * page (the reads go to @h, or on *@split, as io_split), a second one
+ * drops them. Return: true when they were dropped.
+ * Context: no locks held.
  */
-static void io_end(struct fc_handler *h, struct plan *p, struct fc_io *io,
-		   enum fc_io_outcome out, bool split)
+static bool io_end(struct fc_handler *h, struct plan *p, struct fc_io *io,
+		   enum fc_io_outcome out, struct fc_io **split)
 {
+	bool dropped = false;
 	struct fc_cache *c = h->cache;
 
 	if (out == FC_IO_EOF) {
@@ -900,12 +908,14 @@ static void io_end(struct fc_handler *h, struct plan *p, struct fc_io *io,
 		io_done(h, p, io);
 	} else {
 		c->st.io_errors++;
-		if (!split || io->retried || !io_split(h, io, NULL))
+		dropped = io->retried || !io_split(h, io, split);
+		if (dropped)
 			io_fail(c, p, io);
 	}
 	io_release(c, p, io);
 	pthread_mutex_unlock(&c->lock);
 	fc__files_reap(c);
+	return dropped;
 }
 
 static void on_completion(struct fc_handler *h, struct plan *p,
@@ -922,7 +932,7 @@ static void on_completion(struct fc_handler *h, struct plan *p,
 		pthread_mutex_unlock(&c->lock);
 		return;
 	}
-	io_end(h, p, io, out, true);
+	io_end(h, p, io, out, NULL);
 }
 
 /* Completions that backends reported from their own threads. */
@@ -950,21 +960,8 @@ static void backend_drain(struct fc_handler *h, struct plan *p)
 /* ---- inline faults (FC_CONFIG_INLINE) ---- */
 
 
-/*
- * Finish @io after it was read, or failed for good, outside the handlers:
- * the same steps as a completion, then its installs.
- * Context: no locks held.
- */
-static void inline_finish(struct fc_handler *h, struct fc_io *io,
-			  enum fc_io_outcome out)
-{
-	INLINE_PLAN(p);
-
-	io_end(h, &p, io, out, false);
-	act(h, &p);	/* install ahead of the reader */
-}
-
-static bool inline_read(struct fc_mapping *m, struct fc_io *io);
+static bool inline_end(struct fc_mapping *m, struct fc_io *io,
+		       enum fc_io_outcome out);
 
 /*
  * Hand reads planned by an inline fault to the handler thread. If it is
@@ -975,6 +972,7 @@ static void inline_submit(struct fc_mapping *m, struct fc_io *ios)
 {
 	struct fc_cmd *cmd = calloc(1, sizeof(*cmd));
 	struct fc_io *io;
+	int err;
 
 	if (cmd) {
 		fc__mapping_get(m);
@@ -989,46 +987,34 @@ static void inline_submit(struct fc_mapping *m, struct fc_io *ios)
 	while ((io = ios)) {
 		ios = io->next;
 		io->next = NULL;
-		if (io->file->bops)
-			inline_finish(m->h, io, FC_IO_FAILED);
-		else
-			inline_read(m, io);
+		if (io->file->bops) {
+			io->retried = 1;	/* nobody left to retry it */
+			inline_end(m, io, FC_IO_FAILED);
+		} else {
+			inline_end(m, io, fc__io_sync(io, &err));
+		}
 	}
 }
 
 /*
- * Read @io (planned by an inline fault on @m) in this thread. A failure is
- * handled as a completion's first failure is: every page gets a read of
- * its own, retried once, here handed to the handler; the fault waits for
- * its page's. Return: false when the pages were dropped instead (SIGBUS).
+ * Finish @io (planned by an inline fault on @m), read in this thread with
+ * outcome @out, as a completion is finished, then install ahead of the
+ * reader. A first failure gives every page a read of its own, handed to
+ * the handler; the fault then waits for its page's.
+ * Return: false when the pages were dropped instead (SIGBUS).
  */
-static bool inline_read(struct fc_mapping *m, struct fc_io *io)
+static bool inline_end(struct fc_mapping *m, struct fc_io *io,
+		       enum fc_io_outcome out)
 {
-	struct fc_cache *c = m->cache;
 	struct fc_io *split = NULL;
-	enum fc_io_outcome out;
 	INLINE_PLAN(p);
-	bool ok = true;
-	int err = 0;
+	bool dropped;
 
-	out = fc__io_sync(io, &err);
-	if (out != FC_IO_FAILED) {
-		inline_finish(m->h, io, out);
-		return true;
-	}
-	pthread_mutex_lock(&c->lock);
-	c->st.io_errors++;
-	if (!io_split(m->h, io, &split)) {
-		io_fail(c, &p, io);
-		ok = false;
-	}
-	io_release(c, &p, io);
-	pthread_mutex_unlock(&c->lock);
-	fc__files_reap(c);
+	dropped = io_end(m->h, &p, io, out, &split);
 	act(m->h, &p);
 	if (split)
 		inline_submit(m, split);
-	return ok;
+	return !dropped;
 }
 
 /* Wait for an inline waiter's read to end. Context: no locks held. */
@@ -1172,6 +1158,7 @@ bool fc__inline_fault(uint64_t addr)
 	uint64_t t0 = fc__now_ns();
 	enum inline_next next;
 	struct fc_cache *c;
+	int err;
 
 	if (!m)
 		return gone;
@@ -1189,7 +1176,8 @@ bool fc__inline_fault(uint64_t addr)
 		if (others)
 			inline_submit(m, others);
 		own |= next == INL_READ || next == INL_WAIT_OWN;
-		if (next == INL_READ && !inline_read(m, mine)) {
+		if (next == INL_READ &&
+		    !inline_end(m, mine, fc__io_sync(mine, &err))) {
 			retry = inline_sigbus(m);
 			next = INL_DONE;
 		} else if (next == INL_WAIT || next == INL_WAIT_OWN) {
