@@ -392,6 +392,7 @@ static struct fc_waiter *waiter_new(struct fc_mapping *m, uint64_t addr,
 	w->addr = addr;
 	w->t0 = t0;
 	w->tid = tid;
+	w->own = false;
 	w->next = next;
 	return w;
 }
@@ -797,9 +798,16 @@ static void io_done(struct fc_handler *h, struct plan *p, struct fc_io *io)
 	}
 }
 
-/* Read failed for good: drop the pages, SIGBUS the threads waiting. */
-static void io_fail(struct fc_cache *c, struct plan *p, struct fc_io *io)
+/*
+ * Read failed for good: drop the pages. Threads that waited on a read of
+ * their page before this one (this is its retry) get SIGBUS; a thread
+ * that came to a retry someone else's failure started has seen one read
+ * fail, not two, and its fault runs again (the kernel, too, reads a page
+ * readahead failed once more for the fault that wants it).
+ */
+static void io_fail(struct fc_handler *h, struct plan *p, struct fc_io *io)
 {
+	struct fc_cache *c = h->cache;
 	struct fc_file *f = io->file;
 	struct fc_waiter *w, *next;
 	uint64_t i;
@@ -815,8 +823,13 @@ static void io_fail(struct fc_cache *c, struct plan *p, struct fc_io *io)
 	fc__store_punch(c, f, io->index, io->nr);
 	for (w = io->waiters; w; w = next) {
 		next = w->next;
-		plan_simple(p, ACT_POISON, w->m, w->addr, w->t0, w->tid);
-		c->st.sigbus++;
+		if (w->own || !io->retried) {
+			plan_simple(p, ACT_POISON, w->m, w->addr, w->t0,
+				    w->tid);
+			c->st.sigbus++;
+		} else {
+			defer(h, w->m, w->addr, w->t0, w->tid);
+		}
 		plan_put(p, w->m);
 		free(w);
 	}
@@ -852,6 +865,7 @@ static bool io_split(struct fc_handler *h, struct fc_io *io,
 			       c->cfg.page_size;
 
 		next = w->next;
+		w->own = true;
 		w->next = one[idx - io->index]->waiters;
 		one[idx - io->index]->waiters = w;
 	}
@@ -910,7 +924,7 @@ static bool io_end(struct fc_handler *h, struct plan *p, struct fc_io *io,
 		c->st.io_errors++;
 		dropped = io->retried || !io_split(h, io, split);
 		if (dropped)
-			io_fail(c, p, io);
+			io_fail(h, p, io);
 	}
 	io_release(c, p, io);
 	pthread_mutex_unlock(&c->lock);

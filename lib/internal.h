@@ -142,6 +142,12 @@ struct fc_waiter {
 	uint64_t addr;		/* faulting address, system-page aligned */
 	uint64_t t0;		/* ns, when the fault message was read */
 	pid_t tid;		/* faulting thread, 0 if unknown */
+	/*
+	 * The read it waits on is its own page's retry (it waited on a read
+	 * that failed): if that fails too, SIGBUS. A fault that only joined
+	 * someone else's retry is run again instead (a read of its own).
+	 */
+	bool own;
 };
 
 /* One read of @nr contiguous cache pages from @index. */

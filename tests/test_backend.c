@@ -4,7 +4,8 @@
  * backend in inject_backend.c, which reads a real file on worker threads).
  * Every byte is compared with pread of the file. Covered: plain service
  * and release, isolation (no read outside the mapping), transient and
- * persistent errors (SIGBUS to the toucher only, with its address),
+ * persistent errors (SIGBUS to the toucher only, with its address), a
+ * fault that joins a failing retry (reads the page again, no SIGBUS),
  * short reads, a slow read not holding up other faults, signals and
  * thread exit during a fault, unmap/destroy while a read is in flight, and
  * bad arguments to fc_map_backend().
@@ -141,6 +142,45 @@ static void transient_error(void **state)
 	fc_cache_stats(k->fx->c, &st);
 	assert_int_equal(st.io_errors, 1);
 	assert_true(st.io_retries >= 2);
+	assert_int_equal(st.sigbus, 0);
+	bk_free(k);
+}
+
+/*
+ * A fault that comes to a page while the page's retry (after a failed
+ * readahead it did not ask for) is being read, and that retry fails too:
+ * the fault has seen one read fail, not two, so it reads the page once
+ * more (as the kernel does) and gets the data, not SIGBUS.
+ */
+static void joined_retry_fails(void **state)
+{
+	struct bk *k = bk_new(12, 0);
+	struct fc_stats st;
+	unsigned char v;
+	double t0;
+	int i;
+
+	(void)state;
+	ib_rule(k->b, IB_DELAY, 5 * PG, PG, -1, 500);
+	ib_rule(k->b, IB_FAIL, 5 * PG, PG, 2, EIO);	/* readahead, retry */
+	bk_map(k, 0, 0);
+	assert_int_equal(th_touch(k->p, &v), 0);	/* window over page 5 */
+	assert_int_equal(v, g.ref[0]);
+	for (i = 0; i < 500; i++) {	/* the window failed: retries go */
+		assert_int_equal(fc_cache_stats(k->fx->c, &st), 0);
+		if (st.io_errors)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(st.io_errors, 1);
+	t0 = now_ms();
+	assert_int_equal(th_touch(k->p + 5 * PG + 9, &v), 0);
+	assert_int_equal(v, g.ref[5 * PG + 9]);
+	print_message("joined a failing retry, got the page in %.0f ms\n",
+		      now_ms() - t0);
+	assert_memory_equal(k->p, g.ref, SIZE);
+	fc_cache_stats(k->fx->c, &st);
+	assert_int_equal(st.io_errors, 2);
 	assert_int_equal(st.sigbus, 0);
 	bk_free(k);
 }
@@ -492,6 +532,7 @@ int main(void)
 		cmocka_unit_test(serves_and_releases),
 		cmocka_unit_test(isolation),
 		cmocka_unit_test(transient_error),
+		cmocka_unit_test(joined_retry_fails),
 		cmocka_unit_test(short_reads),
 		cmocka_unit_test(nonsense_results),
 		cmocka_unit_test(persistent_error),
