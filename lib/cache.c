@@ -46,6 +46,8 @@ static bool is_pow2(size_t x)
 static int config_check(const struct fc_config *in, struct fc_config *out,
 			size_t sys_page)
 {
+	size_t ra_cap;
+
 	fc_config_init(out);
 	if (!in)
 		return 0;
@@ -69,9 +71,14 @@ static int config_check(const struct fc_config *in, struct fc_config *out,
 		return -EINVAL;
 	if ((out->flags & FC_CONFIG_COPY) && (out->flags & FC_CONFIG_INLINE))
 		return -EINVAL;
-	/* readahead never takes more than a quarter of the budget */
-	if (out->readahead_max > out->cache_bytes / 4)
-		out->readahead_max = out->cache_bytes / 4;
+	/*
+	 * readahead never takes more than a quarter of what the cache holds
+	 * of pages in use: the budget, half of it in copy mode (a page and
+	 * its copy).
+	 */
+	ra_cap = out->cache_bytes / ((out->flags & FC_CONFIG_COPY) ? 8 : 4);
+	if (out->readahead_max > ra_cap)
+		out->readahead_max = ra_cap;
 	if (out->readahead_max < out->page_size)
 		out->readahead_max = out->page_size;
 	if (!out->fault_around)
@@ -293,7 +300,7 @@ void fc__page_drop(struct fc_cache *c, struct fc_page *pg)
 /* True when a shadow says @pg's index was evicted recently. */
 bool fc__page_refault(struct fc_cache *c, struct fc_page *pg)
 {
-	return fc__shadow_refault(&c->shadows, shadow_key(pg), c->nr_slots);
+	return fc__shadow_refault(&c->shadows, shadow_key(pg), c->nr_working);
 }
 
 /* ---- files ---- */
@@ -793,8 +800,11 @@ static int store_init(struct fc_cache *c)
 		return -ENOMEM;
 	for (i = c->nr_slots; i-- > 0;)
 		fc__page_free(c, &c->pages[i]);
-	fc__lru_init(&c->lru, c->nr_slots);
-	return fc__shadows_init(&c->shadows, c->nr_slots);
+	c->nr_working = c->copy_mode ? c->nr_slots / 2 : c->nr_slots;
+	if (!c->nr_working)
+		c->nr_working = 1;
+	fc__lru_init(&c->lru, c->nr_working);
+	return fc__shadows_init(&c->shadows, c->nr_working);
 }
 
 /*

@@ -242,6 +242,12 @@ struct fc_cache {
 	size_t nr_extents, cap_extents;
 	struct fc_page *pages;
 	size_t nr_slots;
+	/*
+	 * Pages the cache holds when they are in use: nr_slots, or in copy
+	 * mode half (a page in use is a store page and its copy). The LRU's
+	 * proportions and the refault distance are of it.
+	 */
+	size_t nr_working;
 	struct fc_page *free_list;
 	size_t nr_free;
 	struct fc_lru lru;
