@@ -348,6 +348,7 @@ static struct fc_io *read_window(struct fc_handler *h, struct fc_mapping *m,
 				if (j == must)
 					must_io = io;
 			}
+			io->async = must_io != io;
 			f->refs++;
 			if (m->ra.advice != FC_RA_RANDOM) {
 				fc__mapping_get(m);
@@ -1282,8 +1283,8 @@ static size_t fault_batch(struct fc_handler *h, struct plan *p)
 				     msgs[i].arg.pagefault.address & mask, t0,
 				     (pid_t)msgs[i].arg.pagefault.feat.ptid, false);
 	pthread_mutex_unlock(&c->lock);
+	act(h, p);	/* hits first: submitting a read takes a while */
 	fc__io_submit(h);
-	act(h, p);
 	for (i = 0; i < cnt; i++)
 		if (ms[i])
 			fc__mapping_put(ms[i]);
@@ -1301,8 +1302,8 @@ static void run_deferred(struct fc_handler *h, struct plan *p)
 		handle_fault(h, p, next->m, next->addr, next->t0, next->tid,
 			     true);
 	pthread_mutex_unlock(&c->lock);
-	fc__io_submit(h);
 	act(h, p);
+	fc__io_submit(h);
 	for (; d; d = next) {
 		next = d->next;
 		fc__mapping_put(d->m);

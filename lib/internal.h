@@ -52,6 +52,8 @@
 #define FC_MEMFD_SIZE (1ull << 46)	/* address space of the store */
 #define FC_RECLAIM_BATCH 32
 #define FC_MAX_IO_BYTES (1u << 20)
+/* readahead reads at least this long are issued by io_uring's workers */
+#define FC_ASYNC_READ_BYTES (64u << 10)
 #define FC_ALIAS_ZAP_BYTES (4u << 20)	/* read alias PTEs dropped per batch */
 #define FC_RING_ENTRIES 256
 #define FC_MSG_BATCH 64
@@ -159,6 +161,7 @@ struct fc_io {
 	uint32_t nr;
 	uint8_t retried;	/* this is the single-page retry after an error */
 	uint8_t direct;
+	uint8_t async;		/* readahead no fault waits for: see prep_one */
 	uint16_t again;		/* -EAGAIN resubmissions */
 	uint64_t len;		/* bytes wanted (clipped at EOF) */
 	uint64_t done;		/* bytes completed */
