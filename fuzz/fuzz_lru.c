@@ -4,9 +4,10 @@
  * arrays with the same rules (insert at the tail, a second reference while
  * inactive promotes, the active list is trimmed from its head, victims come
  * from the inactive head, busy nodes rotate to the tail). Every step
- * compares both lists in order. Also the shadow table: a refault it reports
- * must be a key the model evicted within the distance (it may forget keys,
- * never invent them).
+ * compares both lists in order; moving the sampling hand (fc__lru_age)
+ * must change neither, and fc__lru_check holds its invariants. Also the
+ * shadow table: a refault it reports must be a key the model evicted
+ * within the distance (it may forget keys, never invent them).
  */
 #include <stdbool.h>
 
@@ -82,6 +83,14 @@ static bool busy(struct fc_lru_node *n, void *arg)
 	return m[id(n)].busy;
 }
 
+/* fc__lru_age's callback: passed nodes are inactive, and linked. */
+static void count_pass(struct fc_lru_node *n, void *arg)
+{
+	FZ_CHECK(n->linked && !n->active && n->passed);
+	FZ_CHECK(!m[id(n)].active);
+	++*(size_t *)arg;
+}
+
 static void compare(const struct fc_lru *lru)
 {
 	int w;
@@ -128,7 +137,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fz z = { data, size };
 	struct fc_lru lru;
-	size_t cap;
+	size_t cap, passed, seen = 0;
 
 	if (!z.n)
 		return 0;
@@ -147,7 +156,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int i = (int)(fz_take(&z, 1) % N), v;
 		struct fc_lru_node *n;
 
-		switch (op % 5) {
+		switch (op % 6) {
 		case 0:	/* insert, maybe activated (a refault) */
 			if (m[i].linked)
 				break;
@@ -179,6 +188,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 3:	/* pin or unpin */
 			m[i].busy = !m[i].busy;
+			break;
+		case 4:	/* move the front hand: order and lists unchanged */
+			passed = fc__lru_age(&lru, (uint32_t)(op >> 4),
+					     (size_t)i % 9, count_pass, &seen);
+			FZ_CHECK(passed == seen && passed <= (size_t)i % 9);
+			seen = 0;
 			break;
 		default:	/* evict one */
 			n = fc__lru_victim(&lru, busy, NULL);

@@ -189,6 +189,71 @@ bool fc__copy_room(struct fc_cache *c, uint64_t pages)
 	return !c->copy_mode || charged_pages(c) + pages <= c->nr_slots;
 }
 
+/* Zap (or punch) the sorted pages @v[0..@n) in runs, one call per run. */
+static void zap_runs(struct fc_cache *c, struct fc_page **v, size_t n,
+		     bool punch)
+{
+	size_t ps = c->cfg.page_size, i, j;
+
+	for (i = 0; i < n; i = j) {
+		for (j = i + 1; j < n && v[j]->file == v[i]->file &&
+				v[j]->index == v[j - 1]->index + 1; j++)
+			;
+		if (punch)
+			fc__store_punch(c, v[i]->file, v[i]->index, j - i);
+		else
+			fc__views_zap(v[i]->file, v[i]->index * ps,
+				      (j - i) * ps);
+	}
+}
+
+struct sampling {
+	struct fc_page *v[FC_SAMPLE_MAX];
+	size_t n;
+};
+
+static void sample_one(struct fc_lru_node *node, void *arg)
+{
+	struct sampling *s = arg;
+	struct fc_page *pg = (struct fc_page *)node;
+
+	if (pg->sample != FC_SAMPLE_MAPPED || !pg->file->views)
+		return;
+	pg->sample = FC_SAMPLE_ZAPPED;
+	node->referenced = 1;	/* in use through the view: one reference */
+	s->v[s->n++] = pg;
+}
+
+/**
+ * fc__cache_age - sampling, the accessed bit userspace lacks.
+ * A page installed in a view may be in use there without a fault the
+ * library could see. The front hand of a two-handed clock (eviction, at
+ * the inactive head, is the back hand) passes each inactive page once
+ * half a cache's worth of pages were read after it: a page it passes that
+ * is mapped (FC_SAMPLE_MAPPED) is zapped from the views (the store keeps
+ * the data) and counted as referenced once, so a fault on it before
+ * eviction reaches it is its second reference and promotes it, as a young
+ * PTE does in the kernel's reclaim (so does being mapped again by
+ * fault-around: plan_install()). Measured by age in pages read, not by
+ * position: the pages a reader had installed ahead are young, and a cache
+ * that stops reading stops zapping. Off while the files mapped fit in the
+ * cache (nothing will be evicted). At most FC_SAMPLE_MAX pages per call,
+ * to bound the time under the lock. Context: cache->lock held.
+ */
+void fc__cache_age(struct fc_cache *c)
+{
+	struct sampling s;
+
+	if (c->file_pages <= c->nr_working)	/* it all fits: no eviction */
+		return;
+	s.n = 0;
+	if (!fc__lru_age(&c->lru, (uint32_t)(c->nr_working / 2), FC_SAMPLE_MAX,
+			 sample_one, &s))
+		return;
+	qsort(s.v, s.n, sizeof(s.v[0]), cmp_page);
+	zap_runs(c, s.v, s.n, false);
+}
+
 /*
  * Evict up to FC_RECLAIM_BATCH pages. The hole punch runs under the lock on
  * purpose: a page's store location is fixed by (file, index), so a new read
@@ -199,8 +264,9 @@ bool fc__copy_room(struct fc_cache *c, uint64_t pages)
 static size_t reclaim(struct fc_cache *c)
 {
 	struct fc_page *v[FC_RECLAIM_BATCH];
-	size_t n = 0, i, j;
+	size_t n = 0, i;
 
+	fc__cache_age(c);
 	while (n < FC_RECLAIM_BATCH) {
 		struct fc_lru_node *node = fc__lru_victim(&c->lru, page_busy,
 							  NULL);
@@ -210,12 +276,7 @@ static size_t reclaim(struct fc_cache *c)
 		v[n++] = (struct fc_page *)node;
 	}
 	qsort(v, n, sizeof(v[0]), cmp_page);
-	for (i = 0; i < n; i = j) {
-		for (j = i + 1; j < n && v[j]->file == v[i]->file &&
-				v[j]->index == v[j - 1]->index + 1; j++)
-			;
-		fc__store_punch(c, v[i]->file, v[i]->index, j - i);
-	}
+	zap_runs(c, v, n, true);
 	for (i = 0; i < n; i++) {
 		fc__radix_delete(&v[i]->file->tree, v[i]->index);
 		fc__shadow_evicted(&c->shadows, shadow_key(v[i]));
@@ -451,6 +512,7 @@ static int file_attach(struct fc_cache *c, struct fc_file *f)
 	f->id = ++c->next_file_id;
 	f->next = c->files;
 	c->files = f;
+	c->file_pages += f->region_len / c->cfg.page_size;
 	return 0;
 }
 
@@ -701,6 +763,7 @@ void fc__file_put(struct fc_cache *c, struct fc_file *f)
 	for (pp = &c->files; *pp; pp = &(*pp)->next) {
 		if (*pp == f) {
 			*pp = f->next;
+			c->file_pages -= f->region_len / c->cfg.page_size;
 			break;
 		}
 	}

@@ -165,6 +165,20 @@ static int plan_install(struct plan *p, struct fc_mapping *m, uint64_t first,
 			continue;
 		pg->pins++;
 		mark_used(m->cache, pg);
+		if (m->ra.advice != FC_RA_NORMAL) {
+			if (pg->sample == FC_SAMPLE_ZAPPED)
+				pg->sample = FC_SAMPLE_NONE;	/* unwatched */
+			continue;
+		}
+		/*
+		 * A sampled page mapped again along with a fault on a
+		 * neighbour counts as used, as the kernel's fault-around
+		 * PTEs are young: one fault brings a block of a hot set
+		 * back, not one page.
+		 */
+		if (pg->sample == FC_SAMPLE_ZAPPED)
+			fc__lru_access(&m->cache->lru, &pg->lru);
+		pg->sample = FC_SAMPLE_MAPPED;
 	}
 	if (m->cache->copy_mode) {	/* room is made before act() copies */
 		a->reserved = end - first;
@@ -762,6 +776,7 @@ static void io_done(struct fc_handler *h, struct plan *p, struct fc_io *io)
 	}
 	c->st.pages_read += io->nr;
 	c->st.bytes_read += io->len;
+	fc__cache_age(c);
 	for (w = io->waiters; w; w = next) {
 		uint64_t idx = (w->m->offset + w->addr - (uintptr_t)w->m->base) /
 			       c->cfg.page_size;
@@ -1349,9 +1364,12 @@ static bool cmd_populate(struct plan *p, struct fc_cmd *cmd)
 			return true;
 		lo = hi = key;
 		while (hi <= cmd->last && hi - lo < FC_POPULATE_CHUNK - done &&
-		       (pg = uptodate(f, hi)) && !pg->marker)
+		       (pg = uptodate(f, hi)) && !pg->marker &&
+		       pg->sample != FC_SAMPLE_ZAPPED)
 			hi++;
-		if (hi == lo) {		/* being read, or a marker: skip it */
+		/* being read, a marker, or sampled (a fault will say if it is
+		 * used): skip it */
+		if (hi == lo) {
 			key = lo + 1;
 			continue;
 		}

@@ -51,6 +51,8 @@
 #define FC_REGION_ALIGN (2ul << 20)
 #define FC_MEMFD_SIZE (1ull << 46)	/* address space of the store */
 #define FC_RECLAIM_BATCH 32
+/* pages the sampling hand passes at most per call */
+#define FC_SAMPLE_MAX (8 * FC_RECLAIM_BATCH)
 #define FC_MAX_IO_BYTES (1u << 20)
 /* readahead reads at least this long are issued by io_uring's workers */
 #define FC_ASYNC_READ_BYTES (64u << 10)
@@ -63,6 +65,13 @@ enum fc_page_state {
 	FC_PG_FREE = 0,
 	FC_PG_INFLIGHT,		/* a read is filling it; waiters on ->io */
 	FC_PG_UPTODATE,		/* data valid in the store, on the LRU */
+};
+
+/* Sampling, for the accessed bit userspace lacks: fc__cache_age(). */
+enum fc_sample {
+	FC_SAMPLE_NONE,
+	FC_SAMPLE_MAPPED,	/* installed where accesses count (NORMAL) */
+	FC_SAMPLE_ZAPPED,	/* zapped, waiting for a fault on it */
 };
 
 /*
@@ -82,6 +91,7 @@ struct fc_page {
 	uint8_t marker;		/* readahead marker: next fault runs async ra */
 	uint8_t ra_unused;	/* read by readahead, not yet used */
 	uint8_t stale;		/* the file changed size: drop when unbusy */
+	uint8_t sample;		/* enum fc_sample */
 	struct fc_page *free_next;
 };
 
@@ -248,7 +258,7 @@ struct fc_cache {
 	/*
 	 * Pages the cache holds when they are in use: nr_slots, or in copy
 	 * mode half (a page in use is a store page and its copy). The LRU's
-	 * proportions and the refault distance are of it.
+	 * proportions, the refault distance and sampling's age are of it.
 	 */
 	size_t nr_working;
 	struct fc_page *free_list;
@@ -256,6 +266,11 @@ struct fc_cache {
 	struct fc_lru lru;
 	struct fc_shadows shadows;
 	struct fc_file *files;
+	/*
+	 * Pages the live files' regions could take: while they fit in
+	 * nr_working nothing is ever evicted, and nothing is sampled.
+	 */
+	uint64_t file_pages;
 	struct fc_file *zombies;	/* dead backend files: release unlocked */
 	int inotify_fd;		/* file size changes; -1 if unavailable */
 	uint64_t next_file_id;
@@ -289,6 +304,7 @@ void fc__file_resize(struct fc_cache *c, struct fc_file *f, off_t size);
 void fc__file_revalidate(struct fc_cache *c, struct fc_file *f);
 void fc__files_notified(struct fc_cache *c);
 void fc__page_drop(struct fc_cache *c, struct fc_page *pg);
+void fc__cache_age(struct fc_cache *c);
 bool fc__cache_valid(const struct fc_cache *c);
 void fc__store_punch(struct fc_cache *c, struct fc_file *f, uint64_t index,
 		     uint64_t nr);

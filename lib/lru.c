@@ -12,6 +12,12 @@ static void list_init(struct fc_lru_node *h)
 
 static void unlink_node(struct fc_lru *lru, struct fc_lru_node *n)
 {
+	if (lru->hand == n)
+		lru->hand = n->prev;	/* passed too, or the head */
+	if (n->passed) {
+		lru->behind--;
+		n->passed = 0;
+	}
 	n->prev->next = n->next;
 	n->next->prev = n->prev;
 	n->prev = n->next = NULL;
@@ -29,6 +35,7 @@ static void add_tail(struct fc_lru *lru, struct fc_lru_node *n, int which)
 	h->prev = n;
 	n->active = (uint8_t)which;
 	n->linked = 1;
+	n->seq = lru->clock;
 	lru->count[which]++;
 }
 
@@ -37,6 +44,9 @@ void fc__lru_init(struct fc_lru *lru, size_t capacity)
 	list_init(&lru->list[0]);
 	list_init(&lru->list[1]);
 	lru->count[0] = lru->count[1] = 0;
+	lru->hand = &lru->list[0];
+	lru->behind = 0;
+	lru->clock = 0;
 	/* leave a quarter for new pages so a scan cannot flush the hot set */
 	lru->active_max = capacity - capacity / 4;
 	if (!lru->active_max)
@@ -58,6 +68,7 @@ static void balance(struct fc_lru *lru)
 void fc__lru_insert(struct fc_lru *lru, struct fc_lru_node *n, bool activate)
 {
 	n->referenced = 0;
+	lru->clock++;
 	add_tail(lru, n, activate ? 1 : 0);
 	balance(lru);
 }
@@ -114,6 +125,25 @@ struct fc_lru_node *fc__lru_victim(struct fc_lru *lru,
 	return n ? n : scan(lru, 1, busy, arg);
 }
 
+size_t fc__lru_age(struct fc_lru *lru, uint32_t age, size_t max,
+		   void (*fn)(struct fc_lru_node *, void *), void *arg)
+{
+	size_t n = 0;
+
+	while (n < max && lru->hand->next != &lru->list[0]) {
+		struct fc_lru_node *x = lru->hand->next;
+
+		if ((uint32_t)(lru->clock - x->seq) < age)
+			break;
+		x->passed = 1;
+		lru->behind++;
+		lru->hand = x;
+		n++;
+		fn(x, arg);
+	}
+	return n;
+}
+
 size_t fc__lru_size(const struct fc_lru *lru)
 {
 	return lru->count[0] + lru->count[1];
@@ -125,15 +155,24 @@ bool fc__lru_check(const struct fc_lru *lru)
 
 	for (w = 0; w < 2; w++) {
 		const struct fc_lru_node *h = &lru->list[w], *n;
-		size_t c = 0;
+		const struct fc_lru_node *last = h;	/* last passed node */
+		size_t c = 0, passed = 0;
 
 		for (n = h->next; n != h; n = n->next) {
 			if (n->active != w || !n->linked || n->next->prev != n)
 				return false;
 			if (++c > lru->count[w])
 				return false;
+			if (n->passed) {	/* a prefix of inactive */
+				if (w || passed + 1 != c)
+					return false;
+				passed++;
+				last = n;
+			}
 		}
 		if (c != lru->count[w])
+			return false;
+		if (!w && (passed != lru->behind || last != lru->hand))
 			return false;
 	}
 	return true;

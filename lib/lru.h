@@ -20,7 +20,8 @@
  * reference signal is a fault; see docs/design.md.
  *
  * Invariants (fc__lru_check): every node is on exactly the list its
- * @active flag names; the counts equal the list lengths.
+ * @active flag names; the counts equal the list lengths; the passed nodes
+ * are a prefix of inactive ending at the hand, @behind of them.
  * Not thread-safe: the caller holds the cache lock.
  */
 #ifndef FC_LRU_H
@@ -35,12 +36,22 @@ struct fc_lru_node {
 	uint8_t active;		/* on the active list */
 	uint8_t referenced;	/* referenced once while inactive */
 	uint8_t linked;		/* on a list at all */
+	uint8_t passed;		/* inactive, and the hand went past it */
+	uint32_t seq;		/* lru->clock when it joined its list */
 };
 
 struct fc_lru {
 	struct fc_lru_node list[2];	/* heads: [0] inactive, [1] active */
 	size_t count[2];
 	size_t active_max;		/* active list is trimmed above this */
+	/*
+	 * The front hand of a two-handed clock over inactive: the nodes from
+	 * the head to @hand (the head itself when none) are passed, @behind
+	 * of them. Victims are taken at the head, the back hand.
+	 */
+	struct fc_lru_node *hand;
+	size_t behind;
+	uint32_t clock;			/* nodes inserted so far (wraps) */
 };
 
 struct fc_shadow_slot {
@@ -60,6 +71,16 @@ void fc__lru_insert(struct fc_lru *lru, struct fc_lru_node *n, bool activate);
 /* A reference (fault) to a cached page. */
 void fc__lru_access(struct fc_lru *lru, struct fc_lru_node *n);
 void fc__lru_remove(struct fc_lru *lru, struct fc_lru_node *n);
+/*
+ * Move the front hand over inactive nodes not yet passed, oldest first,
+ * while the next one joined inactive at least @age insertions ago, @max
+ * at most; @fn(node, arg) is called on each (it may change the node's
+ * referenced flag, not unlink it). Nodes are unpassed again when they
+ * leave inactive. Returns how many were passed. This is how the caller
+ * looks at pages some time before they are evicted (cache.c, age()).
+ */
+size_t fc__lru_age(struct fc_lru *lru, uint32_t age, size_t max,
+		   void (*fn)(struct fc_lru_node *, void *), void *arg);
 /*
  * Pick the next victim and unlink it, or NULL if every page is busy.
  * @busy(node, arg) says whether a node may not be evicted now.

@@ -5,7 +5,8 @@
  * library's own counters: the store memfd's allocated blocks (stat of its
  * /proc/self/fd link), the process's anonymous RSS, and with FC_COPY=1
  * (test_budget_copy) the copies resident in the view (mincore), which the
- * budget covers too: store plus copies must fit.
+ * budget covers too: store plus copies must fit. And a hot set touched
+ * between slices of such a scan stays cached (sampling, see reclaim()).
  */
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -120,10 +121,73 @@ static void scan_4x(void **state)
 	th_fx_free(f);
 }
 
+/* Pages read so far, once no read is in flight (at most 5 s). */
+static uint64_t pages_read_settled(struct fc_cache *c)
+{
+	struct fc_stats st;
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		assert_int_equal(fc_cache_stats(c, &st), 0);
+		if (!st.reads_inflight)
+			break;
+		usleep(10000);
+	}
+	return st.pages_read;
+}
+
+/*
+ * Scan resistance without accessed bits: a hot set of a quarter of the
+ * budget, read once and then touched between slices of a scan 4x the
+ * budget, stays cached. Its pages, installed in the view, reach the
+ * inactive tail without a fault the library could see; they are zapped
+ * from the view instead of evicted (sampled), and the touch that follows
+ * faults on the cached page and promotes it. Without sampling the hot
+ * set is evicted when the cache first fills and read again by the next
+ * touch (1024 pages and more here). Counted: the pages read while the hot
+ * set is touched, with the scan's reads settled first. In copy mode the
+ * hot set is an eighth of the budget: its copies count too.
+ */
+static void hot_set_survives_scan(void **state)
+{
+	off_t size = 5 * BUDGET, hot = BUDGET / 4, off, h;
+	struct th_fx *f = th_fx_new(size, 12, BUDGET, true);
+	uint64_t hot_reads = 0, r0;
+	struct fc_stats st;
+
+	(void)state;
+	fc_cache_stats(f->c, &st);
+	if (!(st.flags & FC_STATS_ZERO_COPY))
+		hot /= 2;	/* its copies take as much again */
+	assert_memory_equal(f->p, f->ref, (size_t)hot);
+	for (off = hot; off < size; off += MB) {
+		assert_memory_equal(f->p + off, f->ref + off, MB);
+		if ((off / MB) % 2)
+			continue;
+		r0 = pages_read_settled(f->c);
+		for (h = 0; h < hot; h += 4096)
+			assert_int_equal(f->p[h + 7], f->ref[h + 7]);
+		hot_reads += pages_read_settled(f->c) - r0;
+	}
+	fc_cache_stats(f->c, &st);
+	print_message("hot set of %ld pages: %lu pages read while touching "
+		      "it, %lu refaults into active, %lu evictions, %lu of %ld "
+		      "pages read\n", (long)(hot / 4096),
+		      (unsigned long)hot_reads,
+		      (unsigned long)st.refaults_active,
+		      (unsigned long)st.evictions,
+		      (unsigned long)st.pages_read, (long)(size / 4096));
+	assert_true(st.evictions >= (uint64_t)(size - BUDGET) / 4096);
+	assert_true(hot_reads < (uint64_t)hot / 4096 / 8);
+	assert_memory_equal(f->p, f->ref, (size_t)hot);
+	th_fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(scan_4x),
+		cmocka_unit_test(hot_set_survives_scan),
 	};
 
 	th_require_uffd();

@@ -206,6 +206,57 @@ static void shadow_table(void **state)
 	fc__shadows_destroy(&s);
 }
 
+static void count_passed(struct fc_lru_node *n, void *arg)
+{
+	(void)n;
+	++*(int *)arg;
+}
+
+/*
+ * The sampling hand passes inactive nodes oldest first, only once they
+ * are @age insertions old, and never changes what is evicted when: the
+ * nodes it passed leave first, and a passed node that leaves inactive
+ * (promoted, removed) is no longer counted.
+ */
+static void hand_passes_old_nodes(void **state)
+{
+	struct item it[8] = { 0 };
+	struct fc_lru lru;
+	int i, seen = 0;
+
+	(void)state;
+	fc__lru_init(&lru, 8);
+	for (i = 0; i < 8; i++) {
+		it[i].id = i;
+		fc__lru_insert(&lru, &it[i].n, false);
+	}
+	/* 8 inserted: nodes 0..3 are at least 4 insertions old */
+	assert_int_equal(fc__lru_age(&lru, 4, 100, count_passed, &seen), 4);
+	assert_int_equal(seen, 4);
+	assert_int_equal(lru.behind, 4);
+	assert_true(it[3].n.passed && !it[4].n.passed);
+	assert_true(fc__lru_check(&lru));
+	/* at most @max at a time, and nothing younger */
+	assert_int_equal(fc__lru_age(&lru, 4, 100, count_passed, &seen), 0);
+	assert_int_equal(fc__lru_age(&lru, 0, 2, count_passed, &seen), 2);
+	assert_int_equal(lru.behind, 6);
+	/* a passed node promoted by a second reference leaves the count */
+	fc__lru_access(&lru, &it[2].n);
+	fc__lru_access(&lru, &it[2].n);
+	assert_true(it[2].n.active && !it[2].n.passed);
+	assert_int_equal(lru.behind, 5);
+	/* the hand's node removed: the hand steps back */
+	fc__lru_remove(&lru, &it[5].n);
+	assert_ptr_equal(lru.hand, &it[4].n);
+	assert_true(fc__lru_check(&lru));
+	/* eviction order is unchanged: oldest inactive first */
+	assert_ptr_equal(fc__lru_victim(&lru, busy_fn, NULL), &it[0].n);
+	assert_ptr_equal(fc__lru_victim(&lru, busy_fn, NULL), &it[1].n);
+	assert_ptr_equal(fc__lru_victim(&lru, busy_fn, NULL), &it[3].n);
+	assert_int_equal(lru.behind, 1);
+	assert_true(fc__lru_check(&lru));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -215,6 +266,7 @@ int main(void)
 		cmocka_unit_test(active_is_bounded),
 		cmocka_unit_test(shadows_follow_new_working_set),
 		cmocka_unit_test(shadow_table),
+		cmocka_unit_test(hand_passes_old_nodes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
