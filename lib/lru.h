@@ -77,7 +77,7 @@ void fc__lru_remove(struct fc_lru *lru, struct fc_lru_node *n);
  * at most; @fn(node, arg) is called on each (it may change the node's
  * referenced flag, not unlink it). Nodes are unpassed again when they
  * leave inactive. Returns how many were passed. This is how the caller
- * looks at pages some time before they are evicted (cache.c, age()).
+ * looks at pages some time before they are evicted (fc__cache_age()).
  */
 size_t fc__lru_age(struct fc_lru *lru, uint32_t age, size_t max,
 		   void (*fn)(struct fc_lru_node *, void *), void *arg);
