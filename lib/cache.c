@@ -137,14 +137,30 @@ static uint64_t shadow_key(const struct fc_page *pg)
 	return (pg->file->id << 44) ^ pg->index;
 }
 
-static int cmp_page(const void *a, const void *b)
+static bool page_before(const struct fc_page *x, const struct fc_page *y)
 {
-	const struct fc_page *x = *(struct fc_page *const *)a;
-	const struct fc_page *y = *(struct fc_page *const *)b;
-
 	if (x->file != y->file)
-		return x->file->id < y->file->id ? -1 : 1;
-	return x->index < y->index ? -1 : x->index > y->index;
+		return x->file->id < y->file->id;
+	return x->index < y->index;
+}
+
+/*
+ * Sort @v[0..@n) by (file, index) in place. Insertion sort: the pages come
+ * in LRU order, nearly sorted already, and n is at most FC_SAMPLE_MAX; and
+ * unlike qsort, which may malloc, it is safe in an inline fault's signal
+ * handler (sampling runs there when the fault's read completes).
+ */
+static void sort_pages(struct fc_page **v, size_t n)
+{
+	size_t i, j;
+
+	for (i = 1; i < n; i++) {
+		struct fc_page *x = v[i];
+
+		for (j = i; j > 0 && page_before(x, v[j - 1]); j--)
+			v[j] = v[j - 1];
+		v[j] = x;
+	}
 }
 
 /* Free the store memory behind @nr pages of @f from @index. */
@@ -250,7 +266,7 @@ void fc__cache_age(struct fc_cache *c)
 	if (!fc__lru_age(&c->lru, (uint32_t)(c->nr_working / 2), FC_SAMPLE_MAX,
 			 sample_one, &s))
 		return;
-	qsort(s.v, s.n, sizeof(s.v[0]), cmp_page);
+	sort_pages(s.v, s.n);
 	zap_runs(c, s.v, s.n, false);
 }
 
@@ -275,7 +291,7 @@ static size_t reclaim(struct fc_cache *c)
 			break;
 		v[n++] = (struct fc_page *)node;
 	}
-	qsort(v, n, sizeof(v[0]), cmp_page);
+	sort_pages(v, n);
 	zap_runs(c, v, n, true);
 	for (i = 0; i < n; i++) {
 		fc__radix_delete(&v[i]->file->tree, v[i]->index);
