@@ -442,6 +442,31 @@ static void defer(struct fc_handler *h, struct fc_mapping *m, uint64_t addr,
 		h->deferred = w;
 }
 
+/*
+ * A fault found @pg up to date: start the next readahead at its marker
+ * (reads queued on @h, or pushed on *@out as read_window), and plan the
+ * installation of the page and its cached neighbours. @count: the fault
+ * counts as a hit and a reference (an inline fault looking again after a
+ * wait has been counted already).
+ * Context: cache->lock held.
+ */
+static void plan_hit(struct fc_handler *h, struct plan *p,
+		     struct fc_mapping *m, struct fc_page *pg, uint64_t addr,
+		     uint64_t t0, bool count, struct fc_io **out)
+{
+	struct fc_cache *c = m->cache;
+
+	if (count) {
+		c->st.hits++;
+		fc__ra_hit(&m->ra);
+	}
+	if (pg->marker)
+		async_readahead(h, m, pg, out);
+	if (count && m->ra.advice == FC_RA_NORMAL)
+		fc__lru_access(&c->lru, &pg->lru);
+	plan_around(p, m, pg->index, addr, t0);
+}
+
 /**
  * handle_fault - plan the resolution of one fault (filemap_fault).
  * @addr: faulting address in @m's view, system-page aligned.
@@ -471,13 +496,7 @@ static void handle_fault(struct fc_handler *h, struct plan *p,
 	}
 	pg = fc__radix_lookup(&f->tree, index);
 	if (pg && pg->state == FC_PG_UPTODATE) {
-		c->st.hits++;
-		fc__ra_hit(&m->ra);
-		if (pg->marker)
-			async_readahead(h, m, pg, NULL);
-		if (m->ra.advice == FC_RA_NORMAL)
-			fc__lru_access(&c->lru, &pg->lru);
-		plan_around(p, m, index, addr, t0);
+		plan_hit(h, p, m, pg, addr, t0, true, NULL);
 		return;
 	}
 	if (pg) {	/* being read: wait for it */
@@ -989,7 +1008,6 @@ static void backend_drain(struct fc_handler *h, struct plan *p)
 
 /* ---- inline faults (FC_CONFIG_INLINE) ---- */
 
-
 static bool inline_end(struct fc_mapping *m, struct fc_io *io,
 		       enum fc_io_outcome out);
 
@@ -1121,15 +1139,7 @@ static enum inline_next inline_plan(struct fc_mapping *m, struct plan *p,
 		return INL_EOF;
 	pg = fc__radix_lookup(&f->tree, index);
 	if (pg && pg->state == FC_PG_UPTODATE) {
-		if (first) {
-			c->st.hits++;
-			fc__ra_hit(&m->ra);
-		}
-		if (pg->marker)
-			async_readahead(m->h, m, pg, others);
-		if (first && m->ra.advice == FC_RA_NORMAL)
-			fc__lru_access(&c->lru, &pg->lru);
-		plan_around(p, m, index, addr, t0);
+		plan_hit(m->h, p, m, pg, addr, t0, first, others);
 		return INL_DONE;
 	}
 	if (first)
