@@ -474,6 +474,8 @@ static struct fc_file *file_new(struct fc_cache *c, int fd,
 	f->dev = st->st_dev;
 	f->ino = st->st_ino;
 	f->size = st->st_size;
+	f->mtime = st->st_mtim;
+	f->ctime = st->st_ctim;
 	f->nr_pages = ((uint64_t)st->st_size + ps - 1) / ps;
 	f->region_len = f->nr_pages * ps;
 	if (f->region_len < need)
@@ -532,17 +534,55 @@ static int file_attach(struct fc_cache *c, struct fc_file *f)
 	return 0;
 }
 
-/* A file object for @st whose region covers @need bytes. */
+static void file_destroy(struct fc_cache *c, struct fc_file *f);
+
+/* Is retained @f still the file @st describes, and big enough for @need? */
+static bool file_current(const struct fc_file *f, const struct stat *st,
+			 uint64_t need)
+{
+	return f->region_len >= need && f->size == st->st_size &&
+	       f->mtime.tv_sec == st->st_mtim.tv_sec &&
+	       f->mtime.tv_nsec == st->st_mtim.tv_nsec &&
+	       f->ctime.tv_sec == st->st_ctim.tv_sec &&
+	       f->ctime.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+/*
+ * A file object for @st whose region covers @need bytes. A retained one
+ * the file changed under since (size, mtime or ctime differ) or that is
+ * too small is freed on the way: its pages would show old bytes.
+ * Context: cache->lock held.
+ */
 static struct fc_file *file_find(struct fc_cache *c, const struct stat *st,
 				 uint64_t need)
 {
-	struct fc_file *f;
+	struct fc_file *f, *next;
 
-	for (f = c->files; f; f = f->next)
-		if (!f->bops && f->dev == st->st_dev && f->ino == st->st_ino &&
-		    f->region_len >= need)
+	for (f = c->files; f; f = next) {
+		next = f->next;
+		if (f->bops || f->dev != st->st_dev || f->ino != st->st_ino)
+			continue;
+		if (!f->released) {
+			if (f->region_len >= need)
+				return f;
+		} else if (file_current(f, st, need)) {
 			return f;
+		} else {
+			file_destroy(c, f);
+		}
+	}
 	return NULL;
+}
+
+/* Take a reference on @f, mapping a retained file again. Context: lock. */
+static void file_take(struct fc_cache *c, struct fc_file *f)
+{
+	if (f->released) {
+		f->released = 0;
+		c->nr_retained--;
+		c->file_pages += f->region_len / c->cfg.page_size;
+	}
+	f->refs++;
 }
 
 /**
@@ -559,10 +599,13 @@ struct fc_file *fc__file_get(struct fc_cache *c, int fd, const struct stat *st,
 	struct fc_file *f, *nf;
 	int ret;
 
+	/* a retained file written before this call must not be reused */
+	if (c->inotify_fd >= 0)
+		fc__files_notified(c);
 	pthread_mutex_lock(&c->lock);
 	f = file_find(c, st, need);
 	if (f)
-		f->refs++;
+		file_take(c, f);
 	pthread_mutex_unlock(&c->lock);
 	if (f)
 		return f;
@@ -572,7 +615,7 @@ struct fc_file *fc__file_get(struct fc_cache *c, int fd, const struct stat *st,
 	pthread_mutex_lock(&c->lock);
 	f = file_find(c, st, need);	/* lost a race with another fc_map? */
 	if (f) {
-		f->refs++;
+		file_take(c, f);
 		pthread_mutex_unlock(&c->lock);
 		file_free(nf);
 		return f;
@@ -713,11 +756,15 @@ void fc__file_revalidate(struct fc_cache *c, struct fc_file *f)
 		fc__mapping_clear_eof(f, (uint64_t)old);
 }
 
-/* Size-change events from inotify: revalidate the files they name. */
+/*
+ * Events from inotify (IN_MODIFY: a write, truncate or extension): the
+ * mapped files they name have their size looked at again; retained files
+ * (no mapping) are dropped, since their pages may no longer be the file's.
+ */
 void fc__files_notified(struct fc_cache *c)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	struct fc_file *v[64], *f;
+	struct fc_file *v[64], *f, *next;
 	size_t n = 0, i;
 	ssize_t len;
 
@@ -729,9 +776,14 @@ void fc__files_notified(struct fc_cache *c)
 
 			p += sizeof(*ev) + ev->len;
 			pthread_mutex_lock(&c->lock);
-			for (f = c->files; f && n < 64; f = f->next) {
+			for (f = c->files; f && n < 64; f = next) {
+				next = f->next;
 				if (f->wd != ev->wd)
 					continue;
+				if (f->released) {
+					file_destroy(c, f);
+					continue;
+				}
 				for (i = 0; i < n && v[i] != f; i++)
 					;
 				if (i == n) {
@@ -766,23 +818,21 @@ static void drop_file_pages(struct fc_cache *c, struct fc_file *f)
 	fc__store_punch(c, f, 0, f->region_len / c->cfg.page_size);
 }
 
-/**
- * fc__file_put - drop a reference; the last one frees the file, its pages
- * and its store region. Context: cache->lock held.
- */
-void fc__file_put(struct fc_cache *c, struct fc_file *f)
+/* Free @f (no references left), its pages and region. Context: lock. */
+static void file_destroy(struct fc_cache *c, struct fc_file *f)
 {
 	struct fc_file **pp;
 
-	if (--f->refs)
-		return;
 	for (pp = &c->files; *pp; pp = &(*pp)->next) {
 		if (*pp == f) {
 			*pp = f->next;
-			c->file_pages -= f->region_len / c->cfg.page_size;
 			break;
 		}
 	}
+	if (f->released)
+		c->nr_retained--;
+	else
+		c->file_pages -= f->region_len / c->cfg.page_size;
 	drop_file_pages(c, f);
 	region_free(c, f->region, f->region_len);
 	if (f->wd >= 0) {
@@ -799,6 +849,59 @@ void fc__file_put(struct fc_cache *c, struct fc_file *f)
 		return;
 	}
 	file_free(f);
+}
+
+/*
+ * Free the retained files eviction left without pages, and the longest
+ * retained beyond @keep (0 at destroy: all of them). Context: lock.
+ */
+static void retained_trim(struct fc_cache *c, unsigned keep)
+{
+	struct fc_file *f, *next, *oldest;
+
+	for (f = c->files; f; f = next) {
+		uint64_t key = 0;
+
+		next = f->next;
+		if (f->released && (!keep || !fc__radix_next(&f->tree, &key)))
+			file_destroy(c, f);
+	}
+	while (c->nr_retained > keep) {
+		oldest = NULL;
+		for (f = c->files; f; f = f->next)
+			if (f->released &&
+			    (!oldest || f->released < oldest->released))
+				oldest = f;
+		if (!oldest)
+			break;
+		file_destroy(c, oldest);
+	}
+}
+
+/**
+ * fc__file_put - drop a reference. When the last goes, a file with cached
+ * pages is retained, as the kernel keeps a file's page cache after munmap
+ * and close: its pages stay on the LRU and are evicted as any others, and
+ * the next fc_map() of the same unchanged file finds them (file_find).
+ * At most FC_RETAIN_FILES are kept (each holds two descriptors and an
+ * inotify watch); backend files and files of a cache being destroyed are
+ * freed at once. Context: cache->lock held.
+ */
+void fc__file_put(struct fc_cache *c, struct fc_file *f)
+{
+	uint64_t key = 0;
+
+	if (--f->refs)
+		return;
+	if (!f->bops && !c->destroying &&
+	    fc__radix_next(&f->tree, &key)) {
+		f->released = ++c->release_seq;
+		c->nr_retained++;
+		c->file_pages -= f->region_len / c->cfg.page_size;
+		retained_trim(c, FC_RETAIN_FILES);
+		return;
+	}
+	file_destroy(c, f);
 }
 
 /* ---- cache lifetime ---- */
@@ -976,13 +1079,19 @@ void fc_cache_destroy(struct fc_cache *c)
 	if (!fc__cache_valid(c))
 		return;
 	c->magic = 0;
+	pthread_mutex_lock(&c->lock);
+	c->destroying = true;
+	pthread_mutex_unlock(&c->lock);
 	fc__unmap_all(c);
 	/* inline faults run in application threads: let them finish */
 	while (atomic_load(&c->inline_active))
 		usleep(1000);
 	handlers_destroy(c);
-	fc__files_reap(c);
 	/* every mapping, read and so file reference is gone now */
+	pthread_mutex_lock(&c->lock);
+	retained_trim(c, 0);
+	pthread_mutex_unlock(&c->lock);
+	fc__files_reap(c);
 	free(c->pages);
 	free(c->extents);
 	fc__shadows_destroy(&c->shadows);

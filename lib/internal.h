@@ -59,6 +59,7 @@
 #define FC_ALIAS_ZAP_BYTES (4u << 20)	/* read alias PTEs dropped per batch */
 #define FC_RING_ENTRIES 256
 #define FC_MSG_BATCH 64
+#define FC_RETAIN_FILES 32	/* unmapped files kept with their pages */
 #define FC_POPULATE_CHUNK 2048	/* pages mapped per handler loop */
 
 enum fc_page_state {
@@ -95,11 +96,17 @@ struct fc_page {
 	struct fc_page *free_next;
 };
 
-/* A file with at least one live mapping (by device and inode). */
+/*
+ * A file (by device and inode) with live mappings, or kept with its cached
+ * pages after its last mapping went (refs == 0: "retained", see
+ * fc__file_put).
+ */
 struct fc_file {
 	struct fc_cache *cache;
 	dev_t dev;
 	ino_t ino;
+	struct timespec mtime, ctime;	/* when cached: a remap compares */
+	uint64_t released;	/* retained since (cache->release_seq), or 0 */
 	const struct fc_backend_ops *bops; /* custom backend, else NULL */
 	void *bctx;
 	bool owns_ctx;		/* release(bctx) when freed */
@@ -271,6 +278,9 @@ struct fc_cache {
 	 * nr_working nothing is ever evicted, and nothing is sampled.
 	 */
 	uint64_t file_pages;
+	unsigned nr_retained;	/* files kept unmapped (at most FC_RETAIN_FILES) */
+	bool destroying;	/* fc_cache_destroy() began: retain nothing */
+	uint64_t release_seq;
 	struct fc_file *zombies;	/* dead backend files: release unlocked */
 	int inotify_fd;		/* file size changes; -1 if unavailable */
 	uint64_t next_file_id;

@@ -231,8 +231,8 @@ int main(int argc, char **argv)
 	}
 	/*
 	 * Descriptors are compared with this point, not a sample taken while
-	 * workers run: a worker's private mapping holds its file's two
-	 * descriptors only while it lives.
+	 * workers run: a worker's private mapping of a file holds two more
+	 * descriptors while it lives (and, retained, after: see the end).
 	 */
 	fds_mapped = th_count_fds();
 	for (i = 0; i < opt.nthreads; i++)
@@ -312,7 +312,13 @@ int main(int argc, char **argv)
 	       (unsigned long long)(resident_max >> 10));
 	if (g.mismatches)
 		fail = true;
-	if (fds_end != fds_mapped || th_count_fds() != fds0) {
+	/*
+	 * A worker's mapping past its file's region made a second file
+	 * object, which stays retained after the mapping (at most
+	 * FC_RETAIN_FILES, 32, two descriptors each); destroy frees all.
+	 */
+	if (fds_end < fds_mapped || fds_end > fds_mapped + 2 * 32 ||
+	    th_count_fds() != fds0) {
 		fprintf(stderr, "descriptor count changed\n");
 		fail = true;
 	}

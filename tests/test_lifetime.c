@@ -106,6 +106,7 @@ static void ten_thousand_mappings(void **state)
 	int fd = th_make_file(path, sizeof(path), 8 * 1024 * 1024, 62);
 	unsigned char *ref = th_read_all(fd, 8 * 1024 * 1024);
 	unsigned char **m = calloc(N, sizeof(*m));
+	int fds_start = th_count_fds();	/* before the cache's own */
 	struct fc_cache *c = th_cache_create();
 	int i, fds0 = th_count_fds();
 	struct fc_stats st;
@@ -127,7 +128,10 @@ static void ten_thousand_mappings(void **state)
 	}
 	for (i = 0; i < N; i++)
 		assert_int_equal(fc_unmap(m[i]), 0);
-	assert_int_equal(th_count_fds(), fds0);
+	fc_cache_stats(c, &st);
+	assert_int_equal(st.mappings, 0);
+	/* the file is retained with its pages (fc_map(3)): its 2 fds stay */
+	assert_int_equal(th_count_fds(), fds0 + 2);
 	/* and again, interleaving map, touch and unmap */
 	for (i = 0; i < N; i++) {
 		off_t off = (off_t)(i % 2000) * 4096;
@@ -137,7 +141,9 @@ static void ten_thousand_mappings(void **state)
 		assert_int_equal(p[i % 4096], ref[off + i % 4096]);
 		assert_int_equal(fc_unmap(p), 0);
 	}
+	assert_int_equal(th_count_fds(), fds0 + 2);
 	fc_cache_destroy(c);
+	assert_int_equal(th_count_fds(), fds_start);
 	free(m);
 	free(ref);
 	close(fd);

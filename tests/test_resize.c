@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_resize: the file changes size while mapped. Pages past a new end
+ * test_resize: the file changes while mapped, or between mappings.
+ * While mapped: it changes size. Pages past a new end
  * give SIGBUS (after the library hears of it: inotify, or the next fault
  * past the end); the bytes before it stay the file's; the partial last
  * page reads zeros past the end; growth becomes visible on the next touch.
  * Readers running through a truncation see the file's bytes or SIGBUS,
- * never anything else.
+ * never anything else. Between mappings: the cached pages of a file
+ * whose last mapping went are kept and used by the next mapping, unless
+ * the file changed since (then they are dropped: a write that keeps the
+ * size must not leave old bytes), and at most 32 such files are kept.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -90,6 +95,117 @@ static void remap_sees_new_size(void **state)
 	th_fx_free(f);
 }
 
+/* Pages read so far, once no read is in flight (at most 5 s). */
+static uint64_t reads_settled(struct fc_cache *c)
+{
+	struct fc_stats st;
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		fc_cache_stats(c, &st);
+		if (!st.reads_inflight)
+			break;
+		usleep(10000);
+	}
+	return st.pages_read;
+}
+
+/* A file mapped again after its last mapping went reads nothing again. */
+static void remap_reuses_cached_pages(void **state)
+{
+	struct th_fx *f = th_fx_new(SIZE, 83, 0, true);
+	unsigned char *p;
+	struct fc_stats st;
+	uint64_t r0;
+
+	(void)state;
+	assert_memory_equal(f->p, f->ref, SIZE);
+	assert_int_equal(fc_unmap(f->p), 0);
+	f->p = NULL;
+	r0 = reads_settled(f->c);
+	fc_cache_stats(f->c, &st);
+	assert_int_equal(st.mappings, 0);
+	assert_true(st.resident_bytes >= SIZE);
+	p = fc_map(f->c, f->fd, 0, 0, 0);
+	assert_non_null(p);
+	assert_memory_equal(p, f->ref, SIZE);
+	assert_int_equal(reads_settled(f->c), r0);
+	assert_int_equal(fc_unmap(p), 0);
+	th_fx_free(f);
+}
+
+/*
+ * Written between two mappings, same size: the second mapping sees the
+ * new bytes. Twice, so both ways of noticing are exercised whichever wins:
+ * the inotify event (drained by fc_map) and mtime/ctime (multigrain
+ * timestamps make a write after a stat change them).
+ */
+static void remap_after_write_sees_it(void **state)
+{
+	struct th_fx *f = th_fx_new(SIZE, 84, 0, true);
+	unsigned char *p = f->p;
+	int round;
+	size_t i;
+
+	(void)state;
+	for (round = 0; round < 2; round++) {
+		assert_memory_equal(p, f->ref, SIZE);
+		assert_int_equal(fc_unmap(p), 0);
+		f->p = NULL;
+		for (i = (size_t)round * PG; i < SIZE; i += 16 * PG)
+			f->ref[i + 7] ^= 0x5a;
+		assert_int_equal(pwrite(f->fd, f->ref, SIZE, 0), SIZE);
+		p = fc_map(f->c, f->fd, 0, 0, 0);
+		assert_non_null(p);
+		f->p = p;
+	}
+	assert_memory_equal(p, f->ref, SIZE);
+	th_fx_free(f);
+}
+
+/*
+ * Unmapped files kept with their pages are bounded (each holds two
+ * descriptors): 40 files mapped and unmapped in turn keep at most 32, the
+ * first ones read again correctly, and destroy closes everything.
+ */
+static void retained_files_bounded(void **state)
+{
+	enum { NF = 40, FS = 64 * 1024 };
+	char path[NF][256];
+	unsigned char *ref[NF], *p;
+	int fd[NF], i, fds0 = th_count_fds(), fds1;
+	struct fc_cache *c = th_cache_create();
+
+	(void)state;
+	assert_non_null(c);
+	fds1 = th_count_fds();
+	for (i = 0; i < NF; i++) {
+		fd[i] = th_make_file(path[i], sizeof(path[i]), FS,
+				     100 + (unsigned)i);
+		ref[i] = th_read_all(fd[i], FS);
+		p = fc_map(c, fd[i], 0, 0, 0);
+		assert_non_null(p);
+		assert_memory_equal(p, ref[i], FS);
+		assert_int_equal(fc_unmap(p), 0);
+	}
+	/* ours: the 40 test descriptors, at most 2 x 32 of the cache */
+	assert_true(th_count_fds() <= fds1 + NF + 2 * 32);
+	assert_true(th_count_fds() >= fds1 + NF + 2);
+	for (i = 0; i < NF; i++) {
+		p = fc_map(c, fd[i], 0, 0, 0);
+		assert_non_null(p);
+		assert_memory_equal(p, ref[i], FS);
+		assert_int_equal(fc_unmap(p), 0);
+	}
+	fc_cache_destroy(c);
+	for (i = 0; i < NF; i++) {
+		close(fd[i]);
+		unlink(path[i]);
+		free(ref[i]);
+	}
+	assert_int_equal(th_count_fds(), fds0);
+}
+
 static struct {
 	unsigned char *p, *ref;
 	atomic_size_t floor;	/* the file never gets shorter than this */
@@ -152,6 +268,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(shrink_then_grow),
 		cmocka_unit_test(remap_sees_new_size),
+		cmocka_unit_test(remap_reuses_cached_pages),
+		cmocka_unit_test(remap_after_write_sees_it),
+		cmocka_unit_test(retained_files_bounded),
 		cmocka_unit_test(truncate_under_readers),
 	};
 
