@@ -80,6 +80,9 @@ const char *engine_name(enum engine_kind k);
 int engine_kind_of(const char *name);
 int engine_open(struct engine *e, enum engine_kind k, const char *path,
 		const struct fcopts *fo, int advice);
+/* Map the file (fc and mmap engines; engine_open maps it too). */
+int engine_map(struct engine *e, const struct fcopts *fo, int advice);
+void engine_unmap(struct engine *e);
 void engine_close(struct engine *e);
 /* Run ops [first, first + n) with stride @step on @e; returns checksum. */
 uint64_t engine_run(struct engine *e, const struct oplist *ol, size_t first,

@@ -63,9 +63,6 @@ uint64_t fold(const unsigned char *p, size_t len, enum touch t)
 int engine_open(struct engine *e, enum engine_kind k, const char *path,
 		const struct fcopts *fo, int advice)
 {
-	static const int madv[] = { [ENG_MMAP] = MADV_NORMAL,
-				    [ENG_MMAP_RANDOM] = MADV_RANDOM,
-				    [ENG_MMAP_SEQ] = MADV_SEQUENTIAL };
 	struct fc_config cfg = fo->cfg;
 	struct stat st;
 
@@ -95,21 +92,11 @@ int engine_open(struct engine *e, enum engine_kind k, const char *path,
 		e->cache = fc_cache_create(&cfg);
 		if (!e->cache)
 			return -errno;
-		e->map = fc_map(e->cache, e->fd, 0, 0, 0);
-		if (!e->map)
-			return -errno;
-		return fc_advise(e->map, (size_t)e->size,
-				 fo->advice >= 0 ? fo->advice : advice);
+		return engine_map(e, fo, advice);
 	case ENG_MMAP:
 	case ENG_MMAP_RANDOM:
 	case ENG_MMAP_SEQ:
-		e->map = mmap(NULL, (size_t)e->size, PROT_READ, MAP_SHARED,
-			      e->fd, 0);
-		if (e->map == MAP_FAILED) {
-			e->map = NULL;
-			return -errno;
-		}
-		return madvise(e->map, (size_t)e->size, madv[k]) ? -errno : 0;
+		return engine_map(e, fo, advice);
 	case ENG_DIRECT:
 		e->dfd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
 		return e->dfd < 0 ? -errno : 0;
@@ -118,15 +105,46 @@ int engine_open(struct engine *e, enum engine_kind k, const char *path,
 	}
 }
 
+int engine_map(struct engine *e, const struct fcopts *fo, int advice)
+{
+	static const int madv[] = { [ENG_MMAP] = MADV_NORMAL,
+				    [ENG_MMAP_RANDOM] = MADV_RANDOM,
+				    [ENG_MMAP_SEQ] = MADV_SEQUENTIAL };
+
+	if (is_fc(e->kind)) {
+		e->map = fc_map(e->cache, e->fd, 0, 0, 0);
+		if (!e->map)
+			return -errno;
+		return fc_advise(e->map, (size_t)e->size,
+				 fo->advice >= 0 ? fo->advice : advice);
+	}
+	if (e->kind != ENG_MMAP && e->kind != ENG_MMAP_RANDOM &&
+	    e->kind != ENG_MMAP_SEQ)
+		return 0;
+	e->map = mmap(NULL, (size_t)e->size, PROT_READ, MAP_SHARED, e->fd, 0);
+	if (e->map == MAP_FAILED) {
+		e->map = NULL;
+		return -errno;
+	}
+	return madvise(e->map, (size_t)e->size, madv[e->kind]) ? -errno : 0;
+}
+
+void engine_unmap(struct engine *e)
+{
+	if (!e->map)
+		return;
+	if (is_fc(e->kind))
+		fc_unmap(e->map);
+	else
+		munmap(e->map, (size_t)e->size);
+	e->map = NULL;
+}
+
 void engine_close(struct engine *e)
 {
-	if (is_fc(e->kind)) {
-		if (e->map)
-			fc_unmap(e->map);
+	engine_unmap(e);
+	if (is_fc(e->kind))
 		fc_cache_destroy(e->cache);
-	} else if (e->map) {
-		munmap(e->map, (size_t)e->size);
-	}
 	if (e->dfd >= 0)
 		close(e->dfd);
 	if (e->fd >= 0)

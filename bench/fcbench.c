@@ -300,59 +300,40 @@ static void fc_metrics(struct engine *e, struct result *r)
 }
 
 /*
- * Open a mapping ready for the measured pass. Warm: a first pass fills the
- * caches through one mapping, and the measure runs on a second, fresh
- * mapping of the same file (pages cached, none mapped yet).
+ * Open an engine ready for the measured pass, the kernel's cache of the
+ * file dropped. Warm: a first pass fills the caches through one mapping,
+ * which is then unmapped (the kernel keeps the file's page cache, fc its
+ * cached pages: fc_map(3)); the measured pass maps the file afresh,
+ * inside the timed region (pages cached, none mapped: fc's mapping work
+ * and the kernel's faults both timed).
  */
-static int prepare(struct engine *e, struct engine *filler, int k,
-		   const struct fcopts *fo, int advice, bool cold,
-		   const struct oplist *ol)
+static int prepare(struct engine *e, int k, const struct fcopts *fo,
+		   int advice, bool cold, const struct oplist *ol)
 {
 	int ret;
 
-	if (cold)
-		drop_caches();
+	/* warm too: the kernel's cache then holds what the fill read only */
+	drop_caches();
 	ret = engine_open(e, (enum engine_kind)k, o.path, fo, advice);
 	if (ret || cold)
 		return ret;
-	if (is_fc(k)) {
-		/* fill through one mapping, measure on a second one */
-		execute(e, ol, 1);
-		*filler = *e;
-		e->map = fc_map(e->cache, e->fd, 0, 0, 0);
-		if (!e->map)
-			return -errno;
-		/* its pages stay cached; in copy mode its copies go */
-		fc_unmap(filler->map);
-		filler->map = NULL;
-		return fc_advise(e->map, (size_t)e->size,
-				 fo->advice >= 0 ? fo->advice : advice);
-	}
 	execute(e, ol, 1);
-	if (e->map) {	/* fresh mapping, warm page cache */
-		munmap(e->map, (size_t)e->size);
-		ret = engine_open(filler, (enum engine_kind)k, o.path, fo, advice);
-		e->map = filler->map;
-		filler->map = NULL;
-		engine_close(filler);
-	}
-	return ret;
+	engine_unmap(e);
+	return 0;
 }
 
 static void run_one(const char *wl, int k, bool cold, unsigned threads,
 		    int rep, const struct oplist *ol, uint64_t ref_sum,
 		    const struct fcopts *fo, int advice)
 {
-	struct engine e, filler;
+	struct engine e;
 	struct sampler s = { .fc = is_fc(k) };
 	struct result *r;
 	double t0, c0;
 	uint64_t io0, f0;
 	int ret;
 
-	memset(&filler, 0, sizeof(filler));
-	filler.fd = filler.dfd = -1;
-	ret = prepare(&e, &filler, k, fo, advice, cold, ol);
+	ret = prepare(&e, k, fo, advice, cold, ol);
 	if (ret) {
 		fprintf(stderr, "fcbench: %s on %s: %s\n", engine_name(k), wl,
 			strerror(-ret));
@@ -373,6 +354,12 @@ static void run_one(const char *wl, int k, bool cold, unsigned threads,
 	f0 = faults_now();
 	c0 = cpu_now();
 	t0 = now_s();
+	if (!cold) {	/* a fresh mapping of the warm file, timed */
+		ret = engine_map(&e, fo, advice);
+		if (ret)
+			die("%s: mapping %s again: %s", wl, engine_name(k),
+			    strerror(-ret));
+	}
 	r->checksum = execute(&e, ol, threads);
 	r->secs = now_s() - t0;
 	r->cpu_secs = cpu_now() - c0;
