@@ -944,6 +944,7 @@ static int handler_init(struct fc_cache *c, struct fc_handler *h)
 	uint64_t want = c->copy_mode ? 0
 				     : UFFD_FEATURE_MISSING_SHMEM |
 					       UFFD_FEATURE_MINOR_SHMEM;
+	char name[16];
 	int ret;
 
 	h->cache = c;
@@ -964,6 +965,10 @@ static int handler_init(struct fc_cache *c, struct fc_handler *h)
 	if (ret)
 		return -ret;
 	h->started = true;
+	/* what top, perf and gdb show for it (best effort) */
+	snprintf(name, sizeof(name), "fc-handler%u",
+		 (unsigned)(h - c->handlers));
+	pthread_setname_np(h->thread, name);
 	return 0;
 }
 

@@ -4,6 +4,7 @@
  * compared with pread: sequential and random reads, offsets, the EOF tail,
  * SIGBUS past EOF, two mappings of one file, and every bad input.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <fcntl.h>
@@ -407,10 +408,55 @@ static void version(void **state)
 	assert_string_equal(fc_version_string(), FC_EXPECTED_VERSION);
 }
 
+/* Threads of this process named @name (from /proc/self/task/N/comm). */
+static int threads_named(const char *name)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	while (d && (e = readdir(d))) {
+		char path[300], comm[32] = "";
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+			 e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f) &&
+		    !strncmp(comm, name, strlen(name)) &&
+		    comm[strlen(name)] == '\n')
+			n++;
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* Handler threads carry a name tools show; they go with the cache. */
+static void thread_names(void **state)
+{
+	struct fc_config cfg;
+	struct fc_cache *c;
+
+	(void)state;
+	th_config_init(&cfg);
+	cfg.handler_threads = 2;
+	c = fc_cache_create(&cfg);
+	assert_non_null(c);
+	assert_int_equal(threads_named("fc-handler0"), 1);
+	assert_int_equal(threads_named("fc-handler1"), 1);
+	fc_cache_destroy(c);
+	assert_int_equal(threads_named("fc-handler0"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(version),
+		cmocka_unit_test(thread_names),
 		cmocka_unit_test(sequential),
 		cmocka_unit_test(random_access),
 		cmocka_unit_test(offsets_and_lengths),
