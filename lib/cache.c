@@ -548,10 +548,24 @@ static bool file_current(const struct fc_file *f, const struct stat *st,
 }
 
 /*
- * A file object for @st whose region covers @need bytes. A retained one
- * the file changed under since (size, mtime or ctime differ) or that is
- * too small is freed on the way: its pages would show old bytes.
+ * @f has no mapping and the file changed since it was cached: free it if
+ * nothing holds it, else (a read in flight) let no one find it again.
  * Context: cache->lock held.
+ */
+static void file_discard(struct fc_cache *c, struct fc_file *f)
+{
+	if (f->released)
+		file_destroy(c, f);
+	else
+		f->defunct = true;
+}
+
+/*
+ * A file object for @st whose region covers @need bytes. One without a
+ * live mapping (retained, or held only by reads still in flight) is used
+ * only if the file is unchanged since it was cached (size, mtime, ctime)
+ * and big enough; otherwise it is discarded: its pages would show old
+ * bytes. Context: cache->lock held.
  */
 static struct fc_file *file_find(struct fc_cache *c, const struct stat *st,
 				 uint64_t need)
@@ -560,15 +574,16 @@ static struct fc_file *file_find(struct fc_cache *c, const struct stat *st,
 
 	for (f = c->files; f; f = next) {
 		next = f->next;
-		if (f->bops || f->dev != st->st_dev || f->ino != st->st_ino)
+		if (f->bops || f->defunct || f->dev != st->st_dev ||
+		    f->ino != st->st_ino)
 			continue;
-		if (!f->released) {
+		if (f->views) {
 			if (f->region_len >= need)
 				return f;
 		} else if (file_current(f, st, need)) {
 			return f;
 		} else {
-			file_destroy(c, f);
+			file_discard(c, f);
 		}
 	}
 	return NULL;
@@ -758,8 +773,9 @@ void fc__file_revalidate(struct fc_cache *c, struct fc_file *f)
 
 /*
  * Events from inotify (IN_MODIFY: a write, truncate or extension): the
- * mapped files they name have their size looked at again; retained files
- * (no mapping) are dropped, since their pages may no longer be the file's.
+ * mapped files they name have their size looked at again; files without a
+ * mapping (retained, or held by reads in flight) are discarded, since
+ * their pages may no longer be the file's.
  */
 void fc__files_notified(struct fc_cache *c)
 {
@@ -778,10 +794,10 @@ void fc__files_notified(struct fc_cache *c)
 			pthread_mutex_lock(&c->lock);
 			for (f = c->files; f && n < 64; f = next) {
 				next = f->next;
-				if (f->wd != ev->wd)
+				if (f->wd != ev->wd || f->defunct)
 					continue;
-				if (f->released) {
-					file_destroy(c, f);
+				if (!f->views) {	/* not mapped: drop it */
+					file_discard(c, f);
 					continue;
 				}
 				for (i = 0; i < n && v[i] != f; i++)
@@ -893,7 +909,7 @@ void fc__file_put(struct fc_cache *c, struct fc_file *f)
 
 	if (--f->refs)
 		return;
-	if (!f->bops && !c->destroying &&
+	if (!f->bops && !f->defunct && !c->destroying &&
 	    fc__radix_next(&f->tree, &key)) {
 		f->released = ++c->release_seq;
 		c->nr_retained++;

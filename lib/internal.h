@@ -107,6 +107,7 @@ struct fc_file {
 	ino_t ino;
 	struct timespec mtime, ctime;	/* when cached: a remap compares */
 	uint64_t released;	/* retained since (cache->release_seq), or 0 */
+	bool defunct;		/* changed while unmapped: never reused */
 	const struct fc_backend_ops *bops; /* custom backend, else NULL */
 	void *bctx;
 	bool owns_ctx;		/* release(bctx) when freed */
