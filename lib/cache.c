@@ -876,10 +876,8 @@ static void retained_trim(struct fc_cache *c, unsigned keep)
 	struct fc_file *f, *next, *oldest;
 
 	for (f = c->files; f; f = next) {
-		uint64_t key = 0;
-
 		next = f->next;
-		if (f->released && (!keep || !fc__radix_next(&f->tree, &key)))
+		if (f->released && (!keep || !f->tree.nr_entries))
 			file_destroy(c, f);
 	}
 	while (c->nr_retained > keep) {
@@ -905,12 +903,9 @@ static void retained_trim(struct fc_cache *c, unsigned keep)
  */
 void fc__file_put(struct fc_cache *c, struct fc_file *f)
 {
-	uint64_t key = 0;
-
 	if (--f->refs)
 		return;
-	if (!f->bops && !f->defunct && !c->destroying &&
-	    fc__radix_next(&f->tree, &key)) {
+	if (!f->bops && !f->defunct && !c->destroying && f->tree.nr_entries) {
 		f->released = ++c->release_seq;
 		c->nr_retained++;
 		c->file_pages -= f->region_len / c->cfg.page_size;
