@@ -211,6 +211,20 @@ void *th_last_fault_addr(void)
 	return fault_addr;
 }
 
+uint64_t th_pages_read_settled(struct fc_cache *c)
+{
+	struct fc_stats st;
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		assert_int_equal(fc_cache_stats(c, &st), 0);
+		if (!st.reads_inflight)
+			break;
+		usleep(10000);
+	}
+	return st.pages_read;
+}
+
 uint64_t th_store_bytes(void)
 {
 	DIR *d = opendir("/proc/self/fd");

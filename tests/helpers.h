@@ -65,6 +65,8 @@ int th_touch(const volatile unsigned char *p, unsigned char *out);
 /* si_addr of the last signal caught by th_touch on this thread. */
 void *th_last_fault_addr(void);
 
+/* Pages @c read so far, once no read is in flight (at most 5 s). */
+uint64_t th_pages_read_settled(struct fc_cache *c);
 /* Bytes of the library's memfd store in use (from /proc/self/fd). */
 uint64_t th_store_bytes(void);
 /* A field of /proc/self/status in KiB (e.g. "RssAnon:"). */

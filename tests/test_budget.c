@@ -42,8 +42,6 @@ static uint64_t resident(void *p, size_t len, unsigned char *vec)
 	return n * 4096;
 }
 
-static uint64_t pages_read_settled(struct fc_cache *c);
-
 static void scan_4x(void **state)
 {
 	off_t size = 4 * BUDGET;
@@ -118,32 +116,17 @@ static void scan_4x(void **state)
 	 * the budget: a new mapping finds the pages read last without
 	 * reading them again, and destroying the cache gives them back.
 	 */
-	read0 = pages_read_settled(f->c);
+	read0 = th_pages_read_settled(f->c);
 	assert_true(th_store_bytes() <= BUDGET + SLACK);
 	p = fc_map(f->c, f->fd, 0, 0, 0);
 	assert_non_null(p);
 	off = size - BUDGET / 8;
 	assert_memory_equal(p + off, ref + off, BUDGET / 8);
-	assert_int_equal(pages_read_settled(f->c), read0);
+	assert_int_equal(th_pages_read_settled(f->c), read0);
 	assert_int_equal(fc_unmap(p), 0);
 	free(vec);
 	th_fx_free(f);
 	assert_int_equal(th_store_bytes(), 0);
-}
-
-/* Pages read so far, once no read is in flight (at most 5 s). */
-static uint64_t pages_read_settled(struct fc_cache *c)
-{
-	struct fc_stats st;
-	int i;
-
-	for (i = 0; i < 500; i++) {
-		assert_int_equal(fc_cache_stats(c, &st), 0);
-		if (!st.reads_inflight)
-			break;
-		usleep(10000);
-	}
-	return st.pages_read;
 }
 
 /*
@@ -174,10 +157,10 @@ static void hot_set_survives_scan(void **state)
 		assert_memory_equal(f->p + off, f->ref + off, MB);
 		if ((off / MB) % 2)
 			continue;
-		r0 = pages_read_settled(f->c);
+		r0 = th_pages_read_settled(f->c);
 		for (h = 0; h < hot; h += 4096)
 			assert_int_equal(f->p[h + 7], f->ref[h + 7]);
-		hot_reads += pages_read_settled(f->c) - r0;
+		hot_reads += th_pages_read_settled(f->c) - r0;
 	}
 	fc_cache_stats(f->c, &st);
 	print_message("hot set of %ld pages: %lu pages read while touching "

@@ -95,21 +95,6 @@ static void remap_sees_new_size(void **state)
 	th_fx_free(f);
 }
 
-/* Pages read so far, once no read is in flight (at most 5 s). */
-static uint64_t reads_settled(struct fc_cache *c)
-{
-	struct fc_stats st;
-	int i;
-
-	for (i = 0; i < 500; i++) {
-		fc_cache_stats(c, &st);
-		if (!st.reads_inflight)
-			break;
-		usleep(10000);
-	}
-	return st.pages_read;
-}
-
 /* A file mapped again after its last mapping went reads nothing again. */
 static void remap_reuses_cached_pages(void **state)
 {
@@ -122,14 +107,14 @@ static void remap_reuses_cached_pages(void **state)
 	assert_memory_equal(f->p, f->ref, SIZE);
 	assert_int_equal(fc_unmap(f->p), 0);
 	f->p = NULL;
-	r0 = reads_settled(f->c);
+	r0 = th_pages_read_settled(f->c);
 	fc_cache_stats(f->c, &st);
 	assert_int_equal(st.mappings, 0);
 	assert_true(st.resident_bytes >= SIZE);
 	p = fc_map(f->c, f->fd, 0, 0, 0);
 	assert_non_null(p);
 	assert_memory_equal(p, f->ref, SIZE);
-	assert_int_equal(reads_settled(f->c), r0);
+	assert_int_equal(th_pages_read_settled(f->c), r0);
 	assert_int_equal(fc_unmap(p), 0);
 	th_fx_free(f);
 }
@@ -194,7 +179,7 @@ static void retained_files_bounded(void **state)
 	 * reference goes: a read in flight, or an inline mapping's 10 ms
 	 * tombstone)
 	 */
-	reads_settled(c);
+	th_pages_read_settled(c);
 	for (i = 0; i < 100 && th_count_fds() > fds1 + NF + 2 * 32; i++)
 		usleep(10000);
 	assert_true(th_count_fds() <= fds1 + NF + 2 * 32);
