@@ -57,10 +57,19 @@ struct engine {
 	struct fc_stats st0;	/* fc: stats before the measured pass */
 };
 
+/*
+ * What the measured pass starts from. COLD: nothing cached. WARM: the
+ * file cached by an earlier mapping, mapped afresh inside the timed
+ * region. REFAULT: the file cached and the mapping kept, its page tables
+ * dropped (MADV_DONTNEED): every first touch is a fault on a cached page.
+ */
+enum bmode { BM_COLD, BM_WARM, BM_REFAULT, BM_COUNT };
+extern const char *const bmode_names[BM_COUNT];
+
 struct result {
 	const char *workload;
 	const char *engine;
-	bool cold;
+	enum bmode mode;
 	unsigned threads;
 	int rep;
 	double secs, cpu_secs;
@@ -83,6 +92,8 @@ int engine_open(struct engine *e, enum engine_kind k, const char *path,
 /* Map the file (fc and mmap engines; engine_open maps it too). */
 int engine_map(struct engine *e, const struct fcopts *fo, int advice);
 void engine_unmap(struct engine *e);
+/* Drop the mapping's page tables, the data stays cached (fc and mmap). */
+int engine_dontneed(struct engine *e);
 void engine_close(struct engine *e);
 /* Run ops [first, first + n) with stride @step on @e; returns checksum. */
 uint64_t engine_run(struct engine *e, const struct oplist *ol, size_t first,

@@ -140,6 +140,15 @@ void engine_unmap(struct engine *e)
 	e->map = NULL;
 }
 
+int engine_dontneed(struct engine *e)
+{
+	if (!e->map)
+		return -EINVAL;
+	if (is_fc(e->kind))
+		return fc_advise(e->map, (size_t)e->size, FC_ADVICE_DONTNEED);
+	return madvise(e->map, (size_t)e->size, MADV_DONTNEED) ? -errno : 0;
+}
+
 void engine_close(struct engine *e)
 {
 	engine_unmap(e);

@@ -84,7 +84,7 @@ static double m_hot(const struct result *r)
 
 static bool same_group(const struct result *a, const struct result *b)
 {
-	return !strcmp(a->workload, b->workload) && a->cold == b->cold &&
+	return !strcmp(a->workload, b->workload) && a->mode == b->mode &&
 	       a->threads == b->threads;
 }
 
@@ -142,7 +142,7 @@ void report_table(const struct result *r, size_t n, int reps)
 			continue;
 		base = aggregate(r, n, &r[i], "mmap", m_mbs);
 		printf("\n%s %s, %u thread(s)\n", r[i].workload,
-		       r[i].cold ? "cold" : "warm", r[i].threads);
+		       bmode_names[r[i].mode], r[i].threads);
 		printf("  %-9s %9s %-19s %6s %10s %6s %9s %8s %7s %7s %s\n",
 		       "engine", "MB/s", "[min-max]", "x mmap", "ops/s", "amp",
 		       "faults", "peakMiB", "memMiB", "cpus/GB",
@@ -207,7 +207,7 @@ static void fields(const struct result *r, struct field *fl)
 
 	put(f++, "workload", true, "%s", r->workload);
 	put(f++, "engine", true, "%s", r->engine);
-	put(f++, "mode", true, "%s", r->cold ? "cold" : "warm");
+	put(f++, "mode", true, "%s", bmode_names[r->mode]);
 	put(f++, "threads", false, "%u", r->threads);
 	put(f++, "rep", false, "%d", r->rep);
 	put(f++, "seconds", false, "%.6f", r->secs);
@@ -342,13 +342,13 @@ static int svg_throughput(const char *path, const struct result *r, size_t n)
 					   " t=%u %s: %.1f MB/s</title></rect>\n",
 					40 + (size_t)gi * GROUP_W + e * 15,
 					360 - h, h, colors[e], r[i].workload,
-					r[i].cold ? "cold" : "warm",
+					bmode_names[r[i].mode],
 					r[i].threads, engines[e], a.med);
 		}
 		fprintf(f, "<text x='%d' y='375'>%s</text><text x='%d' "
 			   "y='390'>%s t=%u</text>\n", 40 + gi * (int)GROUP_W,
 			r[i].workload, 40 + gi * (int)GROUP_W,
-			r[i].cold ? "cold" : "warm",
+			bmode_names[r[i].mode],
 			r[i].threads);
 		gi++;
 	}
@@ -418,7 +418,7 @@ static int svg_latency(const char *path, const struct result *r, size_t n)
 		}
 		fprintf(f, "'/><text x='575' y='%zu' fill='%s'>%s %s t=%u</text>\n",
 			50 + line * 14, colors[line % 6], r[i].workload,
-			r[i].cold ? "cold" : "warm", r[i].threads);
+			bmode_names[r[i].mode], r[i].threads);
 		line++;
 	}
 	if (!line)
