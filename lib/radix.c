@@ -56,6 +56,26 @@ void *fc__radix_lookup(const struct fc_radix *t, uint64_t key)
 	}
 }
 
+void *fc__radix_lookup_near(const struct fc_radix *t,
+			    struct fc_radix_cursor *cur, uint64_t key)
+{
+	const struct fc_radix_node *n = t->root;
+
+	if (cur->leaf && cur->base == key >> FC_RADIX_BITS)
+		return cur->leaf->slots[key & MASK];
+	cur->leaf = NULL;
+	if (!n || key > max_key(t->height))
+		return NULL;
+	while (n->shift) {
+		n = n->slots[(key >> n->shift) & MASK];
+		if (!n)
+			return NULL;
+	}
+	cur->leaf = n;
+	cur->base = key >> FC_RADIX_BITS;
+	return n->slots[key & MASK];
+}
+
 static struct fc_radix_node *new_node(struct fc_radix *t, unsigned shift)
 {
 	struct fc_radix_node *n = calloc(1, sizeof(*n));

@@ -41,6 +41,18 @@ void fc__radix_init(struct fc_radix *t);
 /* Frees all nodes (not the values). */
 void fc__radix_destroy(struct fc_radix *t);
 void *fc__radix_lookup(const struct fc_radix *t, uint64_t key);
+/*
+ * Lookups of nearby keys: the cursor remembers the last leaf, so keys of
+ * the same leaf (64 consecutive keys) cost one descent between them. Zero
+ * it before use; it is valid until the next delete from @t (which may
+ * free the leaf): zero it again after one.
+ */
+struct fc_radix_cursor {
+	const struct fc_radix_node *leaf;	/* NULL: none remembered */
+	uint64_t base;				/* key >> FC_RADIX_BITS of @leaf */
+};
+void *fc__radix_lookup_near(const struct fc_radix *t,
+			    struct fc_radix_cursor *cur, uint64_t key);
 /* 0, -EEXIST if key present, -ENOMEM, -EINVAL for a NULL/tagged value. */
 int fc__radix_insert(struct fc_radix *t, uint64_t key, void *value);
 /* Returns the removed value or NULL. */

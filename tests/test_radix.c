@@ -117,12 +117,68 @@ static void sparse(void **state)
 	assert_int_equal(t.nr_nodes, 0);
 }
 
+/*
+ * Cursor lookups equal plain ones for walks of nearby keys in both
+ * directions, across leaves, through empty subtrees and past the largest
+ * key the tree can hold; and after inserts, which never move a leaf.
+ */
+static void cursor_matches_lookup(void **state)
+{
+	struct fc_radix t;
+	struct fc_radix_cursor cur = { 0 };
+	uint64_t s = 7, k;
+	int i;
+
+	(void)state;
+	fc__radix_init(&t);
+	assert_null(fc__radix_lookup_near(&t, &cur, 3));
+	for (i = 0; i < 3000; i++) {	/* clusters, with empty leaves between */
+		k = (th_rand(&s) % 40) * 256 + th_rand(&s) % 100;
+		fc__radix_insert(&t, k, V(k));
+	}
+	for (i = 0; i < 20000; i++) {
+		uint64_t step = th_rand(&s) % 8;
+
+		switch (th_rand(&s) % 4) {
+		case 0:
+			k += step;
+			break;
+		case 1:
+			k = k > step ? k - step : 0;
+			break;
+		case 2:
+			k = th_rand(&s) % (41 * 256);
+			break;
+		default:	/* beyond the tree's reach, then back */
+			k = th_rand(&s) % 2 ? (1ull << 40) + step : k;
+		}
+		assert_ptr_equal(fc__radix_lookup_near(&t, &cur, k),
+				 fc__radix_lookup(&t, k));
+		if (i % 1000 == 0) {	/* inserts keep the cursor valid */
+			uint64_t n = th_rand(&s) % (41 * 256);
+
+			fc__radix_insert(&t, n, V(n));
+		}
+	}
+	/* a delete may free the leaf: start again from a zeroed cursor */
+	for (k = 0; k < 41 * 256; k++)
+		if (k % 3)
+			fc__radix_delete(&t, k);
+	cur = (struct fc_radix_cursor){ 0 };
+	for (k = 0; k < 41 * 256; k++)
+		assert_ptr_equal(fc__radix_lookup_near(&t, &cur, k),
+				 fc__radix_lookup(&t, k));
+	assert_true(fc__radix_check(&t));
+	fc__radix_destroy(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(basic),
 		cmocka_unit_test(random_vs_reference),
 		cmocka_unit_test(sparse),
+		cmocka_unit_test(cursor_matches_lookup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
