@@ -154,12 +154,14 @@ static int plan_install(struct plan *p, struct fc_mapping *m, uint64_t first,
 			uint64_t end, uint64_t addr, uint64_t t0, uint64_t skip)
 {
 	struct act *a = plan_add(p);
+	struct fc_radix_cursor cur = { 0 };
 	uint64_t i;
 
 	if (!a)
 		return -ENOMEM;
 	for (i = first; i < end; i++) {
-		struct fc_page *pg = fc__radix_lookup(&m->file->tree, i);
+		struct fc_page *pg = fc__radix_lookup_near(&m->file->tree,
+							   &cur, i);
 
 		if (i == skip)
 			continue;
@@ -212,12 +214,25 @@ static void plan_simple(struct plan *p, enum act_kind kind,
 	a->tid = tid;
 }
 
+/* @index can be mapped by fault-around: up to date, not a marker. */
+static bool around_ok(struct fc_file *f, struct fc_radix_cursor *cur,
+		      uint64_t index)
+{
+	struct fc_page *pg = fc__radix_lookup_near(&f->tree, cur, index);
+
+	return pg && pg->state == FC_PG_UPTODATE && !pg->marker;
+}
+
 /*
- * Fault-around: the run of cached neighbours of @index that the fault can
- * take at once, within an aligned window of cfg.fault_around pages (wider,
- * up to the readahead window, ahead of a sequential reader). Pages carrying
- * the readahead marker end the run, so the reader still reaches them and
- * starts the next async readahead.
+ * Fault-around, as the kernel's filemap_map_pages: map what is cached in
+ * an aligned window of cfg.fault_around pages around @index. First the
+ * run of cached neighbours touching the fault (continued ahead, up to the
+ * readahead window, for a sequential reader), which wakes the faulting
+ * thread; then, zero-copy views only, every other run of cached pages in
+ * the window (a copy view would pay memory for them). Pages carrying the
+ * readahead marker are left out, so the reader still reaches them and
+ * starts the next async readahead. A plan that is full (an inline fault's
+ * is fixed) drops the runs that do not fit.
  */
 static void plan_around(struct plan *p, struct fc_mapping *m, uint64_t index,
 			uint64_t addr, uint64_t t0)
@@ -225,22 +240,44 @@ static void plan_around(struct plan *p, struct fc_mapping *m, uint64_t index,
 	struct fc_cache *c = m->cache;
 	size_t ps = c->cfg.page_size;
 	uint64_t fa = c->cfg.fault_around, lo = index, hi = index + 1;
-	uint64_t wlo = index - index % fa, whi = wlo + fa;
-	struct fc_page *pg;
+	uint64_t wlo = index - index % fa, whi = wlo + fa, ahead, i;
+	struct fc_radix_cursor cur = { 0 };
 
-	if (m->ra.advice == FC_RA_SEQUENTIAL || index == m->ra_next)
-		whi = index + (m->ra.max > fa ? m->ra.max : fa);
 	if (wlo < view_first_page(m, ps))
 		wlo = view_first_page(m, ps);
 	if (whi > view_end_page(m, ps))
 		whi = view_end_page(m, ps);
-	while (lo > wlo && (pg = uptodate(m->file, lo - 1)) && !pg->marker)
+	ahead = whi;
+	if (m->ra.advice == FC_RA_SEQUENTIAL || index == m->ra_next) {
+		ahead = index + (m->ra.max > fa ? m->ra.max : fa);
+		if (ahead > view_end_page(m, ps))
+			ahead = view_end_page(m, ps);
+	}
+	while (lo > wlo && around_ok(m->file, &cur, lo - 1))
 		lo--;
-	while (hi < whi && (pg = uptodate(m->file, hi)) && !pg->marker)
+	while (hi < ahead && around_ok(m->file, &cur, hi))
 		hi++;
 	m->ra_next = hi;
-	if (plan_install(p, m, lo, hi, addr, t0, ~0ull))
+	if (plan_install(p, m, lo, hi, addr, t0, ~0ull)) {
 		plan_simple(p, ACT_WAKE, m, addr, t0, 0);
+		return;
+	}
+	if (c->copy_mode)
+		return;
+	for (i = wlo; i < whi;) {
+		uint64_t first = i;
+
+		if (i == lo) {
+			i = hi;
+		} else if (!around_ok(m->file, &cur, i)) {
+			i++;
+		} else {
+			while (i < whi && i != lo && around_ok(m->file, &cur, i))
+				i++;
+			if (plan_install(p, m, first, i, 0, t0, ~0ull))
+				return;
+		}
+	}
 }
 
 /* fc_ra_cached_fn over a file's index; @arg is the struct fc_file. */
@@ -611,17 +648,21 @@ static void do_poison(struct fc_cache *c, struct act *a)
 
 static void unpin(struct fc_cache *c, struct act *a)
 {
+	struct fc_radix_cursor cur = { 0 };
 	uint64_t i;
 
 	for (i = a->first; i < a->end; i++) {
-		struct fc_page *pg = fc__radix_lookup(&a->m->file->tree, i);
+		struct fc_page *pg = fc__radix_lookup_near(&a->m->file->tree,
+							   &cur, i);
 
 		if (i != a->skip && pg) {
 			pg->pins--;
 			if (!a->fault_only)
 				c->st.pages_installed++;
-			if (pg->stale && !pg->pins)	/* the file changed */
+			if (pg->stale && !pg->pins) {	/* the file changed */
 				fc__page_drop(c, pg);
+				cur.leaf = NULL;	/* it may free the leaf */
+			}
 		}
 	}
 	if (a->fault_only && a->addr)

@@ -349,6 +349,68 @@ static void advice(void **state)
 	th_fx_free(f);
 }
 
+/* Faults taken so far by @c's mappings. */
+static uint64_t faults_of(struct fc_cache *c)
+{
+	struct fc_stats st;
+
+	assert_int_equal(fc_cache_stats(c, &st), 0);
+	return st.faults;
+}
+
+/*
+ * Fault-around maps every cached page of the fault's aligned window (16
+ * pages), not only the run touching the fault, as the kernel's does; a
+ * copy view maps the run only (the other copies would cost memory).
+ */
+static void fault_around_window(void **state)
+{
+	static const int cached[] = { 0, 2, 5, 9, 15, 17 };
+	int copy;
+
+	(void)state;
+	for (copy = 0; copy < 2; copy++) {
+		struct th_fx *f = fx_new(64 * 4096, 0);
+		struct fc_config cfg;
+		struct fc_cache *c;
+		unsigned char *p;
+		uint64_t n;
+		size_t i;
+
+		fc_config_init(&cfg);
+		if (copy)
+			cfg.flags |= FC_CONFIG_COPY;
+		c = fc_cache_create(&cfg);
+		assert_non_null(c);
+		p = fc_map(c, f->fd, 0, 0, 0);
+		assert_non_null(p);
+		/* RANDOM: each miss reads its own page only */
+		assert_int_equal(fc_advise(p, 64 * 4096, FC_ADVICE_RANDOM), 0);
+		for (i = 0; i < sizeof(cached) / sizeof(cached[0]); i++)
+			assert_int_equal(p[cached[i] * 4096 + 7],
+					 f->ref[cached[i] * 4096 + 7]);
+		assert_int_equal(th_pages_read_settled(c), 6);
+		assert_int_equal(fc_advise(p, 64 * 4096, FC_ADVICE_DONTNEED),
+				 0);
+		n = faults_of(c);
+		assert_memory_equal(p + 5 * 4096, f->ref + 5 * 4096, 4096);
+		assert_int_equal(faults_of(c), n + 1);
+		/* the window's other cached pages came with it */
+		assert_memory_equal(p, f->ref, 4096);
+		assert_memory_equal(p + 2 * 4096, f->ref + 2 * 4096, 4096);
+		assert_memory_equal(p + 9 * 4096, f->ref + 9 * 4096, 4096);
+		assert_memory_equal(p + 15 * 4096, f->ref + 15 * 4096, 4096);
+		assert_int_equal(faults_of(c), copy ? n + 5 : n + 1);
+		/* the next window's page did not */
+		assert_memory_equal(p + 17 * 4096, f->ref + 17 * 4096, 4096);
+		assert_int_equal(faults_of(c), copy ? n + 6 : n + 2);
+		assert_int_equal(th_pages_read_settled(c), 6);
+		assert_int_equal(fc_unmap(p), 0);
+		fc_cache_destroy(c);
+		th_fx_free(f);
+	}
+}
+
 /*
  * A file on tmpfs: O_DIRECT may be refused there (EINVAL at open or at the
  * first read, depending on the kernel), and the library must fall back to
@@ -466,6 +528,7 @@ int main(void)
 		cmocka_unit_test(bad_input),
 		cmocka_unit_test(big_pages),
 		cmocka_unit_test(advice),
+		cmocka_unit_test(fault_around_window),
 		cmocka_unit_test(buffered_fallback),
 	};
 
