@@ -1024,6 +1024,25 @@ static int inline_init(struct fc_cache *c)
 	return fc__sigbus_install();
 }
 
+/*
+ * cache->lock spins a little before it sleeps (glibc's adaptive mutex).
+ * Its holders are short; inline faults on many threads take it twice a
+ * fault each, and with a plain mutex they convoyed through futex waits
+ * and wake-ups, which on these guests cost an IPI each (docs/design.md,
+ * "Locking rules").
+ */
+static void cache_lock_init(pthread_mutex_t *lock)
+{
+	pthread_mutexattr_t attr;
+
+	pthread_mutexattr_init(&attr);
+#ifdef __GLIBC__	/* PTHREAD_MUTEX_ADAPTIVE_NP is an enum, not a macro */
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+#endif
+	pthread_mutex_init(lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+}
+
 struct fc_cache *fc_cache_create(const struct fc_config *cfg)
 {
 	struct fc_cache *c = calloc(1, sizeof(*c));
@@ -1037,7 +1056,7 @@ struct fc_cache *fc_cache_create(const struct fc_config *cfg)
 	c->memfd = -1;
 	c->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	c->sys_page = (size_t)sysconf(_SC_PAGESIZE);
-	pthread_mutex_init(&c->lock, NULL);
+	cache_lock_init(&c->lock);
 	ret = config_check(cfg, &c->cfg, c->sys_page);
 	if (ret)
 		goto fail;
