@@ -130,13 +130,6 @@ static uint64_t view_eof(const struct fc_mapping *m)
 	return end - m->offset < m->len ? end - m->offset : m->len;
 }
 
-static struct fc_page *uptodate(struct fc_file *f, uint64_t index)
-{
-	struct fc_page *pg = fc__radix_lookup(&f->tree, index);
-
-	return pg && pg->state == FC_PG_UPTODATE ? pg : NULL;
-}
-
 static void mark_used(struct fc_cache *c, struct fc_page *pg)
 {
 	if (pg->ra_unused) {
@@ -1405,6 +1398,7 @@ static bool cmd_populate(struct plan *p, struct fc_cmd *cmd)
 	struct fc_mapping *m = cmd->m;
 	struct fc_file *f = m->file;
 	uint64_t key = cmd->first, done = 0;
+	struct fc_radix_cursor cur = { 0 };	/* no delete below */
 	struct fc_page *pg;
 
 	while (done < FC_POPULATE_CHUNK) {
@@ -1415,7 +1409,8 @@ static bool cmd_populate(struct plan *p, struct fc_cmd *cmd)
 			return true;
 		lo = hi = key;
 		while (hi <= cmd->last && hi - lo < FC_POPULATE_CHUNK - done &&
-		       (pg = uptodate(f, hi)) && !pg->marker &&
+		       (pg = fc__radix_lookup_near(&f->tree, &cur, hi)) &&
+		       pg->state == FC_PG_UPTODATE && !pg->marker &&
 		       pg->sample != FC_SAMPLE_ZAPPED)
 			hi++;
 		/* being read, a marker, or sampled (a fault will say if it is
