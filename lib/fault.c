@@ -207,13 +207,16 @@ static void plan_simple(struct plan *p, enum act_kind kind,
 	a->tid = tid;
 }
 
-/* @index can be mapped by fault-around: up to date, not a marker. */
-static bool around_ok(struct fc_file *f, struct fc_radix_cursor *cur,
-		      uint64_t index)
+/*
+ * Page @index of @f if a view may map it without a fault (fault-around,
+ * population): up to date and not a readahead marker; else NULL.
+ */
+static struct fc_page *mappable(struct fc_file *f,
+				struct fc_radix_cursor *cur, uint64_t index)
 {
 	struct fc_page *pg = fc__radix_lookup_near(&f->tree, cur, index);
 
-	return pg && pg->state == FC_PG_UPTODATE && !pg->marker;
+	return pg && pg->state == FC_PG_UPTODATE && !pg->marker ? pg : NULL;
 }
 
 /*
@@ -246,9 +249,9 @@ static void plan_around(struct plan *p, struct fc_mapping *m, uint64_t index,
 		if (ahead > view_end_page(m, ps))
 			ahead = view_end_page(m, ps);
 	}
-	while (lo > wlo && around_ok(m->file, &cur, lo - 1))
+	while (lo > wlo && mappable(m->file, &cur, lo - 1))
 		lo--;
-	while (hi < ahead && around_ok(m->file, &cur, hi))
+	while (hi < ahead && mappable(m->file, &cur, hi))
 		hi++;
 	m->ra_next = hi;
 	if (plan_install(p, m, lo, hi, addr, t0, ~0ull)) {
@@ -262,10 +265,10 @@ static void plan_around(struct plan *p, struct fc_mapping *m, uint64_t index,
 
 		if (i == lo) {
 			i = hi;
-		} else if (!around_ok(m->file, &cur, i)) {
+		} else if (!mappable(m->file, &cur, i)) {
 			i++;
 		} else {
-			while (i < whi && i != lo && around_ok(m->file, &cur, i))
+			while (i < whi && i != lo && mappable(m->file, &cur, i))
 				i++;
 			if (plan_install(p, m, first, i, 0, t0, ~0ull))
 				return;
@@ -1409,8 +1412,7 @@ static bool cmd_populate(struct plan *p, struct fc_cmd *cmd)
 			return true;
 		lo = hi = key;
 		while (hi <= cmd->last && hi - lo < FC_POPULATE_CHUNK - done &&
-		       (pg = fc__radix_lookup_near(&f->tree, &cur, hi)) &&
-		       pg->state == FC_PG_UPTODATE && !pg->marker &&
+		       (pg = mappable(f, &cur, hi)) &&
 		       pg->sample != FC_SAMPLE_ZAPPED)
 			hi++;
 		/* being read, a marker, or sampled (a fault will say if it is

@@ -41,21 +41,6 @@ static uint64_t max_key(unsigned height)
 	return ((uint64_t)1 << (height * FC_RADIX_BITS)) - 1;
 }
 
-void *fc__radix_lookup(const struct fc_radix *t, uint64_t key)
-{
-	const struct fc_radix_node *n = t->root;
-
-	if (!n || key > max_key(t->height))
-		return NULL;
-	for (;;) {
-		void *v = n->slots[(key >> n->shift) & MASK];
-
-		if (!n->shift || !v)
-			return v;
-		n = v;
-	}
-}
-
 void *fc__radix_lookup_near(const struct fc_radix *t,
 			    struct fc_radix_cursor *cur, uint64_t key)
 {
@@ -74,6 +59,13 @@ void *fc__radix_lookup_near(const struct fc_radix *t,
 	cur->leaf = n;
 	cur->base = key >> FC_RADIX_BITS;
 	return n->slots[key & MASK];
+}
+
+void *fc__radix_lookup(const struct fc_radix *t, uint64_t key)
+{
+	struct fc_radix_cursor cur = { 0 };
+
+	return fc__radix_lookup_near(t, &cur, key);
 }
 
 static struct fc_radix_node *new_node(struct fc_radix *t, unsigned shift)
