@@ -437,7 +437,6 @@ static void file_free(struct fc_file *f)
 	if (f->dfd_orig >= 0)
 		close(f->dfd_orig);
 	fc__radix_destroy(&f->tree);
-	pthread_mutex_destroy(&f->zap_lock);
 	free(f);
 }
 
@@ -484,7 +483,6 @@ static struct fc_file *file_new(struct fc_cache *c, int fd,
 		f->region_len = ps;
 	f->dfd_orig = -1;
 	f->wd = -1;
-	pthread_mutex_init(&f->zap_lock, NULL);
 	fc__radix_init(&f->tree);
 	if (fd < 0) {		/* a backend: no descriptors */
 		f->fd = -1;
@@ -1060,6 +1058,7 @@ struct fc_cache *fc_cache_create(const struct fc_config *cfg)
 	ret = config_check(cfg, &c->cfg, c->sys_page);
 	if (ret)
 		goto fail;
+	fc__stage_init(c);
 	c->copy_mode = c->cfg.flags & FC_CONFIG_COPY;
 	c->inline_mode = c->cfg.flags & FC_CONFIG_INLINE;
 	c->inline_uffd = -1;
@@ -1097,6 +1096,8 @@ fail:
 		close(c->memfd);
 	if (c->inotify_fd >= 0)
 		close(c->inotify_fd);
+	if (c->stage_idle_max)
+		fc__stage_destroy(c);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 	errno = -ret;
@@ -1135,6 +1136,7 @@ void fc_cache_destroy(struct fc_cache *c)
 		close(c->inline_uffd);
 	if (c->inotify_fd >= 0)
 		close(c->inotify_fd);
+	fc__stage_destroy(c);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }

@@ -8,23 +8,26 @@
  *     handler: look up page in file->tree (radix)
  *       UPTODATE  -> UFFDIO_CONTINUE the page and its cached neighbours
  *       INFLIGHT  -> queue a waiter on the read
- *       missing   -> readahead window, io_uring reads into file->alias
- *     io completion -> pages UPTODATE -> CONTINUE for waiters, and
- *                      install ahead of the reader
+ *       missing   -> readahead window, io_uring reads into staging buffers
+ *     io completion -> pages written into the store, UPTODATE ->
+ *                      CONTINUE for waiters, and install ahead of the reader
  *
- * Where the bytes live: one memfd per cache. Each file owns a region of it;
- * the read lands through file->alias (a private read-write view of the
- * region) and applications see the same pages through their read-only,
+ * Where the bytes live: one memfd per cache (the store). Each file owns a
+ * region of it. A read lands in a staging buffer and its pages enter the
+ * store whole when it is done (pwrite), so the store never holds a page
+ * half read; applications see the store's pages through their read-only,
  * MAP_SHARED views, registered MISSING|MINOR. Evicting a page punches a hole
  * in the memfd, which also drops it from every view.
  * FC_CONFIG_COPY instead gives each view private anonymous pages, registered
- * MISSING and filled by UFFDIO_COPY from the alias; eviction then also zaps
- * the copies (file->views), and copies count against the budget.
+ * MISSING and filled by UFFDIO_COPY from file->alias (a read-write view of
+ * the region, where that mode's reads land); eviction then also zaps the
+ * copies (file->views), and copies count against the budget.
  *
  * Lock ordering:
  *   maptab.lock (rwlock, global: address -> mapping)
  *     cache->lock (mutex: index, page states, LRU, waiters, stats, files)
  *       handler->cmd_lock (command queue of one handler)
+ *       cache->stage_lock (free staging buffers)
  * No ioctl, I/O submission or madvise runs under cache->lock, except the
  * hole punch of eviction (see reclaim() in cache.c for why).
  */
@@ -56,7 +59,8 @@
 #define FC_MAX_IO_BYTES (1u << 20)
 /* readahead reads at least this long are issued by io_uring's workers */
 #define FC_ASYNC_READ_BYTES (64u << 10)
-#define FC_ALIAS_ZAP_BYTES (4u << 20)	/* read alias PTEs dropped per batch */
+#define FC_STAGE_IDLE_MAX (40u << 20)	/* idle staging kept for reuse */
+#define FC_STAGE_CLASSES 22		/* power-of-two sizes, up to 2 MiB */
 #define FC_RING_ENTRIES 256
 #define FC_MSG_BATCH 64
 #define FC_RETAIN_FILES 32	/* unmapped files kept with their pages */
@@ -119,14 +123,8 @@ struct fc_file {
 	uint64_t nr_pages;	/* cache pages covering size */
 	uint64_t region;	/* offset of this file in the memfd */
 	size_t region_len;
-	char *alias;		/* rw view of the region: reads land here */
-	/*
-	 * Alias bytes [zap_lo, zap_hi) hold PTEs of reads not yet dropped
-	 * (zap_bytes of them); see alias_done() in io.c. Under zap_lock, a
-	 * leaf lock.
-	 */
-	pthread_mutex_t zap_lock;
-	uint64_t zap_lo, zap_hi, zap_bytes;
+	char *alias;		/* rw view of the region (copy mode's reads
+				   land here and copies come from it) */
 	struct fc_mapping *views; /* live mappings (->fnext); cache->lock */
 	struct fc_radix tree;
 	unsigned refs;		/* mappings + ios; under cache->lock */
@@ -170,13 +168,27 @@ struct fc_waiter {
 	bool own;
 };
 
-/* One read of @nr contiguous cache pages from @index. */
+/*
+ * One read of @nr contiguous cache pages from @index. In the default
+ * (zero-copy) mode it lands in @buf, a staging buffer, and its pages enter
+ * the store whole when it is done (io.c, io_finish): views map what the
+ * store holds, so the store must never hold a page still being read. In
+ * copy mode it lands in the file's alias of the store (views are private
+ * there and never see the store).
+ */
 struct fc_io {
 	struct fc_file *file;	/* holds a reference */
 	struct fc_handler *h;	/* that submitted it */
 	struct fc_backend_req req;
 	uint64_t index;
 	uint32_t nr;
+	char *buf;		/* staging, NULL until the first read */
+	uint8_t buf_class;	/* its size is 1 << buf_class */
+	uint8_t buf_fresh;	/* its pages were never touched */
+	uint8_t nomem;		/* no staging could be had: fails -ENOMEM */
+	uint64_t store_len;	/* bytes of staging the store takes */
+	uint64_t marker;	/* page that had the readahead marker, or ~0 */
+	uint8_t end_out;	/* how the read ended (handler's ended list) */
 	uint8_t retried;	/* this is the single-page retry after an error */
 	uint8_t direct;
 	uint8_t async;		/* readahead no fault waits for: see prep_one */
@@ -238,6 +250,7 @@ struct fc_handler {
 	bool ring_ok;
 	unsigned inflight;	/* ios submitted to this ring */
 	struct fc_io *to_submit;
+	struct fc_io *ended, *ended_tail;	/* completed, to finish */
 	struct fc_waiter *deferred;	/* faults that could not get a page */
 	_Atomic(struct fc_backend_req *) bdone;	/* completed backend reads */
 	pthread_mutex_t cmd_lock;
@@ -299,6 +312,14 @@ struct fc_cache {
 	uint64_t nr_inflight;	/* pages in state INFLIGHT; lock */
 	struct fc_stats st;	/* counters under lock */
 	atomic_long nr_mappings;
+	/*
+	 * Staging buffers (io.c), free ones by size class, kept for reuse up
+	 * to stage_idle_max bytes: a fresh buffer costs the zeroing of its
+	 * pages on first touch. Under stage_lock, a leaf lock.
+	 */
+	pthread_mutex_t stage_lock;
+	void *stage_free[FC_STAGE_CLASSES];
+	size_t stage_idle, stage_idle_max;
 };
 
 /* cache.c */
@@ -361,6 +382,8 @@ void fc__io_queue(struct fc_handler *h, struct fc_io *io);
 void fc__io_submit(struct fc_handler *h);
 struct fc_io *fc__io_new(struct fc_file *f, uint64_t index, uint32_t nr);
 void fc__io_free(struct fc_io *io);
+void fc__stage_init(struct fc_cache *c);
+void fc__stage_destroy(struct fc_cache *c);
 /* test hook: make reads covering file offset @off fail @count times */
 void fc__io_inject_error(uint64_t off, int count, int err);
 

@@ -6,20 +6,30 @@
  * files: their read() is called here and completes through
  * fc_backend_complete(), which hands the result to the submitting handler.
  *
- * Only the owning handler thread touches its ring. Reads land in the
- * file's alias of the store. O_DIRECT is used where the file system takes
- * it (aligned store pages, offsets and lengths); EINVAL from it switches
- * the file to buffered reads for good (tmpfs on older kernels, odd block
- * sizes). Short reads are continued from where they stopped, -EAGAIN is
+ * Only the owning handler thread touches its ring. A read lands in a
+ * staging buffer, and when all of it is there its pages enter the store
+ * (fc__io_store): copied into the reader's view with UFFDIO_COPY, which
+ * puts them in the store and maps them in one step, or written with
+ * pwrite. The views map what the store holds, so a page must enter it
+ * whole. Either way the store pages are allocated without being zeroed,
+ * where a read straight into them faulted them in zeroed first; staging
+ * buffers are reused, so the copy costs about what that zeroing did
+ * (docs/design.md, "Where reads land"). In copy mode views never see the
+ * store, and reads land in the file's alias of it directly. O_DIRECT is used where the file system takes it
+ * (aligned buffers, offsets and lengths); EINVAL from it switches the file
+ * to buffered reads for good (tmpfs on older kernels, odd block sizes).
+ * Short reads are continued from where they stopped, -EAGAIN is
  * resubmitted a bounded number of times, and a full submission queue is
  * flushed and retried.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "compat.h"
 #include "io.h"
 
 #define FC_IO_MAX_AGAIN 64
@@ -84,13 +94,115 @@ struct fc_io *fc__io_new(struct fc_file *f, uint64_t index, uint32_t nr)
 	io->file = f;
 	io->index = index;
 	io->nr = nr;
+	io->marker = ~0ull;
 	io->len = end > off ? end - off : 0;
 	io->direct = atomic_load(&f->dfd) >= 0;
 	return io;
 }
 
+/* ---- staging buffers ---- */
+
+/* Keep up to a sixteenth of the budget idle, at most FC_STAGE_IDLE_MAX. */
+void fc__stage_init(struct fc_cache *c)
+{
+	pthread_mutex_init(&c->stage_lock, NULL);
+	c->stage_idle_max = c->cfg.cache_bytes / 16;
+	if (c->stage_idle_max > FC_STAGE_IDLE_MAX)
+		c->stage_idle_max = FC_STAGE_IDLE_MAX;
+}
+
+void fc__stage_destroy(struct fc_cache *c)
+{
+	unsigned k;
+
+	for (k = 0; k < FC_STAGE_CLASSES; k++) {
+		while (c->stage_free[k]) {
+			void *b = c->stage_free[k];
+
+			c->stage_free[k] = *(void **)b;
+			munmap(b, (size_t)1 << k);
+		}
+	}
+	pthread_mutex_destroy(&c->stage_lock);
+}
+
+/*
+ * Give @io a staging buffer big enough for all its pages, reused if one
+ * is free. Return: false when none can be had (out of memory).
+ * Context: any thread, no cache->lock.
+ */
+static bool stage_get(struct fc_io *io)
+{
+	struct fc_cache *c = io->file->cache;
+	uint64_t bytes = (uint64_t)io->nr * c->cfg.page_size;
+	unsigned k = 12;
+	bool fresh;
+	void *b;
+
+	while (((uint64_t)1 << k) < bytes)
+		k++;
+	pthread_mutex_lock(&c->stage_lock);
+	b = c->stage_free[k];
+	if (b) {
+		c->stage_free[k] = *(void **)b;
+		c->stage_idle -= (size_t)1 << k;
+	}
+	pthread_mutex_unlock(&c->stage_lock);
+	fresh = !b;
+	if (!b) {
+		b = mmap(NULL, (size_t)1 << k, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (b == MAP_FAILED)
+			return false;
+	}
+	io->buf_fresh = fresh;
+	io->buf = b;
+	io->buf_class = (uint8_t)k;
+	return true;
+}
+
+/* Give @io's staging buffer back: kept for reuse, or freed. */
+static void stage_put(struct fc_io *io)
+{
+	struct fc_cache *c = io->file->cache;
+	size_t len = (size_t)1 << io->buf_class;
+	void *b = io->buf;
+	bool keep;
+
+	if (!b)
+		return;
+	io->buf = NULL;
+	pthread_mutex_lock(&c->stage_lock);
+	keep = c->stage_idle + len <= c->stage_idle_max;
+	if (keep) {
+		*(void **)b = c->stage_free[io->buf_class];
+		c->stage_free[io->buf_class] = b;
+		c->stage_idle += len;
+	}
+	pthread_mutex_unlock(&c->stage_lock);
+	if (!keep)
+		munmap(b, len);
+}
+
+/*
+ * Where the rest of @io lands: its staging buffer (taken now if it has
+ * none), or in copy mode the alias. NULL when no staging can be had.
+ */
+static char *io_dst(struct fc_io *io)
+{
+	struct fc_file *f = io->file;
+
+	if (f->cache->copy_mode)
+		return f->alias + io->index * f->cache->cfg.page_size +
+		       io->done;
+	if (!io->buf && !stage_get(io))
+		return NULL;
+	return io->buf + io->done;
+}
+
 void fc__io_free(struct fc_io *io)
 {
+	stage_put(io);
 	free(io);
 }
 
@@ -131,13 +243,18 @@ static void backend_read(struct fc_handler *h, struct fc_io *io)
 {
 	struct fc_file *f = io->file;
 	uint64_t off = io->index * f->cache->cfg.page_size + io->done;
+	char *dst = io_dst(io);
 	int ret;
 
 	io->h = h;
 	io->req.io = io;
 	h->inflight++;
-	ret = f->bops->read(f->bctx, off, f->alias + off,
-			    (size_t)(io->len - io->done), &io->req);
+	if (!dst) {
+		fc_backend_complete(&io->req, -ENOMEM);
+		return;
+	}
+	ret = f->bops->read(f->bctx, off, dst, (size_t)(io->len - io->done),
+			    &io->req);
 	if (ret)
 		fc_backend_complete(&io->req, ret < 0 ? ret : -EIO);
 }
@@ -148,6 +265,7 @@ static bool prep_one(struct fc_handler *h, struct fc_io *io)
 	uint64_t off = io->index * f->cache->cfg.page_size + io->done;
 	struct io_uring_sqe *sqe;
 	uint64_t len = io->len - io->done;
+	char *dst;
 	int fd;
 
 	if (f->bops) {
@@ -167,19 +285,28 @@ static bool prep_one(struct fc_handler *h, struct fc_io *io)
 	fd = io->direct ? atomic_load(&f->dfd) : f->fd;
 	if (io->direct)	/* whole blocks: the tail past EOF is zeroed later */
 		len = (len + 511) & ~511ull;
-	io_uring_prep_read(sqe, fd, f->alias + off, (unsigned)len,
-			   off);
+	dst = io_dst(io);
+	if (dst) {
+		io_uring_prep_read(sqe, fd, dst, (unsigned)len, off);
+	} else {	/* completes at once, and fails with -ENOMEM */
+		io->nomem = 1;
+		io_uring_prep_nop(sqe);
+	}
 	io_uring_sqe_set_data(sqe, io);
 	/*
-	 * An O_DIRECT read faults its fresh store pages in while it is
+	 * An O_DIRECT read faults in the fresh pages it lands in while it is
 	 * submitted (GUP: page allocation and zeroing, ~0.7 ms per MiB here),
 	 * and that was the handler thread's time: during a scan it spent it
 	 * all so, and a fault on a cached page waited ~1 ms to be read from
-	 * the uffd. Readahead no fault is waiting for goes to io_uring's
-	 * workers instead; a read a fault waits for is still issued here,
-	 * where it is fastest.
+	 * the uffd. Such readahead no fault is waiting for goes to io_uring's
+	 * workers: in copy mode (it lands in the store), and into a staging
+	 * buffer used for the first time. Into a reused one it is issued
+	 * here, as a true asynchronous read: a worker would block on it, and
+	 * io_uring runs at most 4 per CPU, which held a scan to 4 reads in
+	 * flight (docs/design.md, "Where reads land").
 	 */
-	if (io->async && len >= FC_ASYNC_READ_BYTES)
+	if (io->async && len >= FC_ASYNC_READ_BYTES &&
+	    (f->cache->copy_mode || io->buf_fresh))
 		sqe->flags |= IOSQE_ASYNC;
 	h->inflight++;
 	return true;
@@ -200,59 +327,161 @@ void fc__io_submit(struct fc_handler *h)
 }
 
 /*
- * The alias mapping was only the way in. Drop its PTEs (the data stays in
- * the store): else every cached page is mapped twice and the process's RSS
- * reads twice the budget (measured: 536 MB of maxrss for a 256 MiB budget
- * while searching 8 GiB in fcview). They are dropped in batches of a
- * sixteenth of the budget (at least FC_ALIAS_ZAP_BYTES), over the span
- * the reads covered: MADV_DONTNEED flushes the TLB of every CPU running
- * the process once per page table holding a written page: one zap per
- * 4 KiB read put 30% of all CPU time in TLB-shootdown IPIs with 8 threads
- * faulting at random (4 MiB batches: still 20%). So RSS may count that
- * much of a file twice; the store, which the budget bounds, never does.
- * In copy mode the alias is where UFFDIO_COPY reads from, so its PTEs
- * stay: dropping them made every copy fault its source in again (fcbench
- * seq1 cold on 1 GiB, fc-copy, 3 reps: 446 MB/s and 2.51 CPU-s/GB
- * dropped, 608 MB/s and 1.99 kept). RSS then counts store plus copies,
- * which is what the budget counts in that mode.
- * Context: any thread, no cache->lock.
+ * All of @io that will come is in (the source may have ended early, at
+ * io->done): zero what lies past it, up to what the store will take from
+ * staging: the pages up to the end of the file rounded to a system page
+ * (the kernel maps the last partial page, and nothing past it). In copy
+ * mode the read landed in place and its whole pages are zeroed past it.
+ * Return: false when no buffer could be had.
  */
-static void alias_done(struct fc_file *f, const struct fc_io *io)
+static bool io_seal(struct fc_io *io)
 {
-	size_t ps = f->cache->cfg.page_size;
-	uint64_t lo = io->index * ps, hi = lo + io->nr * ps, zlo = 0, zhi = 0;
+	struct fc_cache *c = io->file->cache;
+	uint64_t sp = c->sys_page, end = (uint64_t)io->nr * c->cfg.page_size;
+	uint64_t len = (io->len + sp - 1) & ~(sp - 1);
+	uint64_t have = io->done < io->len ? io->done : io->len;
+	char *buf = io_dst(io);
 
-	if (f->cache->copy_mode)
-		return;
-	pthread_mutex_lock(&f->zap_lock);
-	if (!f->zap_bytes || lo < f->zap_lo)
-		f->zap_lo = lo;
-	if (!f->zap_bytes || hi > f->zap_hi)
-		f->zap_hi = hi;
-	f->zap_bytes += hi - lo;
-	if (f->zap_bytes >= FC_ALIAS_ZAP_BYTES &&
-	    f->zap_bytes >= f->cache->cfg.cache_bytes / 16) {
-		zlo = f->zap_lo;
-		zhi = f->zap_hi;
-		f->zap_bytes = 0;
+	if (!buf)
+		return false;
+	buf -= io->done;
+	if (len > end)
+		len = end;
+	memset(buf + have, 0, (c->copy_mode ? end : len) - have);
+	io->store_len = c->copy_mode ? 0 : len;
+	return true;
+}
+
+/* pwrite store bytes [@lo, @hi) of @io (offsets in the io). */
+static int store_write(struct fc_io *io, uint64_t lo, uint64_t hi)
+{
+	struct fc_file *f = io->file;
+	uint64_t base = f->region + io->index * f->cache->cfg.page_size;
+
+	while (lo < hi) {
+		ssize_t n = pwrite(f->cache->memfd, io->buf + lo,
+				   (size_t)(hi - lo), (off_t)(base + lo));
+
+		if (n <= 0)
+			return n < 0 ? -errno : -ENOSPC;
+		lo += (uint64_t)n;
 	}
-	pthread_mutex_unlock(&f->zap_lock);
-	if (zhi > zlo)	/* pages read meanwhile are in it or in the next */
-		madvise(f->alias + zlo, zhi - zlo, MADV_DONTNEED);
+	return 0;
 }
 
 /*
- * Account @res bytes (or -errno) done on @io. Return: FC_IO_DONE when every
- * byte is in the store (the part of the last page past EOF is zeroed),
+ * UFFDIO_COPY store bytes [@lo, @hi) of @io into @m's view, where they
+ * lie (the caller clipped them to it): that puts them in the store and
+ * maps them there. A page the view already holds something at (a SIGBUS
+ * marker) is written with pwrite instead, and so is the rest if the view
+ * is gone. Return: bytes mapped, or -errno from pwrite.
+ */
+static int64_t store_copy(struct fc_io *io, struct fc_mapping *m, uint64_t lo,
+			  uint64_t hi)
+{
+	uint64_t fbase = io->index * m->cache->cfg.page_size, done = 0, next;
+	size_t sp = m->cache->sys_page;
+	int tries = 0, ret;
+
+	while (lo < hi) {
+		struct uffdio_copy cp = {
+			.dst = (uintptr_t)m->base + (fbase + lo - m->offset),
+			.src = (uintptr_t)io->buf + lo,
+			.len = hi - lo,
+		};
+
+		if (ioctl(m->uffd, UFFDIO_COPY, &cp) == 0) {
+			done += hi - lo;
+			break;
+		}
+		if (cp.copy > 0) {	/* up to a page already there */
+			lo += (uint64_t)cp.copy;
+			done += (uint64_t)cp.copy;
+			continue;
+		}
+		if (errno == EAGAIN && ++tries < 100)
+			continue;	/* the mm is changing */
+		/* EEXIST: that page only; else the view is gone: all */
+		next = errno == EEXIST ? lo + sp : hi;
+		ret = store_write(io, lo, next);
+		if (ret)
+			return ret;
+		lo = next;
+	}
+	return (int64_t)done;
+}
+
+/**
+ * fc__io_store - put the pages of @io, read into staging, in the store.
+ * Where they lie in @m's view (the mapping they are read for, or NULL)
+ * they are copied there with UFFDIO_COPY, which adds them to the store
+ * and maps them in that view in one step: the reader finds them mapped
+ * (install-ahead), and threads waiting on them there are woken. The rest,
+ * and the page that had the readahead marker (the reader must fault on
+ * it), are written with pwrite. Either way a page enters the store whole:
+ * a view that maps it never sees it half read.
+ * Return: bytes mapped into @m, or -errno when the store cannot take the
+ * pages (they may be partly written: the caller drops them all).
+ * Context: no locks held; the thread that finished the read.
+ */
+int64_t fc__io_store(struct fc_io *io, struct fc_mapping *m)
+{
+	uint64_t ps = io->file->cache->cfg.page_size, fbase = io->index * ps;
+	uint64_t end = io->store_len, lo = 0, hi = 0, mk = end, mk_end = end;
+	uint64_t pos = 0;
+	int64_t mapped = 0, r = 0;
+
+	if (m && !atomic_load(&m->dead)) {
+		lo = m->offset > fbase ? m->offset - fbase : 0;
+		hi = m->offset + m->len > fbase ? m->offset + m->len - fbase : 0;
+	}
+	if (io->marker != ~0ull) {
+		mk = (io->marker - io->index) * ps;
+		mk_end = mk + ps;
+	}
+	while (pos < end && r >= 0) {
+		uint64_t bounds[4] = { lo, hi, mk, mk_end }, next = end;
+		bool copy = pos >= lo && pos < hi && (pos < mk || pos >= mk_end);
+		unsigned k;
+
+		for (k = 0; k < 4; k++)
+			if (bounds[k] > pos && bounds[k] < next)
+				next = bounds[k];
+		if (copy) {
+			r = store_copy(io, m, pos, next);
+			mapped += r > 0 ? r : 0;
+		} else {
+			r = store_write(io, pos, next);
+		}
+		pos = next;
+	}
+	stage_put(io);
+	return r < 0 ? r : mapped;
+}
+
+static enum fc_io_outcome io_nomem(int *err)
+{
+	*err = ENOMEM;
+	return FC_IO_FAILED;
+}
+
+/*
+ * Account @res bytes (or -errno) read on @io. Return: FC_IO_DONE when every
+ * byte is read (the part of the last page past EOF is zeroed; from
+ * staging, the pages still have to enter the store: fc__io_store),
  * FC_IO_AGAIN when the rest must be read again (the caller resubmits),
  * FC_IO_EOF when the source ended early, FC_IO_FAILED with *err = errno.
  */
+
 static enum fc_io_outcome io_account(struct fc_io *io, int res, int *err)
 {
 	struct fc_file *f = io->file;
-	uint64_t ps = f->cache->cfg.page_size;
 	int inj = injected(io);
 
+	if (io->nomem) {
+		io->nomem = 0;
+		res = -ENOMEM;
+	}
 	if (inj)
 		res = inj;
 	if (res == -EINVAL && io->direct) {
@@ -264,26 +493,19 @@ static enum fc_io_outcome io_account(struct fc_io *io, int res, int *err)
 		return FC_IO_AGAIN;
 	if (res < 0) {
 		*err = -res;
+		stage_put(io);	/* a retry is a new read */
 		return FC_IO_FAILED;
 	}
 	if (res == 0 && io->done < io->len) {	/* the file shrank? */
-		memset(f->alias + io->index * ps + io->done, 0,
-		       io->nr * ps - io->done);
-		alias_done(f, io);
 		*err = EIO;
-		return FC_IO_EOF;
+		return io_seal(io) ? FC_IO_EOF : io_nomem(err);
 	}
 	io->done += (uint64_t)res;
 	if (io->done > io->len)	/* O_DIRECT rounds up; a backend lied */
 		io->done = io->len;
 	if (io->done < io->len)
 		return FC_IO_AGAIN;
-	/* zero the tail of the last page past EOF, whatever was read there */
-	if (io->len < (uint64_t)io->nr * ps)
-		memset(f->alias + io->index * ps + io->len, 0,
-		       io->nr * ps - io->len);
-	alias_done(f, io);
-	return FC_IO_DONE;
+	return io_seal(io) ? FC_IO_DONE : io_nomem(err);
 }
 
 /**
@@ -320,6 +542,7 @@ enum fc_io_outcome fc__io_sync(struct fc_io *io, int *err)
 
 	do {
 		uint64_t len = io->len - io->done;
+		char *dst = io_dst(io);
 		ssize_t n;
 		int fd;
 
@@ -328,8 +551,8 @@ enum fc_io_outcome fc__io_sync(struct fc_io *io, int *err)
 		fd = io->direct ? atomic_load(&f->dfd) : f->fd;
 		if (io->direct)
 			len = (len + 511) & ~511ull;
-		n = pread(fd, f->alias + base + io->done, (size_t)len,
-			  (off_t)(base + io->done));
+		n = dst ? pread(fd, dst, (size_t)len, (off_t)(base + io->done))
+			: (errno = ENOMEM, -1);
 		out = io_account(io, n < 0 ? -errno : (int)n, err);
 	} while (out == FC_IO_AGAIN);
 	return out;

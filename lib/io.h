@@ -15,6 +15,7 @@ enum fc_io_outcome {
 enum fc_io_outcome fc__io_complete(struct fc_handler *h, struct fc_io *io,
 				   int res, int *err);
 enum fc_io_outcome fc__io_sync(struct fc_io *io, int *err);
+int64_t fc__io_store(struct fc_io *io, struct fc_mapping *m);
 
 #define FC_TAG_UFFD ((uint64_t)1)
 #define FC_TAG_EVFD ((uint64_t)2)
