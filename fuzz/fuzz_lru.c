@@ -3,7 +3,8 @@
  * fuzz_lru: the two-list eviction policy against a model made of two plain
  * arrays with the same rules (insert at the tail, a second reference while
  * inactive promotes, the active list is trimmed from its head, victims come
- * from the inactive head, busy nodes rotate to the tail). Every step
+ * from the inactive head, busy nodes rotate to the tail, a victim found
+ * in use goes to the active tail). Every step
  * compares both lists in order; moving the sampling hand (fc__lru_age)
  * must change neither, and fc__lru_check holds its invariants. Also the
  * shadow table: a refault it reports must be a key the model evicted
@@ -203,6 +204,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FZ_CHECK(n ? id(n) == v : v < 0);
 			if (n)
 				FZ_CHECK(!n->linked && !m[v].busy);
+			if (n && (op & 16)) {	/* found in use: spared */
+				fc__lru_activate(&lru, n);
+				m[v].referenced = false;
+				m_tail(v, 1);
+				m_balance();
+			}
 		}
 		compare(&lru);
 	}

@@ -45,29 +45,32 @@ struct fc_config {
 	size_t page_size;	 /* cache unit: power of two, 4 KiB .. 2 MiB */
 	size_t readahead_max;	 /* largest readahead window, bytes */
 	unsigned handler_threads; /* fault handler threads (each owns a uffd) */
-	unsigned fault_around;	 /* cached neighbours mapped per fault, pages */
+	unsigned fault_around;	 /* copy mode: cached neighbours copied per
+				    fault, pages (shared views: the kernel's) */
 	unsigned flags;		 /* FC_CONFIG_* */
 };
 
 /* Never use O_DIRECT, always buffered reads (also chosen automatically). */
 #define FC_CONFIG_NO_DIRECT	(1u << 0)
 /*
- * Resolve faults by copying (UFFDIO_COPY into private anonymous views)
- * instead of mapping the cache's own pages (UFFDIO_CONTINUE on shared
- * views, the default). Copies count against cache_bytes, so the same
- * budget holds about half as many mapped pages; the mode needs no minor
- * fault support (Linux 5.13 and older). See faultcache(7), "MODES".
+ * Give each mapping private copies of the cache's pages (UFFDIO_COPY into
+ * private anonymous views) instead of showing the cache's own pages
+ * (shared views of the store, the default, which the kernel maps at the
+ * first touch of a cached page). Every first touch of a page in a view is
+ * then a fault the library resolves, so hits are counted exactly; copies
+ * count against cache_bytes, so the same budget holds about half as many
+ * mapped pages, and it is slower. See faultcache(7), "MODES".
  */
 #define FC_CONFIG_COPY		(1u << 1)
 /*
  * Resolve each fault in the thread that takes it, in a SIGBUS handler the
  * library installs (UFFD_FEATURE_SIGBUS), instead of in a handler thread:
  * the thread reads its own page, as the kernel does, with no wake-up
- * between threads. Fastest for random access. Costs: a page not yet
- * mapped that a system call touches fails with EFAULT (as in the
- * user-mode-only fallback), and the library owns SIGBUS: a handler the
+ * between threads. Fastest for random access. Costs: a page the cache
+ * does not hold yet that a system call touches fails with EFAULT (as in
+ * the user-mode-only fallback), and the library owns SIGBUS: a handler the
  * application installs later must call fc_handle_sigbus() first. Same
- * kernel needs as the default mode (5.14); not with FC_CONFIG_COPY. See
+ * kernel needs as the default mode; not with FC_CONFIG_COPY. See
  * faultcache(7) and fc_handle_sigbus(3).
  */
 #define FC_CONFIG_INLINE	(1u << 2)
@@ -147,20 +150,25 @@ FC_EXPORT int fc_advise(void *addr, size_t length, int advice);
 
 /* fc_stats.flags */
 #define FC_STATS_USER_MODE_ONLY (1u << 0) /* uffd cannot see kernel faults */
-#define FC_STATS_ZERO_COPY	(1u << 1) /* faults resolved by UFFDIO_CONTINUE,
-					     not UFFDIO_COPY (FC_CONFIG_COPY) */
+#define FC_STATS_ZERO_COPY	(1u << 1) /* views show the store's own pages
+					     (not FC_CONFIG_COPY's copies) */
 #define FC_STATS_INLINE		(1u << 2) /* faults resolved by the faulting
 					     thread (FC_CONFIG_INLINE) */
 
 struct fc_stats {
-	uint64_t faults;	 /* fault messages handled */
-	uint64_t hits;		 /* faults on a page already cached */
+	/*
+	 * Faults the library resolved. With shared views (the default) the
+	 * kernel maps a page the cache holds by itself, without a fault of
+	 * the library's: faults are then mostly misses (faultcache(7)).
+	 */
+	uint64_t faults;
+	uint64_t hits;		 /* of them, on a page already cached */
 	uint64_t misses;	 /* faults that had to wait for a read */
 	uint64_t pages_read;	 /* cache pages read from the file */
 	uint64_t bytes_read;	 /* bytes read from the file */
 	uint64_t ra_pages;	 /* pages read by readahead (not the fault page) */
 	uint64_t ra_used;	 /* readahead pages later installed or touched */
-	uint64_t pages_installed; /* cache pages mapped into views */
+	uint64_t pages_installed; /* cache pages the library mapped into views */
 	uint64_t evictions;	 /* pages dropped from the cache */
 	uint64_t refaults_active; /* evicted pages re-read soon enough to activate */
 	uint64_t io_errors;	 /* reads that failed (before retry) */

@@ -172,7 +172,7 @@ void fc__store_punch(struct fc_cache *c, struct fc_file *f, uint64_t index,
 	fallocate(c->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		  (off_t)(f->region + index * ps), (off_t)(nr * ps));
 	if (c->copy_mode && f->views)
-		fc__views_zap(f, index * ps, nr * ps);
+		fc__views_zap(f, index * ps, nr * ps, false);
 }
 
 /*
@@ -219,13 +219,14 @@ static void zap_runs(struct fc_cache *c, struct fc_page **v, size_t n,
 			fc__store_punch(c, v[i]->file, v[i]->index, j - i);
 		else
 			fc__views_zap(v[i]->file, v[i]->index * ps,
-				      (j - i) * ps);
+				      (j - i) * ps, !c->copy_mode);
 	}
 }
 
 struct sampling {
 	struct fc_page *v[FC_SAMPLE_MAX];
 	size_t n;
+	bool copy;
 };
 
 static void sample_one(struct fc_lru_node *node, void *arg)
@@ -233,7 +234,13 @@ static void sample_one(struct fc_lru_node *node, void *arg)
 	struct sampling *s = arg;
 	struct fc_page *pg = (struct fc_page *)node;
 
-	if (pg->sample != FC_SAMPLE_MAPPED || !pg->file->views)
+	/*
+	 * Copy mode: the copies the library made in views that count. The
+	 * default mode: any page the kernel may have mapped, in a view that
+	 * counts (it maps the store's pages without telling us).
+	 */
+	if (s->copy ? pg->sample != FC_SAMPLE_MAPPED || !pg->file->views
+		    : pg->held || !fc__views_watched(pg->file))
 		return;
 	pg->sample = FC_SAMPLE_ZAPPED;
 	node->referenced = 1;	/* in use through the view: one reference */
@@ -242,19 +249,22 @@ static void sample_one(struct fc_lru_node *node, void *arg)
 
 /**
  * fc__cache_age - sampling, the accessed bit userspace lacks.
- * A page installed in a view may be in use there without a fault the
+ * A page mapped in a view may be in use there without a fault the
  * library could see. The front hand of a two-handed clock (eviction, at
  * the inactive head, is the back hand) passes each inactive page once
  * half a cache's worth of pages were read after it: a page it passes that
- * is mapped (FC_SAMPLE_MAPPED) is zapped from the views (the store keeps
- * the data) and counted as referenced once, so a fault on it before
- * eviction reaches it is its second reference and promotes it, as a young
- * PTE does in the kernel's reclaim (so does being mapped again by
- * fault-around: plan_install()). Measured by age in pages read, not by
- * position: the pages a reader had installed ahead are young, and a cache
- * that stops reading stops zapping. Off while the files mapped fit in the
- * cache (nothing will be evicted). At most FC_SAMPLE_MAX pages per call,
- * to bound the time under the lock. Context: cache->lock held.
+ * may be mapped where accesses count is zapped from those views (the
+ * store keeps the data) and counted as referenced once. If it is touched
+ * before eviction reaches it, that is its second reference and promotes
+ * it, as a young PTE does in the kernel's reclaim: in the default mode the
+ * kernel maps it again at the touch, and reclaim finds it mapped
+ * (fc__views_present); in copy mode the touch is a fault, and so is being
+ * mapped again by fault-around (plan_install()). Measured by age in pages
+ * read, not by position: the pages a reader had installed ahead are
+ * young, and a cache that stops reading stops zapping. Off while the
+ * files mapped fit in the cache (nothing will be evicted). At most
+ * FC_SAMPLE_MAX pages per call, to bound the time under the lock.
+ * Context: cache->lock held.
  */
 void fc__cache_age(struct fc_cache *c)
 {
@@ -263,6 +273,7 @@ void fc__cache_age(struct fc_cache *c)
 	if (c->file_pages <= c->nr_working)	/* it all fits: no eviction */
 		return;
 	s.n = 0;
+	s.copy = c->copy_mode;
 	if (!fc__lru_age(&c->lru, (uint32_t)(c->nr_working / 2), FC_SAMPLE_MAX,
 			 sample_one, &s))
 		return;
@@ -271,27 +282,66 @@ void fc__cache_age(struct fc_cache *c)
 }
 
 /*
+ * The default mode's back hand: of the sorted victims @v[0..@n), give the
+ * ones sampling zapped and a watched view maps again (they were touched
+ * since) another round, on the active list, and keep the rest in @v.
+ * Return: how many are left to evict.
+ */
+static size_t spare_touched(struct fc_cache *c, struct fc_page **v, size_t n)
+{
+	bool seen[FC_RECLAIM_BATCH];
+	size_t i, j, k = 0;
+
+	memset(seen, 0, sizeof(seen));
+	for (i = 0; i < n; i = j) {
+		for (j = i + 1; j < n && v[j]->file == v[i]->file &&
+				v[j]->index == v[j - 1]->index + 1; j++)
+			;
+		if (v[i]->file->views)
+			fc__views_present(v[i]->file, v[i]->index, j - i,
+					  &seen[i]);
+	}
+	for (i = 0; i < n; i++) {
+		if (seen[i] && v[i]->sample == FC_SAMPLE_ZAPPED) {
+			v[i]->sample = FC_SAMPLE_NONE;
+			fc__lru_activate(&c->lru, &v[i]->lru);
+		} else {
+			v[k++] = v[i];
+		}
+	}
+	return k;
+}
+
+/*
  * Evict up to FC_RECLAIM_BATCH pages. The hole punch runs under the lock on
  * purpose: a page's store location is fixed by (file, index), so a new read
  * of the same index must not start before the old data is gone, and it
  * cannot while the page is still in the index and we hold the lock.
  * Neighbouring victims are punched with one call (a scan evicts in runs).
+ * In the default mode victims sampling finds touched are spared, and the
+ * next ones looked at, once round the LRU at most.
  */
 static size_t reclaim(struct fc_cache *c)
 {
 	struct fc_page *v[FC_RECLAIM_BATCH];
-	size_t n = 0, i;
+	size_t n, i, looked = 0, lru = fc__lru_size(&c->lru);
 
 	fc__cache_age(c);
-	while (n < FC_RECLAIM_BATCH) {
-		struct fc_lru_node *node = fc__lru_victim(&c->lru, page_busy,
-							  NULL);
+	do {
+		for (n = 0; n < FC_RECLAIM_BATCH; n++) {
+			struct fc_lru_node *node =
+				fc__lru_victim(&c->lru, page_busy, NULL);
 
-		if (!node)
-			break;
-		v[n++] = (struct fc_page *)node;
-	}
-	sort_pages(v, n);
+			if (!node)
+				break;
+			v[n] = (struct fc_page *)node;
+		}
+		looked += n;
+		sort_pages(v, n);
+		if (!c->copy_mode)
+			n = spare_touched(c, v, n);
+		/* all of them touched: look further, once round the LRU */
+	} while (!n && looked && looked < lru);
 	zap_runs(c, v, n, true);
 	for (i = 0; i < n; i++) {
 		fc__radix_delete(&v[i]->file->tree, v[i]->index);
@@ -352,6 +402,7 @@ struct fc_page *fc__page_alloc(struct fc_cache *c)
 /* Return @pg (already out of index and LRU) to the free list. */
 void fc__page_free(struct fc_cache *c, struct fc_page *pg)
 {
+	free(pg->held);
 	memset(pg, 0, sizeof(*pg));
 	pg->free_next = c->free_list;
 	c->free_list = pg;
@@ -372,6 +423,54 @@ void fc__page_drop(struct fc_cache *c, struct fc_page *pg)
 		fc__lru_remove(&c->lru, &pg->lru);
 	fc__store_punch(c, f, pg->index, 1);
 	fc__page_free(c, pg);
+}
+
+/**
+ * fc__page_store_held - put held page @pg (its bytes kept out of the store,
+ * see struct fc_page) in the store now: a fault reached it, and the views
+ * may map it from here on. On failure (the store cannot take it) the page
+ * is dropped: the next touch reads it again.
+ * Return: false when it was dropped. Context: cache->lock held (a page's
+ * store location is fixed: nothing else may write it meanwhile).
+ */
+bool fc__page_store_held(struct fc_cache *c, struct fc_page *pg)
+{
+	off_t at = (off_t)(pg->file->region + pg->index * c->cfg.page_size);
+	uint32_t off = 0;
+
+	while (off < pg->held_len) {
+		ssize_t n = pwrite(c->memfd, (char *)pg->held + off,
+				   pg->held_len - off, at + off);
+
+		if (n <= 0) {
+			fc__page_drop(c, pg);
+			return false;
+		}
+		off += (uint32_t)n;
+	}
+	free(pg->held);
+	pg->held = NULL;
+	return true;
+}
+
+/**
+ * fc__store_holds - does the store hold the system page at file offset
+ * @off of @f? A fault on a page the index says is cached and stored is a
+ * race with the store's write (then it is there now) and nothing else; if
+ * it is not there, the caller reads it again rather than send the thread
+ * back to a fault that would come again for ever. Asked of the alias,
+ * which maps nothing in the default mode: mincore reports the memfd's
+ * page cache. Return: true, also when it cannot tell.
+ * Context: cache->lock held.
+ */
+bool fc__store_holds(struct fc_cache *c, struct fc_file *f, uint64_t off)
+{
+	unsigned char v = 1;
+
+	off &= ~(uint64_t)(c->sys_page - 1);
+	if (mincore(f->alias + off, c->sys_page, &v))
+		return true;
+	return v & 1;
 }
 
 /* True when a shadow says @pg's index was evicted recently. */
@@ -950,9 +1049,7 @@ static void handlers_destroy(struct fc_cache *c)
 static int handler_init(struct fc_cache *c, struct fc_handler *h)
 {
 	/* copy mode fills anonymous memory: no shmem features needed */
-	uint64_t want = c->copy_mode ? 0
-				     : UFFD_FEATURE_MISSING_SHMEM |
-					       UFFD_FEATURE_MINOR_SHMEM;
+	uint64_t want = c->copy_mode ? 0 : UFFD_FEATURE_MISSING_SHMEM;
 	char name[16];
 	int ret;
 
@@ -1010,8 +1107,7 @@ static int store_init(struct fc_cache *c)
  */
 static int inline_init(struct fc_cache *c)
 {
-	uint64_t want = UFFD_FEATURE_SIGBUS | UFFD_FEATURE_MISSING_SHMEM |
-			UFFD_FEATURE_MINOR_SHMEM;
+	uint64_t want = UFFD_FEATURE_SIGBUS | UFFD_FEATURE_MISSING_SHMEM;
 	uint64_t features;
 	bool umo;
 	int fd = fc__uffd_open(want, &features, &umo);
@@ -1053,6 +1149,8 @@ struct fc_cache *fc_cache_create(const struct fc_config *cfg)
 	}
 	c->memfd = -1;
 	c->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	/* sampling reads which pages the views map (fc__views_present) */
+	c->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	c->sys_page = (size_t)sysconf(_SC_PAGESIZE);
 	cache_lock_init(&c->lock);
 	ret = config_check(cfg, &c->cfg, c->sys_page);
@@ -1096,6 +1194,8 @@ fail:
 		close(c->memfd);
 	if (c->inotify_fd >= 0)
 		close(c->inotify_fd);
+	if (c->pagemap_fd >= 0)
+		close(c->pagemap_fd);
 	if (c->stage_idle_max)
 		fc__stage_destroy(c);
 	pthread_mutex_destroy(&c->lock);
@@ -1136,6 +1236,8 @@ void fc_cache_destroy(struct fc_cache *c)
 		close(c->inline_uffd);
 	if (c->inotify_fd >= 0)
 		close(c->inotify_fd);
+	if (c->pagemap_fd >= 0)
+		close(c->pagemap_fd);
 	fc__stage_destroy(c);
 	pthread_mutex_destroy(&c->lock);
 	free(c);

@@ -8,9 +8,13 @@
  * fault path waits for I/O: a fault on a page being read queues a waiter on
  * the read, and the completion resolves every waiter.
  *
+ * A fault reaches us only for a page the store lacks: the kernel maps the
+ * others in the (shared) views itself. In copy mode every first touch of a
+ * page in a (private) view does, and is installed with UFFDIO_COPY.
+ *
  * Work is done in two phases so that no ioctl runs under cache->lock:
  *   plan (lock held): look pages up, start reads, pin the pages to install;
- *   act  (no lock):   UFFDIO_CONTINUE / POISON / WAKE, then unpin.
+ *   act  (no lock):   UFFDIO_COPY / POISON / WAKE, then unpin.
  */
 #include <errno.h>
 #include <linux/futex.h>
@@ -44,6 +48,7 @@ struct act {
 	uint64_t lim;		/* bytes of the view inside the file */
 	uint64_t reserved;	/* copy mode: pages in cache->copy_reserved */
 	bool fault_only;	/* copy mode, over budget: the fault page only */
+	bool timed;		/* ACT_WAKE that resolves a fault: latency */
 };
 
 struct plan {
@@ -216,6 +221,15 @@ static void plan_simple(struct plan *p, enum act_kind kind,
 	a->addr = addr;
 	a->t0 = t0;
 	a->tid = tid;
+}
+
+/* Wake the thread faulting at @addr in @m, and time its fault. */
+static void plan_wake(struct plan *p, struct fc_mapping *m, uint64_t addr,
+		      uint64_t t0)
+{
+	plan_simple(p, ACT_WAKE, m, addr, t0, 0);
+	if (p->n && p->v[p->n - 1].m == m && p->v[p->n - 1].addr == addr)
+		p->v[p->n - 1].timed = true;
 }
 
 /*
@@ -490,11 +504,14 @@ static void defer(struct fc_handler *h, struct fc_mapping *m, uint64_t addr,
 
 /*
  * A fault found @pg up to date: start the next readahead at its marker
- * (reads queued on @h, or pushed on *@out as read_window), and plan the
- * installation of the page and its cached neighbours. @count: the fault
- * counts as a hit and a reference (an inline fault looking again after a
- * wait has been counted already).
- * Context: cache->lock held.
+ * (reads queued on @h, or pushed on *@out as read_window), and plan what
+ * resolves it. A shared view faults on a cached page only when the page
+ * is held out of the store (the marker) or was stored just after the
+ * fault: the page goes in the store and the thread is woken, to find the
+ * kernel mapping it (an inline fault just returns). Copy mode installs
+ * the page and its cached neighbours. @count: the fault counts as a hit
+ * and a reference (an inline fault looking again after a wait has been
+ * counted already). Context: cache->lock held.
  */
 static void plan_hit(struct fc_handler *h, struct plan *p,
 		     struct fc_mapping *m, struct fc_page *pg, uint64_t addr,
@@ -510,7 +527,18 @@ static void plan_hit(struct fc_handler *h, struct plan *p,
 		async_readahead(h, m, pg, out);
 	if (count && m->ra.advice == FC_RA_NORMAL)
 		fc__lru_access(&c->lru, &pg->lru);
-	plan_around(p, m, pg->index, addr, t0);
+	if (c->copy_mode) {
+		plan_around(p, m, pg->index, addr, t0);
+		return;
+	}
+	/* dropped (store full, or not in it after all): the retry reads it */
+	if (pg->held)
+		fc__page_store_held(c, pg);
+	else if (!fc__store_holds(c, m->file,
+				  m->offset + (addr - (uintptr_t)m->base)))
+		fc__page_drop(c, pg);	/* never loop on a page it lacks */
+	if (!c->inline_mode)
+		plan_wake(p, m, addr, t0);
 }
 
 /**
@@ -769,12 +797,20 @@ static void act(struct fc_handler *h, struct plan *p)
 					       ~(uintptr_t)(c->sys_page - 1)),
 				      c->sys_page);
 	}
-	pthread_mutex_lock(&c->lock);
-	for (i = 0; i < p->n; i++)
-		if (p->v[i].kind == ACT_INSTALL)
-			unpin(c, &p->v[i]);
-	fc__copy_trim(c);
-	pthread_mutex_unlock(&c->lock);
+	for (i = 0; i < p->n && !c->copy_mode; i++)
+		if (p->v[i].kind == ACT_INSTALL || p->v[i].timed)
+			break;
+	if (i < p->n || c->copy_mode) {	/* else nothing to do locked */
+		pthread_mutex_lock(&c->lock);
+		for (i = 0; i < p->n; i++) {
+			if (p->v[i].kind == ACT_INSTALL)
+				unpin(c, &p->v[i]);
+			else if (p->v[i].timed)
+				fc__stat_latency(c, p->v[i].t0);
+		}
+		fc__copy_trim(c);
+		pthread_mutex_unlock(&c->lock);
+	}
 	for (i = 0; i < p->n; i++)
 		fc__mapping_put(p->v[i].m);
 	for (i = 0; i < p->nputs; i++)
@@ -813,6 +849,22 @@ static void io_release(struct fc_cache *c, struct plan *p, struct fc_io *io)
 }
 
 /*
+ * @pg had the readahead marker, and fc__io_store kept its bytes out of the
+ * store (@io->held): keep them with the page, so that the reader's touch
+ * faults to us, unless a fault already took the marker while it was read
+ * (that fault ran the readahead): then it goes in the store now.
+ * Context: cache->lock held.
+ */
+static void hold(struct fc_cache *c, struct fc_io *io, struct fc_page *pg)
+{
+	pg->held = io->held;
+	pg->held_len = io->held_len;
+	io->held = NULL;
+	if (!pg->marker)
+		fc__page_store_held(c, pg);
+}
+
+/*
  * Read done: pages become UPTODATE; waiters and the reader get them. Pages
  * the file's size changed under (stale) are dropped instead, and their
  * waiters' faults run again.
@@ -839,6 +891,8 @@ static void io_done(struct fc_handler *h, struct plan *p, struct fc_io *io)
 		pg->state = FC_PG_UPTODATE;
 		if (pg->marker)
 			mk = i;
+		if (i == io->marker && io->held)
+			hold(c, io, pg);
 		if (owner && !c->copy_mode && i != io->marker &&
 		    i >= view_first_page(owner, c->cfg.page_size) &&
 		    i < view_end_page(owner, c->cfg.page_size))
@@ -865,8 +919,12 @@ static void io_done(struct fc_handler *h, struct plan *p, struct fc_io *io)
 		/* the demand fault is the page's first reference */
 		if (w->m->ra.advice == FC_RA_NORMAL)
 			fc__lru_access(&c->lru, &pg->lru);
+		if (pg->held)	/* the marker, faulted on while read */
+			fc__page_store_held(c, pg);
 		if (w->m->dead)
 			plan_simple(p, ACT_WAKE, w->m, w->addr, w->t0, 0);
+		else if (!c->copy_mode)	/* in the store: the kernel maps it */
+			plan_wake(p, w->m, w->addr, w->t0);
 		else
 			plan_around(p, w->m, idx, w->addr, w->t0);
 		plan_put(p, w->m);
@@ -1356,6 +1414,11 @@ bool fc__inline_fault(uint64_t addr)
 		}
 		act(m->h, &p);
 	} while (next != INL_DONE);
+	if (retry && !c->copy_mode) {	/* copy mode times it in unpin() */
+		pthread_mutex_lock(&c->lock);
+		fc__stat_latency(c, t0);
+		pthread_mutex_unlock(&c->lock);
+	}
 	fc__mapping_put(m);
 	atomic_fetch_sub(&c->inline_active, 1);	/* c may go after this */
 	return retry;

@@ -3,11 +3,12 @@
  * inline.c - FC_CONFIG_INLINE: the process's SIGBUS handler.
  *
  * The views of an inline cache are registered with a uffd that has
- * UFFD_FEATURE_SIGBUS. A missing or minor fault in them does not queue a
- * message for a handler thread: it raises SIGBUS (si_code BUS_ADRERR) in
- * the thread that faulted. That thread resolves its own fault in the
- * handler below (fc__inline_fault: look up, read, UFFDIO_CONTINUE) and
- * returns, and the access is retried. A fault past the end of the file or
+ * UFFD_FEATURE_SIGBUS. A missing fault in them (a page the store lacks:
+ * the kernel maps the others) does not queue a message for a handler
+ * thread: it raises SIGBUS (si_code BUS_ADRERR) in the thread that
+ * faulted. That thread resolves its own fault in the handler below
+ * (fc__inline_fault: look up, read, UFFDIO_COPY into the store and its
+ * view) and returns, and the access is retried. A fault past the end of the file or
  * on a page that cannot be read is not resolved: the signal goes, like
  * every SIGBUS that is not ours, to the handler installed before ours
  * (the default one ends the process, as the kernel's SIGBUS would).

@@ -4,20 +4,24 @@
  *
  * Data path (docs/design.md has the full picture):
  *
- *   app thread touches view page --> uffd (one per handler thread)
- *     handler: look up page in file->tree (radix)
- *       UPTODATE  -> UFFDIO_CONTINUE the page and its cached neighbours
- *       INFLIGHT  -> queue a waiter on the read
- *       missing   -> readahead window, io_uring reads into staging buffers
- *     io completion -> pages written into the store, UPTODATE ->
- *                      CONTINUE for waiters, and install ahead of the reader
+ *   app thread touches view page
+ *     the store holds it --> the kernel maps it (no library)
+ *     it does not --> uffd (one per handler thread), or SIGBUS (inline)
+ *       handler: look up page in file->tree (radix)
+ *         UPTODATE  -> held (the marker): async readahead, into the store;
+ *                      wake the thread, the kernel maps it at the retry
+ *         INFLIGHT  -> queue a waiter on the read
+ *         missing   -> readahead window, io_uring reads into staging
+ *     io completion -> pages into the store (UFFDIO_COPY into the reader's
+ *                      view, pwrite elsewhere), UPTODATE, waiters woken
  *
  * Where the bytes live: one memfd per cache (the store). Each file owns a
  * region of it. A read lands in a staging buffer and its pages enter the
- * store whole when it is done (pwrite), so the store never holds a page
- * half read; applications see the store's pages through their read-only,
- * MAP_SHARED views, registered MISSING|MINOR. Evicting a page punches a hole
- * in the memfd, which also drops it from every view.
+ * store whole when it is done (fc__io_store), so the store never holds a
+ * page half read; applications see the store's pages through their
+ * read-only, MAP_SHARED views, registered for MISSING faults only.
+ * Evicting a page punches a hole in the memfd, which also drops it from
+ * every view.
  * FC_CONFIG_COPY instead gives each view private anonymous pages, registered
  * MISSING and filled by UFFDIO_COPY from file->alias (a read-write view of
  * the region, where that mode's reads land); eviction then also zaps the
@@ -85,12 +89,18 @@ enum fc_sample {
  * INFLIGHT pages are off the LRU and have ->io; UPTODATE pages are on it.
  * ->pins > 0 while a handler installs the page into a view without the
  * lock: such a page is never evicted (its data must stay in the store).
+ * An UPTODATE page is in the store, except a *held* one (->held, the
+ * default mode only): the readahead marker page, whose bytes are kept out
+ * of the store so that the reader's touch faults to the library, which
+ * starts the next readahead and only then stores it (fc__page_store_held).
  */
 struct fc_page {
 	struct fc_lru_node lru;	/* must stay first: lru node -> page */
 	struct fc_file *file;
 	uint64_t index;
 	struct fc_io *io;
+	void *held;		/* bytes kept out of the store, or NULL */
+	uint32_t held_len;	/* of them, what the store takes */
 	uint32_t pins;
 	uint8_t state;
 	uint8_t marker;		/* readahead marker: next fault runs async ra */
@@ -188,6 +198,8 @@ struct fc_io {
 	uint8_t nomem;		/* no staging could be had: fails -ENOMEM */
 	uint64_t store_len;	/* bytes of staging the store takes */
 	uint64_t marker;	/* page that had the readahead marker, or ~0 */
+	void *held;		/* its bytes, kept by fc__io_store */
+	uint32_t held_len;
 	uint8_t end_out;	/* how the read ended (handler's ended list) */
 	uint8_t retried;	/* this is the single-page retry after an error */
 	uint8_t direct;
@@ -227,7 +239,7 @@ struct fc_mapping {
 
 enum fc_cmd_kind {
 	FC_CMD_WILLNEED,	/* read [first, last] now */
-	FC_CMD_POPULATE,	/* map the cached pages of [first, last] */
+	FC_CMD_POPULATE,	/* copy mode: copy the cached pages of [first, last] */
 	FC_CMD_SUBMIT,		/* submit ->ios (planned by an inline fault) */
 };
 
@@ -297,6 +309,7 @@ struct fc_cache {
 	uint64_t release_seq;
 	struct fc_file *zombies;	/* dead backend files: release unlocked */
 	int inotify_fd;		/* file size changes; -1 if unavailable */
+	int pagemap_fd;		/* /proc/self/pagemap (sampling); -1 if none */
 	uint64_t next_file_id;
 	struct fc_handler *handlers;
 	unsigned nr_handlers;
@@ -336,6 +349,8 @@ void fc__file_resize(struct fc_cache *c, struct fc_file *f, off_t size);
 void fc__file_revalidate(struct fc_cache *c, struct fc_file *f);
 void fc__files_notified(struct fc_cache *c);
 void fc__page_drop(struct fc_cache *c, struct fc_page *pg);
+bool fc__page_store_held(struct fc_cache *c, struct fc_page *pg);
+bool fc__store_holds(struct fc_cache *c, struct fc_file *f, uint64_t off);
 void fc__cache_age(struct fc_cache *c);
 bool fc__cache_valid(const struct fc_cache *c);
 void fc__store_punch(struct fc_cache *c, struct fc_file *f, uint64_t index,
@@ -355,12 +370,16 @@ void fc__mapping_get(struct fc_mapping *m);
 void fc__mapping_put(struct fc_mapping *m);
 void fc__unmap_all(struct fc_cache *c);
 void fc__mapping_clear_eof(struct fc_file *f, uint64_t old_size);
-void fc__views_zap(struct fc_file *f, uint64_t off, uint64_t len);
+void fc__views_zap(struct fc_file *f, uint64_t off, uint64_t len,
+		   bool watched);
+bool fc__views_watched(const struct fc_file *f);
+void fc__views_present(struct fc_file *f, uint64_t index, uint64_t nr,
+		       bool *present);
 void fc__view_copied(struct fc_mapping *m, const char *addr, size_t len);
 
 /* uffd.c */
 int fc__uffd_open(uint64_t want, uint64_t *features, bool *user_mode_only);
-int fc__uffd_register(int uffd, void *addr, size_t len, bool copy);
+int fc__uffd_register(int uffd, void *addr, size_t len);
 int64_t fc__uffd_install(int uffd, char *lo, char *hi, const char *src,
 			 bool wake);
 int fc__uffd_wake(int uffd, char *addr, size_t len);

@@ -203,6 +203,7 @@ static char *io_dst(struct fc_io *io)
 void fc__io_free(struct fc_io *io)
 {
 	stage_put(io);
+	free(io->held);	/* kept for a page that was dropped meanwhile */
 	free(io);
 }
 
@@ -411,15 +412,32 @@ static int64_t store_copy(struct fc_io *io, struct fc_mapping *m, uint64_t lo,
 	return (int64_t)done;
 }
 
+/*
+ * Keep store bytes [@lo, @hi) of @io (the marker page) out of the store,
+ * in @io->held; written into the store instead if no memory can be had
+ * (the reader then does not fault on it: readahead waits for the next
+ * miss).
+ */
+static int store_hold(struct fc_io *io, uint64_t lo, uint64_t hi)
+{
+	io->held = malloc((size_t)(hi - lo));
+	if (!io->held)
+		return store_write(io, lo, hi);
+	memcpy(io->held, io->buf + lo, (size_t)(hi - lo));
+	io->held_len = (uint32_t)(hi - lo);
+	return 0;
+}
+
 /**
  * fc__io_store - put the pages of @io, read into staging, in the store.
  * Where they lie in @m's view (the mapping they are read for, or NULL)
  * they are copied there with UFFDIO_COPY, which adds them to the store
  * and maps them in that view in one step: the reader finds them mapped
- * (install-ahead), and threads waiting on them there are woken. The rest,
- * and the page that had the readahead marker (the reader must fault on
- * it), are written with pwrite. Either way a page enters the store whole:
- * a view that maps it never sees it half read.
+ * (install-ahead), and threads waiting on them there are woken. The rest
+ * is written with pwrite. Either way a page enters the store whole: a
+ * view that maps it never sees it half read. The page that had the
+ * readahead marker is kept out of it (@io->held, see struct fc_page): the
+ * kernel would map it at the reader's touch, which must fault to us.
  * Return: bytes mapped into @m, or -errno when the store cannot take the
  * pages (they may be partly written: the caller drops them all).
  * Context: no locks held; the thread that finished the read.
@@ -441,13 +459,15 @@ int64_t fc__io_store(struct fc_io *io, struct fc_mapping *m)
 	}
 	while (pos < end && r >= 0) {
 		uint64_t bounds[4] = { lo, hi, mk, mk_end }, next = end;
-		bool copy = pos >= lo && pos < hi && (pos < mk || pos >= mk_end);
 		unsigned k;
 
 		for (k = 0; k < 4; k++)
 			if (bounds[k] > pos && bounds[k] < next)
 				next = bounds[k];
-		if (copy) {
+		if (pos >= mk && pos < mk_end) {	/* the page whole */
+			next = mk_end < end ? mk_end : end;
+			r = store_hold(io, pos, next);
+		} else if (pos >= lo && pos < hi) {
 			r = store_copy(io, m, pos, next);
 			mapped += r > 0 ? r : 0;
 		} else {

@@ -93,6 +93,13 @@ void fc__lru_access(struct fc_lru *lru, struct fc_lru_node *n)
 	balance(lru);
 }
 
+void fc__lru_activate(struct fc_lru *lru, struct fc_lru_node *n)
+{
+	n->referenced = 0;
+	add_tail(lru, n, 1);
+	balance(lru);
+}
+
 void fc__lru_remove(struct fc_lru *lru, struct fc_lru_node *n)
 {
 	if (n->linked)

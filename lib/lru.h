@@ -16,8 +16,9 @@
  * it was part of a working set that the inactive list was too short to
  * detect, and it is inserted straight into active (mm/workingset.c).
  *
- * Userspace cannot see accessed bits of pages it installed, so the only
- * reference signal is a fault; see docs/design.md.
+ * Userspace cannot read accessed bits, so a reference is a fault the
+ * library sees, or (sampling) a page found mapped again after it was
+ * zapped from the views; see docs/design.md.
  *
  * Invariants (fc__lru_check): every node is on exactly the list its
  * @active flag names; the counts equal the list lengths; the passed nodes
@@ -71,6 +72,12 @@ void fc__lru_insert(struct fc_lru *lru, struct fc_lru_node *n, bool activate);
 /* A reference (fault) to a cached page. */
 void fc__lru_access(struct fc_lru *lru, struct fc_lru_node *n);
 void fc__lru_remove(struct fc_lru *lru, struct fc_lru_node *n);
+/*
+ * A victim (unlinked by fc__lru_victim) turned out to be in use: to the
+ * active tail instead of eviction, as the kernel's reclaim activates a
+ * folio whose accessed bit it finds set.
+ */
+void fc__lru_activate(struct fc_lru *lru, struct fc_lru_node *n);
 /*
  * Move the front hand over inactive nodes not yet passed, oldest first,
  * while the next one joined inactive at least @age insertions ago, @max

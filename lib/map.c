@@ -4,10 +4,12 @@
  * from addresses to mappings.
  *
  * A mapping of a file at offset O, length L is one view: a MAP_SHARED
- * mapping of the file's store region from O, registered MISSING|MINOR over
- * all of L. Pages past the end of the file (which may move: truncate and
- * extend) are never installed; a fault there is answered with SIGBUS by
- * UFFDIO_POISON, and those markers are cleared when the file grows.
+ * mapping of the file's store region from O, registered MISSING over all
+ * of L. The kernel maps, at the first touch, any page the store holds;
+ * only a touch of a page it lacks faults to the library. Pages past the
+ * end of the file (which may move: truncate and extend) are never in the
+ * store; a fault there is answered with SIGBUS by UFFDIO_POISON, and those
+ * markers are cleared when the file grows.
  * With FC_CONFIG_COPY the view is private anonymous memory registered
  * MISSING, filled by UFFDIO_COPY; a bitmap counts its copies (budget), and
  * the file's list of views lets eviction zap them.
@@ -184,27 +186,113 @@ static void view_zap(struct fc_mapping *m, uint64_t lo, uint64_t hi)
 		copied_clear(m, lo, hi);
 }
 
-/**
- * fc__views_zap - file bytes [@off, @off + @len) of @f left the store:
- * drop the copies of them in every view (FC_CONFIG_COPY; shared views
- * lose them with the hole punch). Context: cache->lock held.
- */
-void fc__views_zap(struct fc_file *f, uint64_t off, uint64_t len)
+/* A view whose accesses count as references (sampling watches it). */
+static bool view_watched(const struct fc_mapping *m)
 {
-	size_t sp = f->cache->sys_page;
+	return m->ra.advice == FC_RA_NORMAL && !atomic_load(&m->dead);
+}
+
+/*
+ * View bytes of @m showing file bytes [@off, @off + @len), system-page
+ * rounded, in [*lo, *hi). Return: false when they do not meet.
+ */
+static bool view_span(const struct fc_mapping *m, uint64_t off, uint64_t len,
+		      uint64_t *lo, uint64_t *hi)
+{
+	size_t sp = m->cache->sys_page;
+
+	if (off + len <= m->offset || off >= m->offset + m->len)
+		return false;
+	*lo = (off > m->offset ? off - m->offset : 0) & ~(uint64_t)(sp - 1);
+	*hi = off + len - m->offset;
+	if (*hi > m->len)
+		*hi = m->len;
+	*hi = (*hi + sp - 1) & ~(uint64_t)(sp - 1);
+	return true;
+}
+
+/**
+ * fc__views_zap - drop what the views of @f map of file bytes [@off,
+ * @off + @len): the copies of pages that left the store (FC_CONFIG_COPY;
+ * shared views lose them with the hole punch), or, with @watched, the
+ * PTEs of the views sampling watches (the store keeps the data: the next
+ * touch is a fault, for the kernel to map again). Context: cache->lock.
+ */
+void fc__views_zap(struct fc_file *f, uint64_t off, uint64_t len,
+		   bool watched)
+{
+	struct fc_mapping *m;
+	uint64_t lo, hi;
+
+	for (m = f->views; m; m = m->fnext)
+		if ((!watched || view_watched(m)) &&
+		    view_span(m, off, len, &lo, &hi))
+			view_zap(m, lo, hi);
+}
+
+/* Does any view of @f count its accesses as references? cache->lock. */
+bool fc__views_watched(const struct fc_file *f)
+{
+	const struct fc_mapping *m;
+
+	for (m = f->views; m; m = m->fnext)
+		if (view_watched(m))
+			return true;
+	return false;
+}
+
+#define PM_PRESENT (1ull << 63)	/* /proc/PID/pagemap: a page is mapped */
+
+/*
+ * Mark in @present[i] each cache page @index + i of [0, @nr) that @m maps
+ * now (any of its system pages), read from /proc/self/pagemap.
+ */
+static void view_present(struct fc_mapping *m, int pmfd, uint64_t index,
+			 uint64_t nr, bool *present)
+{
+	size_t ps = m->cache->cfg.page_size, sp = m->cache->sys_page;
+	uint64_t ent[512], lo, hi, pos;
+
+	if (!view_span(m, index * ps, nr * ps, &lo, &hi))
+		return;
+	for (pos = lo; pos < hi;) {
+		uint64_t n = (hi - pos) / sp, i;
+		uint64_t va = (uintptr_t)m->base + pos;
+		ssize_t got;
+
+		if (n > 512)
+			n = 512;
+		got = pread(pmfd, ent, n * sizeof(ent[0]),
+			    (off_t)(va / sp * sizeof(ent[0])));
+		if (got <= 0)
+			return;
+		n = (uint64_t)got / sizeof(ent[0]);
+		for (i = 0; i < n; i++)
+			if (ent[i] & PM_PRESENT)
+				present[(m->offset + pos + i * sp) / ps - index] =
+					true;
+		pos += n * sp;
+	}
+}
+
+/**
+ * fc__views_present - which of cache pages [@index, @index + @nr) of @f a
+ * watched view maps now: the kernel maps a page the store holds at the
+ * touch without telling us, so a page zapped by sampling and mapped again
+ * since was touched (the accessed bit userspace does not have). Sets
+ * @present[i] (the caller clears the array). Context: cache->lock held.
+ */
+void fc__views_present(struct fc_file *f, uint64_t index, uint64_t nr,
+		       bool *present)
+{
+	int pmfd = f->cache->pagemap_fd;
 	struct fc_mapping *m;
 
-	for (m = f->views; m; m = m->fnext) {
-		uint64_t lo = off > m->offset ? off - m->offset : 0;
-		uint64_t hi = off + len - m->offset;
-
-		if (off + len <= m->offset || lo >= m->len)
-			continue;
-		if (hi > m->len)
-			hi = m->len;
-		view_zap(m, lo & ~(uint64_t)(sp - 1),
-			 (hi + sp - 1) & ~(uint64_t)(sp - 1));
-	}
+	if (pmfd < 0)
+		return;
+	for (m = f->views; m; m = m->fnext)
+		if (view_watched(m))
+			view_present(m, pmfd, index, nr, present);
 }
 
 /* Link @m on (@on) or off its file's list of views. */
@@ -477,7 +565,7 @@ static int map_view(struct fc_cache *c, struct fc_mapping *m)
 	/* a forked child has no mapping here: it faults, never reads zeros */
 	if (madvise(m->base, m->len, MADV_DONTFORK))
 		return -errno;
-	ret = fc__uffd_register(m->uffd, m->base, m->len, c->copy_mode);
+	ret = fc__uffd_register(m->uffd, m->base, m->len);
 	return ret == -EINVAL ? -ENOMEM : ret;
 }
 
@@ -618,11 +706,14 @@ static void *map_file(struct fc_cache *c, struct fc_mapping *m)
 	views_link(m, true);
 	atomic_fetch_add(&c->nr_mappings, 1);
 	/*
-	 * Pages of this file already in the cache are mapped into the new view
-	 * by its handler, in the background: a fresh mapping of a warm file
-	 * then takes no faults at all (best effort: on failure, faults do it).
+	 * Copy mode: pages of this file already in the cache are copied into
+	 * the new view by its handler, in the background: a fresh mapping of
+	 * a warm file then takes no faults at all (best effort: on failure,
+	 * faults do it). A shared view needs none of it: the kernel maps what
+	 * the store holds at the first touch.
 	 */
-	post_cmd(m, FC_CMD_POPULATE, m->offset, m->len);
+	if (c->copy_mode)
+		post_cmd(m, FC_CMD_POPULATE, m->offset, m->len);
 	return m->base;
 
 unmap:

@@ -96,18 +96,17 @@ ok:
 }
 
 /*
- * Register a view: a shared memfd view for missing and minor faults, or
- * (@copy) a private anonymous one for missing faults. 0 / -errno.
+ * Register a view for missing faults: a shared view of the store (the
+ * kernel maps the pages the store holds; only a page it lacks faults to
+ * us), or in copy mode a private anonymous one. 0 / -errno.
  */
-int fc__uffd_register(int uffd, void *addr, size_t len, bool copy)
+int fc__uffd_register(int uffd, void *addr, size_t len)
 {
 	struct uffdio_register reg = {
 		.range = { (uintptr_t)addr, len },
-		.mode = copy ? UFFDIO_REGISTER_MODE_MISSING
-			     : UFFDIO_REGISTER_MODE_MISSING |
-				       UFFDIO_REGISTER_MODE_MINOR,
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
 	};
-	uint64_t need = (uint64_t)1 << (copy ? _UFFDIO_COPY : _UFFDIO_CONTINUE);
+	uint64_t need = (uint64_t)1 << _UFFDIO_COPY;
 
 	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
 		return -errno;
@@ -123,38 +122,26 @@ int fc__uffd_wake(int uffd, char *addr, size_t len)
 	return ioctl(uffd, UFFDIO_WAKE, &r) ? -errno : 0;
 }
 
-/* One UFFDIO_CONTINUE, or UFFDIO_COPY from @src. Bytes done or -1/errno. */
+/* One UFFDIO_COPY from @src. Bytes done or -1/errno. */
 static int64_t fill(int uffd, char *lo, char *hi, const char *src, bool wake)
 {
-	if (src) {
-		struct uffdio_copy c = {
-			.dst = (uintptr_t)lo,
-			.src = (uintptr_t)src,
-			.len = (uint64_t)(hi - lo),
-			.mode = wake ? 0 : UFFDIO_COPY_MODE_DONTWAKE,
-		};
+	struct uffdio_copy c = {
+		.dst = (uintptr_t)lo,
+		.src = (uintptr_t)src,
+		.len = (uint64_t)(hi - lo),
+		.mode = wake ? 0 : UFFDIO_COPY_MODE_DONTWAKE,
+	};
 
-		if (ioctl(uffd, UFFDIO_COPY, &c) == 0)
-			return (int64_t)c.len;
-		return errno == EAGAIN && c.copy > 0 ? c.copy : -1;
-	} else {
-		struct uffdio_continue c = {
-			.range = { (uintptr_t)lo, (uint64_t)(hi - lo) },
-			.mode = wake ? 0 : UFFDIO_CONTINUE_MODE_DONTWAKE,
-		};
-
-		if (ioctl(uffd, UFFDIO_CONTINUE, &c) == 0)
-			return (int64_t)c.range.len;
-		return errno == EAGAIN && c.mapped > 0 ? c.mapped : -1;
-	}
+	if (ioctl(uffd, UFFDIO_COPY, &c) == 0)
+		return (int64_t)c.len;
+	return errno == EAGAIN && c.copy > 0 ? c.copy : -1;
 }
 
 /**
- * fc__uffd_install - map store pages into a view.
+ * fc__uffd_install - copy store pages into a private view (FC_CONFIG_COPY).
  * @lo, @hi: system-page aligned range of the view; the store holds
  *           up-to-date data for all of it and the caller pins it.
- * @src: NULL to map the store's own pages (UFFDIO_CONTINUE), else the
- *       alias address of @lo's data to copy (UFFDIO_COPY, FC_CONFIG_COPY).
+ * @src: the alias address of @lo's data.
  * @wake: wake threads waiting on the range.
  *
  * Stops at the first page already mapped (a neighbour installed earlier),

@@ -105,6 +105,14 @@ void th_check_mode(struct fc_cache *c)
 	assert_int_equal(!!(st.flags & FC_STATS_INLINE), env_on("FC_INLINE"));
 }
 
+bool th_zero_copy(struct fc_cache *c)
+{
+	struct fc_stats st;
+
+	assert_int_equal(fc_cache_stats(c, &st), 0);
+	return st.flags & FC_STATS_ZERO_COPY;
+}
+
 struct fc_cache *th_cache_create(void)
 {
 	struct fc_config cfg;

@@ -39,6 +39,8 @@ void th_require_uffd(void);
 void th_config_init(struct fc_config *cfg);
 /* Assert that @c (NULL: the default cache) is in the mode the env asks. */
 void th_check_mode(struct fc_cache *c);
+/* Does @c map the store's pages (not FC_CONFIG_COPY)? */
+bool th_zero_copy(struct fc_cache *c);
 /* A cache with th_config_init()'s configuration (NULL on failure). */
 struct fc_cache *th_cache_create(void);
 

@@ -3,7 +3,8 @@
  * test_errors: read errors injected below the library (white-box hook in
  * the I/O engine). A transient error is retried and never surfaces; a
  * persistent one gives SIGBUS, with the fault address, to the thread that
- * touches the page and to no other; a failed readahead page gives nothing.
+ * touches the page and to no other; a failed readahead page gives nothing;
+ * and a page the store lost under the index is read again.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -157,6 +158,37 @@ static void readahead_failure_is_silent(void **state)
 	th_fx_free(f);
 }
 
+/*
+ * A page the index holds but the store lost (here punched behind the
+ * library's back, which nothing in it does) is read again at the next
+ * touch: never a fault sent back to fault again for ever, never zeros.
+ * Copy mode copies from the store's pages without a fault to check on,
+ * so it is the default and inline modes' test only.
+ */
+static void lost_store_page_is_read_again(void **state)
+{
+	struct th_fx *f = setup();
+	struct fc_mapping *m;
+	uint64_t before;
+
+	(void)state;
+	if (!th_zero_copy(f->c)) {
+		th_fx_free(f);
+		skip();
+	}
+	assert_int_equal(fc_advise(g.p, SIZE, FC_ADVICE_RANDOM), 0);
+	assert_int_equal(th_touch(g.p + 200 * 4096, NULL), 0);
+	before = th_pages_read_settled(f->c);
+	m = fc__mapping_lookup((uintptr_t)g.p);
+	assert_non_null(m);
+	fc__store_punch(f->c, m->file, 200, 1);	/* the view loses it too */
+	fc__mapping_put(m);
+	assert_memory_equal(g.p + 200 * 4096, g.ref + 200 * 4096, 4096);
+	assert_int_equal(th_pages_read_settled(f->c), before + 1);
+	assert_memory_equal(g.p, g.ref, SIZE);
+	th_fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -164,6 +196,7 @@ int main(void)
 		cmocka_unit_test(persistent),
 		cmocka_unit_test(persistent_without_poison),
 		cmocka_unit_test(readahead_failure_is_silent),
+		cmocka_unit_test(lost_store_page_is_read_again),
 	};
 
 	th_require_uffd();

@@ -97,7 +97,7 @@ cp "$f" "$dir/view.txt"
 tmux new-session -d -s "$session" -x 100 -y 30 \
 	"'$FCVIEW' '$dir/view.txt'; echo EXITED=\$?; sleep 60"
 check "opens on the first line" "wait_for '^000000001 '"
-check "status shows the file and stats" "wait_for 'view.txt  @0  0.0%  text wrap.*res .*hit'"
+check "status shows the file and stats" "wait_for 'view.txt  @0  0.0%  text wrap.*res .*faults'"
 keys Space
 check "page down moves on" "wait_for 'view.txt  @[1-9][0-9]* '"
 keys G

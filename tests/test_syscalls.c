@@ -4,8 +4,9 @@
  * on them itself (not the application), which userfaultfd sees only in
  * the default (privileged or /dev/userfaultfd) mode. Where it cannot
  * (FC_STATS_USER_MODE_ONLY: FC_CONFIG_INLINE here; unprivileged in
- * test_unpriv), a page not yet mapped fails with EFAULT, as documented,
- * and works once the application has touched it.
+ * test_unpriv), a page not cached yet fails with EFAULT, as documented,
+ * and works once the application has touched it, and after that even
+ * when the mapping no longer maps it (the kernel maps cached pages).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,6 +45,13 @@ static void user_mode_only(struct th_fx *f)
 	assert_int_equal(read(pfd[0], buf, 4096), 4096);
 	assert_memory_equal(buf, ref + 9 * 4096, 4096);
 	assert_memory_equal(p, ref, SIZE);
+	/* cached, not mapped any more: the kernel maps it for itself */
+	if (th_zero_copy(f->c)) {
+		assert_int_equal(fc_advise(p, SIZE, FC_ADVICE_DONTNEED), 0);
+		assert_int_equal(write(pfd[1], p + 5 * 4096, 100), 100);
+		assert_int_equal(read(pfd[0], buf, 100), 100);
+		assert_memory_equal(buf, ref + 5 * 4096, 100);
+	}
 	close(pfd[0]);
 	close(pfd[1]);
 	th_fx_free(f);

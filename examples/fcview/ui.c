@@ -234,19 +234,16 @@ static void draw_status(void)
 	char left[512], right[256];
 	const char *name = strrchr(v.path, '/');
 	double pct = v.size ? (double)s.top * 100.0 / (double)v.size : 100;
-	double hit = 0;
 	int pad;
 
 	fc_cache_stats(v.cache, &st);
-	if (st.faults)
-		hit = 100.0 * (double)st.hits / (double)st.faults;
 	snprintf(left, sizeof(left), " %s  @%llu  %.1f%%  %s%s",
 		 name ? name + 1 : v.path, (unsigned long long)s.top,
 		 s.top + 1 >= v.size ? 100.0 : pct, s.hex ? "hex" : "text",
 		 s.hex ? "" : s.cut ? " cut" : " wrap");
 	snprintf(right, sizeof(right),
-		 "h:keys  res %.1fM hit %.0f%% faults %llu ra %llu read %.1fM ",
-		 (double)st.resident_bytes / 1048576.0, hit,
+		 "h:keys  res %.1fM faults %llu ra %llu read %.1fM ",
+		 (double)st.resident_bytes / 1048576.0,
 		 (unsigned long long)st.faults,
 		 (unsigned long long)st.ra_pages,
 		 (double)st.bytes_read / 1048576.0);
