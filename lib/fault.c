@@ -424,7 +424,13 @@ static struct fc_io *read_window(struct fc_handler *h, struct fc_mapping *m,
 			}
 			io->async = must_io != io;
 			f->refs++;
-			if (m->ra.advice != FC_RA_RANDOM) {
+			/*
+			 * The pages go into its view as they enter the store
+			 * (fc__io_store), and the fault that asked is woken
+			 * by that; copy mode installs ahead only for readers
+			 * that are not random.
+			 */
+			if (!c->copy_mode || m->ra.advice != FC_RA_RANDOM) {
 				fc__mapping_get(m);
 				io->ra_owner = m;
 			}
@@ -1052,14 +1058,14 @@ static bool io_has_stale(const struct fc_io *io)
  * pages enter the store (mapped into @to's view on the way, when given)
  * and are up to date, or failed: a first failure is retried page by
  * page (the reads go to @h, or on *@split, as io_split), a second one
- * drops them. Return: true when they were dropped.
+ * drops them. Return: FC_IO_DONE when they are up to date, FC_IO_AGAIN
+ * when they are read again page by page, FC_IO_FAILED when dropped.
  * Context: no locks held.
  */
-static bool io_end(struct fc_handler *h, struct plan *p, struct fc_io *io,
-		   enum fc_io_outcome out, struct fc_mapping *to,
-		   struct fc_io **split)
+static enum fc_io_outcome io_end(struct fc_handler *h, struct plan *p,
+				 struct fc_io *io, enum fc_io_outcome out,
+				 struct fc_mapping *to, struct fc_io **split)
 {
-	bool dropped = false;
 	struct fc_cache *c = h->cache;
 	int64_t mapped = 0;
 
@@ -1081,14 +1087,15 @@ static bool io_end(struct fc_handler *h, struct plan *p, struct fc_io *io,
 		io_done(h, p, io);
 	} else {
 		c->st.io_errors++;
-		dropped = io->retried || !io_split(h, io, split);
-		if (dropped)
+		out = !io->retried && io_split(h, io, split) ? FC_IO_AGAIN
+							      : FC_IO_FAILED;
+		if (out == FC_IO_FAILED)
 			io_fail(h, p, io);
 	}
 	io_release(c, p, io);
 	pthread_mutex_unlock(&c->lock);
 	fc__files_reap(c);
-	return dropped;
+	return out;
 }
 
 static size_t fault_batch(struct fc_handler *h, struct plan *p);
@@ -1177,8 +1184,8 @@ static void backend_drain(struct fc_handler *h, struct plan *p)
 
 /* ---- inline faults (FC_CONFIG_INLINE) ---- */
 
-static bool inline_end(struct fc_mapping *m, struct fc_io *io,
-		       enum fc_io_outcome out);
+static enum fc_io_outcome inline_end(struct fc_mapping *m, struct fc_io *io,
+				     enum fc_io_outcome out);
 
 /*
  * Hand reads planned by an inline fault to the handler thread. If it is
@@ -1215,23 +1222,22 @@ static void inline_submit(struct fc_mapping *m, struct fc_io *ios)
 
 /*
  * Finish @io (planned by an inline fault on @m), read in this thread with
- * outcome @out, as a completion is finished, then install ahead of the
- * reader. A first failure gives every page a read of its own, handed to
- * the handler; the fault then waits for its page's.
- * Return: false when the pages were dropped instead (SIGBUS).
+ * outcome @out, as a completion is finished: its pages go in the store,
+ * mapped into @m's view. A first failure gives every page a read of its
+ * own, handed to the handler; the fault then waits for its page's.
+ * Return: as io_end (FC_IO_FAILED: dropped, SIGBUS).
  */
-static bool inline_end(struct fc_mapping *m, struct fc_io *io,
-		       enum fc_io_outcome out)
+static enum fc_io_outcome inline_end(struct fc_mapping *m, struct fc_io *io,
+				     enum fc_io_outcome out)
 {
 	struct fc_io *split = NULL;
 	INLINE_PLAN(p);
-	bool dropped;
 
-	dropped = io_end(m->h, &p, io, out, m, &split);
+	out = io_end(m->h, &p, io, out, m, &split);
 	act(m->h, &p);
 	if (split)
 		inline_submit(m, split);
-	return !dropped;
+	return out;
 }
 
 /* Wait for an inline waiter's read to end. Context: no locks held. */
@@ -1385,10 +1391,19 @@ bool fc__inline_fault(uint64_t addr)
 		if (others)
 			inline_submit(m, others);
 		own |= next == INL_READ || next == INL_WAIT_OWN;
-		if (next == INL_READ &&
-		    !inline_end(m, mine, fc__io_sync(mine, &err))) {
-			retry = inline_sigbus(m);
-			next = INL_DONE;
+		if (next == INL_READ) {
+			enum fc_io_outcome out =
+				inline_end(m, mine, fc__io_sync(mine, &err));
+
+			/*
+			 * Read and stored (and mapped: the retry runs); or
+			 * dropped: SIGBUS; or retried page by page: look
+			 * again, and wait for it.
+			 */
+			if (out == FC_IO_FAILED)
+				retry = inline_sigbus(m);
+			if (out != FC_IO_AGAIN)
+				next = INL_DONE;
 		} else if (next == INL_WAIT || next == INL_WAIT_OWN) {
 			iwait_sleep(c, &wt);
 			/*

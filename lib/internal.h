@@ -209,7 +209,8 @@ struct fc_io {
 	uint64_t done;		/* bytes completed */
 	struct fc_waiter *waiters;
 	struct fc_iwait *iwaiters; /* inline faults waiting; cache->lock */
-	struct fc_mapping *ra_owner; /* install ahead into it (ref held) */
+	struct fc_mapping *ra_owner; /* the read is for it: its pages are
+					mapped into its view (ref held) */
 	struct fc_io *next;	/* handler's to-submit list */
 };
 
