@@ -15,12 +15,13 @@
  * where a read straight into them faulted them in zeroed first; staging
  * buffers are reused, so the copy costs about what that zeroing did
  * (docs/design.md, "Where reads land"). In copy mode views never see the
- * store, and reads land in the file's alias of it directly. O_DIRECT is used where the file system takes it
- * (aligned buffers, offsets and lengths); EINVAL from it switches the file
- * to buffered reads for good (tmpfs on older kernels, odd block sizes).
- * Short reads are continued from where they stopped, -EAGAIN is
- * resubmitted a bounded number of times, and a full submission queue is
- * flushed and retried.
+ * store, and reads land in the file's alias of it directly.
+ *
+ * O_DIRECT is used where the file system takes it (aligned buffers,
+ * offsets and lengths); EINVAL from it switches the file to buffered
+ * reads for good (tmpfs on older kernels, odd block sizes). Short reads
+ * are continued from where they stopped, -EAGAIN is resubmitted a bounded
+ * number of times, and a full submission queue is flushed and retried.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -141,6 +142,8 @@ static bool stage_get(struct fc_io *io)
 
 	while (((uint64_t)1 << k) < bytes)
 		k++;
+	if (k >= FC_STAGE_CLASSES)	/* reads are at most 2 MiB */
+		return false;
 	pthread_mutex_lock(&c->stage_lock);
 	b = c->stage_free[k];
 	if (b) {
