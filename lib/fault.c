@@ -479,9 +479,11 @@ static struct fc_waiter *waiter_new(struct fc_mapping *m, uint64_t addr,
 }
 
 /*
- * Queue a waiter on @io. A thread whose fault is re-sent (the kernel may
- * deliver the same fault twice) is already there: one waiter per address,
- * so it is woken, or sent SIGBUS, once.
+ * Queue a waiter on @io: one per address, so its threads are woken, or
+ * sent SIGBUS, once. A fault the kernel sends again (a thread waiting on
+ * a read may be woken early and fault once more: seen in single-threaded
+ * tests) finds its own waiter there. Return: 0, 1 when that thread was
+ * waiting there already (the fault is not a new one), or -ENOMEM.
  */
 static int add_waiter(struct fc_io *io, struct fc_mapping *m, uint64_t addr,
 		      uint64_t t0, pid_t tid)
@@ -490,7 +492,7 @@ static int add_waiter(struct fc_io *io, struct fc_mapping *m, uint64_t addr,
 
 	for (w = io->waiters; w; w = w->next)
 		if (w->m == m && w->addr == addr)
-			return 0;
+			return w->tid == tid;
 	w = waiter_new(m, addr, t0, tid, io->waiters);
 	if (!w)
 		return -ENOMEM;
@@ -580,10 +582,18 @@ static void handle_fault(struct fc_handler *h, struct plan *p,
 		return;
 	}
 	if (pg) {	/* being read: wait for it */
-		c->st.misses++;
+		int ret;
+
 		if (pg->marker)
 			async_readahead(h, m, pg, NULL);
-		if (add_waiter(pg->io, m, addr, t0, tid))
+		ret = add_waiter(pg->io, m, addr, t0, tid);
+		if (ret > 0) {	/* that thread's fault again: counted */
+			if (!retry)
+				c->st.faults--;
+			return;
+		}
+		c->st.misses++;
+		if (ret)
 			defer(h, m, addr, t0, tid);
 		return;
 	}
