@@ -21,6 +21,43 @@ const char *th_dir(void)
 	return d && *d ? d : "/var/tmp";
 }
 
+/*
+ * The files th_make_file() made, unlinked at exit: a failed assertion
+ * jumps past a test's own unlink, and left its file in FC_TEST_DIR. Only
+ * the process that made them does it (a forked child's exit must not).
+ * Tests make their files from one thread.
+ */
+#define TH_MAX_FILES 256
+static char *made[TH_MAX_FILES];
+static size_t nmade;
+static pid_t made_by;
+
+static void unlink_made(void)
+{
+	size_t i;
+
+	if (getpid() != made_by)
+		return;
+	for (i = 0; i < nmade; i++) {
+		unlink(made[i]);	/* ENOENT: the test did it */
+		free(made[i]);
+	}
+	nmade = 0;
+}
+
+static void remember_made(const char *path)
+{
+	if (!made_by) {
+		made_by = getpid();
+		atexit(unlink_made);
+	}
+	if (nmade < TH_MAX_FILES && getpid() == made_by) {
+		made[nmade] = strdup(path);
+		if (made[nmade])
+			nmade++;
+	}
+}
+
 int th_make_file(char *path, size_t pathlen, off_t size, unsigned seed)
 {
 	uint64_t s = seed * 2654435761u + 88172645463325252ull;
@@ -36,6 +73,7 @@ int th_make_file(char *path, size_t pathlen, off_t size, unsigned seed)
 			th_dir(), strerror(errno));
 		exit(1);
 	}
+	remember_made(path);
 	fchmod(fd, 0644);
 	while (done < size) {
 		size_t n = (size_t)(size - done) < chunk ? (size_t)(size - done)
