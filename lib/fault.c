@@ -869,15 +869,15 @@ static void io_release(struct fc_cache *c, struct plan *p, struct fc_io *io)
  * store (@io->held): keep them with the page, so that the reader's touch
  * faults to us, unless a fault already took the marker while it was read
  * (that fault ran the readahead): then it goes in the store now.
- * Context: cache->lock held.
+ * Return: false when the store could not take it and @pg was dropped
+ * (freed). Context: cache->lock held.
  */
-static void hold(struct fc_cache *c, struct fc_io *io, struct fc_page *pg)
+static bool hold(struct fc_cache *c, struct fc_io *io, struct fc_page *pg)
 {
 	pg->held = io->held;
 	pg->held_len = io->held_len;
 	io->held = NULL;
-	if (!pg->marker)
-		fc__page_store_held(c, pg);
+	return pg->marker || fc__page_store_held(c, pg);
 }
 
 /*
@@ -907,8 +907,8 @@ static void io_done(struct fc_handler *h, struct plan *p, struct fc_io *io)
 		pg->state = FC_PG_UPTODATE;
 		if (pg->marker)
 			mk = i;
-		if (i == io->marker && io->held)
-			hold(c, io, pg);
+		if (i == io->marker && io->held && !hold(c, io, pg))
+			continue;	/* dropped: the next touch reads it */
 		if (owner && !c->copy_mode && i != io->marker &&
 		    i >= view_first_page(owner, c->cfg.page_size) &&
 		    i < view_end_page(owner, c->cfg.page_size))
