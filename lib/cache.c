@@ -175,6 +175,27 @@ void fc__store_punch(struct fc_cache *c, struct fc_file *f, uint64_t index,
 		fc__views_zap(f, index * ps, nr * ps, false);
 }
 
+/**
+ * fc__store_write - write @len bytes of @buf into the store at @at (a
+ * store offset), all of them. Return: 0, or -errno (-ENOSPC when the
+ * store takes nothing more).
+ */
+int fc__store_write(struct fc_cache *c, uint64_t at, const void *buf,
+		    uint64_t len)
+{
+	uint64_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pwrite(c->memfd, (const char *)buf + done,
+				   (size_t)(len - done), (off_t)(at + done));
+
+		if (n <= 0)
+			return n < 0 ? -errno : -ENOSPC;
+		done += (uint64_t)n;
+	}
+	return 0;
+}
+
 /*
  * FC_CONFIG_COPY: cache pages' worth of memory charged to the budget:
  *
@@ -435,18 +456,10 @@ void fc__page_drop(struct fc_cache *c, struct fc_page *pg)
  */
 bool fc__page_store_held(struct fc_cache *c, struct fc_page *pg)
 {
-	off_t at = (off_t)(pg->file->region + pg->index * c->cfg.page_size);
-	uint32_t off = 0;
-
-	while (off < pg->held_len) {
-		ssize_t n = pwrite(c->memfd, (char *)pg->held + off,
-				   pg->held_len - off, at + off);
-
-		if (n <= 0) {
-			fc__page_drop(c, pg);
-			return false;
-		}
-		off += (uint32_t)n;
+	if (fc__store_write(c, pg->file->region + pg->index * c->cfg.page_size,
+			    pg->held, pg->held_len)) {
+		fc__page_drop(c, pg);
+		return false;
 	}
 	free(pg->held);
 	pg->held = NULL;

@@ -354,6 +354,8 @@ bool fc__page_store_held(struct fc_cache *c, struct fc_page *pg);
 bool fc__store_holds(struct fc_cache *c, struct fc_file *f, uint64_t off);
 void fc__cache_age(struct fc_cache *c);
 bool fc__cache_valid(const struct fc_cache *c);
+int fc__store_write(struct fc_cache *c, uint64_t at, const void *buf,
+		    uint64_t len);
 void fc__store_punch(struct fc_cache *c, struct fc_file *f, uint64_t index,
 		     uint64_t nr);
 bool fc__page_refault(struct fc_cache *c, struct fc_page *pg);

@@ -375,15 +375,7 @@ static int store_write(struct fc_io *io, uint64_t lo, uint64_t hi)
 	struct fc_file *f = io->file;
 	uint64_t base = f->region + io->index * f->cache->cfg.page_size;
 
-	while (lo < hi) {
-		ssize_t n = pwrite(f->cache->memfd, io->buf + lo,
-				   (size_t)(hi - lo), (off_t)(base + lo));
-
-		if (n <= 0)
-			return n < 0 ? -errno : -ENOSPC;
-		lo += (uint64_t)n;
-	}
-	return 0;
+	return fc__store_write(f->cache, base + lo, io->buf + lo, hi - lo);
 }
 
 /*
