@@ -226,6 +226,17 @@ bool fc__copy_room(struct fc_cache *c, uint64_t pages)
 	return !c->copy_mode || charged_pages(c) + pages <= c->nr_slots;
 }
 
+/* End of the run of adjacent pages of one file in sorted @v from @i. */
+static size_t run_end(struct fc_page **v, size_t i, size_t n)
+{
+	size_t j;
+
+	for (j = i + 1; j < n && v[j]->file == v[i]->file &&
+			v[j]->index == v[j - 1]->index + 1; j++)
+		;
+	return j;
+}
+
 /* Zap (or punch) the sorted pages @v[0..@n) in runs, one call per run. */
 static void zap_runs(struct fc_cache *c, struct fc_page **v, size_t n,
 		     bool punch)
@@ -233,9 +244,7 @@ static void zap_runs(struct fc_cache *c, struct fc_page **v, size_t n,
 	size_t ps = c->cfg.page_size, i, j;
 
 	for (i = 0; i < n; i = j) {
-		for (j = i + 1; j < n && v[j]->file == v[i]->file &&
-				v[j]->index == v[j - 1]->index + 1; j++)
-			;
+		j = run_end(v, i, n);
 		if (punch)
 			fc__store_punch(c, v[i]->file, v[i]->index, j - i);
 		else
@@ -315,9 +324,7 @@ static size_t spare_touched(struct fc_cache *c, struct fc_page **v, size_t n)
 
 	memset(seen, 0, sizeof(seen));
 	for (i = 0; i < n; i = j) {
-		for (j = i + 1; j < n && v[j]->file == v[i]->file &&
-				v[j]->index == v[j - 1]->index + 1; j++)
-			;
+		j = run_end(v, i, n);
 		if (v[i]->file->views)
 			fc__views_present(v[i]->file, v[i]->index, j - i,
 					  &seen[i]);
