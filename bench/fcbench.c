@@ -25,6 +25,8 @@
 static struct {
 	char path[512];
 	uint64_t size;
+	bool size_given;	/* --size or --quick: the file must match */
+	uint64_t cache;		/* --fc-cache, 0 for the default */
 	int reps;
 	bool engines[ENG_COUNT];
 	bool *wls;
@@ -87,7 +89,11 @@ static void progress(const char *what, uint64_t done, uint64_t total)
 		fprintf(stderr, "\n");
 }
 
-/* Create the file of random data when missing (or of another size). */
+/*
+ * Create the file of random data when it is missing. An existing file is
+ * never written: it is used at its own size, which --size (or --quick),
+ * when given, must match, so that a file named by mistake is not lost.
+ */
 static void ensure_file(void)
 {
 	struct stat st;
@@ -97,8 +103,21 @@ static void ensure_file(void)
 	char tmp[600];
 	int fd;
 
-	if (!stat(o.path, &st) && (uint64_t)st.st_size == o.size)
+	if (!stat(o.path, &st)) {
+		if (!S_ISREG(st.st_mode))
+			die("%s is not a regular file", o.path);
+		if (o.size_given && (uint64_t)st.st_size != o.size)
+			die("%s exists with %llu bytes, not the %llu asked for: "
+			    "remove it, or give its size (or no --size)",
+			    o.path, (unsigned long long)st.st_size,
+			    (unsigned long long)o.size);
+		o.size = (uint64_t)st.st_size;
+		if (o.size < 1 * MB)
+			die("%s is smaller than 1 MiB", o.path);
 		return;
+	}
+	if (errno != ENOENT)
+		die("cannot stat %s", o.path);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", o.path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	buf = malloc(chunk);
@@ -535,9 +554,11 @@ static void usage(void)
 
 	printf("usage: fcbench [options]\n"
 	       "  --file PATH        test file (default $FC_BENCH_DIR or "
-	       "/var/tmp, fcbench-SIZE.dat)\n"
-	       "  --size SIZE        test file size, created if missing "
-	       "(default 4G)\n"
+	       "/var/tmp, fcbench-SIZE.dat);\n"
+	       "                     an existing file is read, never written\n"
+	       "  --size SIZE        size of the file made when it is missing "
+	       "(default 4G);\n"
+	       "                     an existing file must have it\n"
 	       "  --reps N           repetitions (default 5)\n"
 	       "  --workloads LIST   comma separated (default all)\n"
 	       "  --engines LIST     fc,fc-copy,fc-inline,mmap,mmap-rand,mmap-seq,\n"
@@ -646,7 +667,10 @@ static void parse_args(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 'f': snprintf(o.path, sizeof(o.path), "%s", optarg); break;
-		case 's': o.size = parse_size(optarg); break;
+		case 's':
+			o.size = parse_size(optarg);
+			o.size_given = true;
+			break;
 		case 'r': o.reps = atoi(optarg); break;
 		case 'w': parse_list(optarg, set_workload); any_wl = true; break;
 		case 'e': parse_list(optarg, set_engine); any_eng = true; break;
@@ -659,7 +683,11 @@ static void parse_args(int argc, char **argv)
 		case 'H': o.fo.cfg.handler_threads = (unsigned)atoi(optarg); break;
 		case 'a': o.fo.advice = parse_advice(optarg); break;
 		case 'o': o.outdir = optarg; break;
-		case 'q': o.size = 64 * MB; o.reps = 1; break;
+		case 'q':
+			o.size = 64 * MB;
+			o.size_given = true;
+			o.reps = 1;
+			break;
 		case 'Q': o.quiet = true; break;
 		case 'h': usage(); exit(0);
 		default: usage(); exit(2);
@@ -684,7 +712,13 @@ static void parse_args(int argc, char **argv)
 		o.threads[o.nthreads++] = 1;
 		o.threads[o.nthreads++] = 8;
 	}
-	o.fo.cfg.cache_bytes = cache ? cache : o.size + 64 * MB;
+	o.cache = cache;
+}
+
+/* The budgets that follow the file's size, once it is known. */
+static void set_budgets(void)
+{
+	o.fo.cfg.cache_bytes = o.cache ? o.cache : o.size + 64 * MB;
 	if (!o.small_budget)
 		o.small_budget = o.size / 8;
 	if (o.small_budget < 16 * o.fo.cfg.page_size)
@@ -761,6 +795,7 @@ int main(int argc, char **argv)
 
 	parse_args(argc, argv);
 	ensure_file();
+	set_budgets();
 	if (!o.quiet)
 		fprintf(stderr, "fcbench: %s (%llu MiB), %d reps, fc budget "
 				"%llu MiB (ws4x/scanres %llu MiB)\n",
