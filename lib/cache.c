@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -175,23 +176,69 @@ void fc__store_punch(struct fc_cache *c, struct fc_file *f, uint64_t index,
 		fc__views_zap(f, index * ps, nr * ps, false);
 }
 
-/**
- * fc__store_write - write @len bytes of @buf into the store at @at (a
- * store offset), all of them. Return: 0, or -errno (-ENOSPC when the
- * store takes nothing more).
- */
-int fc__store_write(struct fc_cache *c, uint64_t at, const void *buf,
-		    uint64_t len)
+/* pwrite all of @len bytes of @buf at store offset @at. 0 / -errno. */
+static int store_pwrite(struct fc_cache *c, uint64_t at, const char *buf,
+			uint64_t len)
 {
 	uint64_t done = 0;
 
 	while (done < len) {
-		ssize_t n = pwrite(c->memfd, (const char *)buf + done,
-				   (size_t)(len - done), (off_t)(at + done));
+		ssize_t n = pwrite(c->memfd, buf + done, (size_t)(len - done),
+				   (off_t)(at + done));
 
 		if (n <= 0)
 			return n < 0 ? -errno : -ENOSPC;
 		done += (uint64_t)n;
+	}
+	return 0;
+}
+
+/**
+ * fc__store_write - put @len bytes of @buf (system pages, page aligned)
+ * in @f's store region at offset @off, each page whole.
+ *
+ * Not with pwrite: when shmem may allocate huge folios on a write
+ * (shmem_enabled "always", "within_size" or "force", which an
+ * administrator can set at any time), a write into an empty 2 MiB range
+ * makes a whole huge folio, up to date with zeros outside the bytes
+ * written, and the views map those zeros, as cached data, where the file
+ * has other bytes. UFFDIO_COPY into the alias (registered for missing
+ * faults with store_uffd) allocates each page on its own, whatever the
+ * setting, and fills it before it is visible, as pwrite does. A page the
+ * store holds already is overwritten in place (pwrite into a folio that
+ * exists allocates nothing).
+ * Return: 0, or -errno (-ENOMEM when the store takes nothing more).
+ */
+int fc__store_write(struct fc_file *f, uint64_t off, const void *buf,
+		    uint64_t len)
+{
+	struct fc_cache *c = f->cache;
+	uint64_t done = 0, sp = c->sys_page;
+	int tries = 0, ret;
+
+	while (done < len) {
+		struct uffdio_copy cp = {
+			.dst = (uintptr_t)f->alias + off + done,
+			.src = (uintptr_t)buf + done,
+			.len = len - done,
+			.mode = UFFDIO_COPY_MODE_DONTWAKE,	/* nobody waits */
+		};
+
+		if (ioctl(c->store_uffd, UFFDIO_COPY, &cp) == 0)
+			return 0;
+		if (cp.copy > 0) {	/* up to a page already there */
+			done += (uint64_t)cp.copy;
+			continue;
+		}
+		if (errno == EAGAIN && ++tries < 100)
+			continue;	/* the mm is changing */
+		if (errno != EEXIST)
+			return -errno;
+		ret = store_pwrite(c, f->region + off + done,
+				   (const char *)buf + done, sp);
+		if (ret)
+			return ret;
+		done += sp;
 	}
 	return 0;
 }
@@ -463,8 +510,8 @@ void fc__page_drop(struct fc_cache *c, struct fc_page *pg)
  */
 bool fc__page_store_held(struct fc_cache *c, struct fc_page *pg)
 {
-	if (fc__store_write(c, pg->file->region + pg->index * c->cfg.page_size,
-			    pg->held, pg->held_len)) {
+	if (fc__store_write(pg->file, pg->index * c->cfg.page_size, pg->held,
+			    pg->held_len)) {
 		fc__page_drop(c, pg);
 		return false;
 	}
@@ -637,6 +684,20 @@ static int file_attach(struct fc_cache *c, struct fc_file *f)
 		return -errno;
 	/* a child must not share (or write) the store through the alias */
 	madvise(f->alias, f->region_len, MADV_DONTFORK);
+	/*
+	 * Copy mode's reads fault pages in here: with shmem THP enabled
+	 * (shmem_enabled "always" or "within_size") each 4 KiB read would
+	 * allocate a 2 MiB folio, 512 times the budget's count of it (even
+	 * "force" gives way to this on 6.18). Best effort: a kernel without
+	 * THP says EINVAL.
+	 */
+	madvise(f->alias, f->region_len, MADV_NOHUGEPAGE);
+	if (c->store_uffd >= 0) {
+		ret = fc__uffd_register(c->store_uffd, f->alias,
+					f->region_len);
+		if (ret)
+			return ret;
+	}
 	if (f->fd >= 0 && c->inotify_fd >= 0) {
 		char path[64];
 
@@ -1100,13 +1161,29 @@ static int handler_init(struct fc_cache *c, struct fc_handler *h)
 
 static int store_init(struct fc_cache *c)
 {
+	uint64_t features;
+	bool umo;
 	size_t i;
+	int fd;
 
 	c->memfd = memfd_create("faultcache", MFD_CLOEXEC);
 	if (c->memfd < 0)
 		return -errno;
 	if (ftruncate(c->memfd, (off_t)FC_MEMFD_SIZE))
 		return -errno;
+	/*
+	 * The uffd through which pages enter the store (fc__store_write).
+	 * Nothing reads it: no fault in an alias is expected, and SIGBUS
+	 * makes one a crash, where a message nobody reads would hang it.
+	 */
+	if (!c->copy_mode) {
+		fd = fc__uffd_open(UFFD_FEATURE_SIGBUS |
+					   UFFD_FEATURE_MISSING_SHMEM,
+				   &features, &umo);
+		if (fd < 0)
+			return fd;
+		c->store_uffd = fd;
+	}
 	c->nr_slots = c->cfg.cache_bytes / c->cfg.page_size;
 	c->pages = calloc(c->nr_slots, sizeof(*c->pages));
 	if (!c->pages)
@@ -1180,6 +1257,7 @@ struct fc_cache *fc_cache_create(const struct fc_config *cfg)
 	c->copy_mode = c->cfg.flags & FC_CONFIG_COPY;
 	c->inline_mode = c->cfg.flags & FC_CONFIG_INLINE;
 	c->inline_uffd = -1;
+	c->store_uffd = -1;
 	ret = store_init(c);
 	if (ret)
 		goto fail;
@@ -1208,6 +1286,8 @@ fail_handlers:
 fail:
 	if (c->inline_uffd >= 0)
 		close(c->inline_uffd);
+	if (c->store_uffd >= 0)
+		close(c->store_uffd);
 	free(c->pages);
 	fc__shadows_destroy(&c->shadows);
 	if (c->memfd >= 0)
@@ -1254,6 +1334,8 @@ void fc_cache_destroy(struct fc_cache *c)
 	close(c->memfd);
 	if (c->inline_uffd >= 0)
 		close(c->inline_uffd);
+	if (c->store_uffd >= 0)
+		close(c->store_uffd);
 	if (c->inotify_fd >= 0)
 		close(c->inotify_fd);
 	if (c->pagemap_fd >= 0)

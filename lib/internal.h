@@ -13,7 +13,7 @@
  *         INFLIGHT  -> queue a waiter on the read
  *         missing   -> readahead window, io_uring reads into staging
  *     io completion -> pages into the store (UFFDIO_COPY into the reader's
- *                      view, pwrite elsewhere), UPTODATE, waiters woken
+ *                      view, the alias elsewhere), UPTODATE, waiters woken
  *
  * Where the bytes live: one memfd per cache (the store). Each file owns a
  * region of it. A read lands in a staging buffer and its pages enter the
@@ -133,8 +133,9 @@ struct fc_file {
 	uint64_t nr_pages;	/* cache pages covering size */
 	uint64_t region;	/* offset of this file in the memfd */
 	size_t region_len;
-	char *alias;		/* rw view of the region (copy mode's reads
-				   land here and copies come from it) */
+	char *alias;		/* rw view of the region: copy mode's reads
+				   land here and copies come from it; else
+				   pages enter the store through it */
 	struct fc_mapping *views; /* live mappings (->fnext); cache->lock */
 	struct fc_radix tree;
 	unsigned refs;		/* mappings + ios; under cache->lock */
@@ -319,7 +320,10 @@ struct fc_cache {
 	bool user_mode_only;
 	bool copy_mode;		/* FC_CONFIG_COPY */
 	bool inline_mode;	/* FC_CONFIG_INLINE */
+
 	int inline_uffd;	/* FC_CONFIG_INLINE: the SIGBUS-mode uffd, or -1 */
+	int store_uffd;		/* the aliases' (fc__store_write), or -1 in
+				   copy mode */
 	atomic_int inline_active; /* inline faults being resolved now */
 	atomic_ulong nr_copies;	/* system pages copied into views */
 	uint64_t copy_reserved;	/* cache pages planned for copying; lock */
@@ -354,7 +358,7 @@ bool fc__page_store_held(struct fc_cache *c, struct fc_page *pg);
 bool fc__store_holds(struct fc_cache *c, struct fc_file *f, uint64_t off);
 void fc__cache_age(struct fc_cache *c);
 bool fc__cache_valid(const struct fc_cache *c);
-int fc__store_write(struct fc_cache *c, uint64_t at, const void *buf,
+int fc__store_write(struct fc_file *f, uint64_t off, const void *buf,
 		    uint64_t len);
 void fc__store_punch(struct fc_cache *c, struct fc_file *f, uint64_t index,
 		     uint64_t nr);

@@ -9,9 +9,10 @@
  * Only the owning handler thread touches its ring. A read lands in a
  * staging buffer, and when all of it is there its pages enter the store
  * (fc__io_store): copied into the reader's view with UFFDIO_COPY, which
- * puts them in the store and maps them in one step, or written with
- * pwrite. The views map what the store holds, so a page must enter it
- * whole. Either way the store pages are allocated without being zeroed,
+ * puts them in the store and maps them in one step, or into the file's
+ * alias of the store (fc__store_write). The views map what the store
+ * holds, so a page must enter it whole, and on its own: never as part of
+ * a huge folio a write would fill with zeros. Either way the store pages are allocated without being zeroed,
  * where a read straight into them faulted them in zeroed first; staging
  * buffers are reused, so the copy costs about what that zeroing did
  * (docs/design.md, "Where reads land"). In copy mode views never see the
@@ -369,21 +370,21 @@ static bool io_seal(struct fc_io *io)
 	return true;
 }
 
-/* pwrite store bytes [@lo, @hi) of @io (offsets in the io). */
+/* Store bytes [@lo, @hi) of @io (offsets in the io) through the alias. */
 static int store_write(struct fc_io *io, uint64_t lo, uint64_t hi)
 {
 	struct fc_file *f = io->file;
-	uint64_t base = f->region + io->index * f->cache->cfg.page_size;
+	uint64_t base = io->index * f->cache->cfg.page_size;
 
-	return fc__store_write(f->cache, base + lo, io->buf + lo, hi - lo);
+	return fc__store_write(f, base + lo, io->buf + lo, hi - lo);
 }
 
 /*
  * UFFDIO_COPY store bytes [@lo, @hi) of @io into @m's view, where they
  * lie (the caller clipped them to it): that puts them in the store and
  * maps them there. A page the view already holds something at (a SIGBUS
- * marker) is written with pwrite instead, and so is the rest if the view
- * is gone. Return: bytes mapped, or -errno from pwrite.
+ * marker) goes in through the alias instead, and so does the rest if the
+ * view is gone. Return: bytes mapped, or -errno from fc__store_write.
  */
 static int64_t store_copy(struct fc_io *io, struct fc_mapping *m, uint64_t lo,
 			  uint64_t hi)
@@ -428,9 +429,12 @@ static int64_t store_copy(struct fc_io *io, struct fc_mapping *m, uint64_t lo,
  */
 static int store_hold(struct fc_io *io, uint64_t lo, uint64_t hi)
 {
-	io->held = malloc((size_t)(hi - lo));
-	if (!io->held)
+	void *held;
+
+	/* page aligned: the store takes it by UFFDIO_COPY */
+	if (posix_memalign(&held, io->file->cache->sys_page, (size_t)(hi - lo)))
 		return store_write(io, lo, hi);
+	io->held = held;
 	memcpy(io->held, io->buf + lo, (size_t)(hi - lo));
 	io->held_len = (uint32_t)(hi - lo);
 	return 0;
@@ -442,7 +446,7 @@ static int store_hold(struct fc_io *io, uint64_t lo, uint64_t hi)
  * they are copied there with UFFDIO_COPY, which adds them to the store
  * and maps them in that view in one step: the reader finds them mapped
  * (install-ahead), and threads waiting on them there are woken. The rest
- * is written with pwrite. Either way a page enters the store whole: a
+ * goes in through the alias. Either way a page enters the store whole: a
  * view that maps it never sees it half read. The page that had the
  * readahead marker is kept out of it (@io->held, see struct fc_page): the
  * kernel would map it at the reader's touch, which must fault to us.
