@@ -146,6 +146,30 @@ static void ensure_file(void)
 		die("cannot rename to %s", o.path);
 }
 
+/*
+ * The host's shmem THP setting, which decides whether 2 MiB fc pages are
+ * huge pages (fc_cache_create(3)): the bracketed word, or "n/a".
+ */
+static void shmem_thp(char *out, size_t len)
+{
+	char buf[128] = "", *lb, *rb;
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/shmem_enabled",
+			"r");
+
+	snprintf(out, len, "n/a");
+	if (!f)
+		return;
+	if (fgets(buf, sizeof(buf), f)) {
+		lb = strchr(buf, '[');
+		rb = lb ? strchr(lb, ']') : NULL;
+		if (lb && rb && rb - lb - 1 < (long)len) {
+			memcpy(out, lb + 1, (size_t)(rb - lb - 1));
+			out[rb - lb - 1] = 0;
+		}
+	}
+	fclose(f);
+}
+
 /* ---- cold caches ---- */
 
 static double resident_fraction(void)
@@ -791,7 +815,7 @@ int main(int argc, char **argv)
 {
 	size_t w, i;
 	int bad = 0;
-	char p[1024];
+	char p[1024], thp[32];
 
 	parse_args(argc, argv);
 	ensure_file();
@@ -805,6 +829,10 @@ int main(int argc, char **argv)
 	for (w = 0; w < nr_workloads; w++)
 		if (o.wls[w])
 			run_workload(w);
+	shmem_thp(thp, sizeof(thp));
+	printf("\nfc pages %llu KiB, readahead %llu KiB; shmem_enabled %s\n",
+	       (unsigned long long)o.fo.cfg.page_size / 1024,
+	       (unsigned long long)o.fo.cfg.readahead_max / 1024, thp);
 	report_table(results, nresults, o.reps);
 	mkdir(o.outdir, 0755);
 	snprintf(p, sizeof(p), "%s/results.json", o.outdir);
