@@ -197,6 +197,12 @@ static int store_pwrite(struct fc_cache *c, uint64_t at, const char *buf,
  * fc__store_write - put @len bytes of @buf (system pages, page aligned)
  * in @f's store region at offset @off, each page whole.
  *
+ * With huge store pages (cache->huge_store), whole cache pages go in by
+ * pwrite: a 2 MiB write into an empty, aligned 2 MiB range makes one
+ * huge folio where shmem THP allows, and one filled completely, so no
+ * zeros are made; only the rest (the file's partial last page) goes the
+ * way below.
+ *
  * Not with pwrite: when shmem may allocate huge folios on a write
  * (shmem_enabled "always", "within_size" or "force", which an
  * administrator can set at any time), a write into an empty 2 MiB range
@@ -213,9 +219,15 @@ int fc__store_write(struct fc_file *f, uint64_t off, const void *buf,
 		    uint64_t len)
 {
 	struct fc_cache *c = f->cache;
-	uint64_t done = 0, sp = c->sys_page;
+	uint64_t done = 0, sp = c->sys_page, ps = c->cfg.page_size;
 	int tries = 0, ret;
 
+	if (c->huge_store && !(off & (ps - 1)) && len >= ps) {
+		done = len & ~(ps - 1);
+		ret = store_pwrite(c, f->region + off, buf, done);
+		if (ret)
+			return ret;
+	}
 	while (done < len) {
 		struct uffdio_copy cp = {
 			.dst = (uintptr_t)f->alias + off + done,
@@ -1215,6 +1227,21 @@ static int inline_init(struct fc_cache *c)
 	return fc__sigbus_install();
 }
 
+/* The size of a PMD mapping: THP's hpage_pmd_size, else 2 MiB. */
+static size_t pmd_size(void)
+{
+	unsigned long v = 0;
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size",
+			"re");
+
+	if (f) {
+		if (fscanf(f, "%lu", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return v ? (size_t)v : FC_REGION_ALIGN;
+}
+
 /*
  * cache->lock spins a little before it sleeps (glibc's adaptive mutex).
  * Its holders are short; inline faults on many threads take it twice a
@@ -1256,6 +1283,8 @@ struct fc_cache *fc_cache_create(const struct fc_config *cfg)
 	fc__stage_init(c);
 	c->copy_mode = c->cfg.flags & FC_CONFIG_COPY;
 	c->inline_mode = c->cfg.flags & FC_CONFIG_INLINE;
+	c->pmd_size = pmd_size();
+	c->huge_store = !c->copy_mode && c->cfg.page_size == c->pmd_size;
 	c->inline_uffd = -1;
 	c->store_uffd = -1;
 	ret = store_init(c);
