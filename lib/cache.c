@@ -197,12 +197,6 @@ static int store_pwrite(struct fc_cache *c, uint64_t at, const char *buf,
  * fc__store_write - put @len bytes of @buf (system pages, page aligned)
  * in @f's store region at offset @off, each page whole.
  *
- * With huge store pages (cache->huge_store), whole cache pages go in by
- * pwrite: a 2 MiB write into an empty, aligned 2 MiB range makes one
- * huge folio where shmem THP allows, and one filled completely, so no
- * zeros are made; only the rest (the file's partial last page) goes the
- * way below.
- *
  * Not with pwrite: when shmem may allocate huge folios on a write
  * (shmem_enabled "always", "within_size" or "force", which an
  * administrator can set at any time), a write into an empty 2 MiB range
@@ -213,6 +207,11 @@ static int store_pwrite(struct fc_cache *c, uint64_t at, const char *buf,
  * setting, and fills it before it is visible, as pwrite does. A page the
  * store holds already is overwritten in place (pwrite into a folio that
  * exists allocates nothing).
+ *
+ * Except with huge store pages (cache->huge_store): whole cache pages go
+ * in by pwrite, as a 2 MiB write into an empty, aligned 2 MiB range makes
+ * one huge folio where shmem THP allows, filled completely, so no zeros
+ * are made; only the rest (the file's partial last page) goes in small.
  * Return: 0, or -errno (-ENOMEM when the store takes nothing more).
  */
 int fc__store_write(struct fc_file *f, uint64_t off, const void *buf,

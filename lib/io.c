@@ -12,9 +12,10 @@
  * puts them in the store and maps them in one step, or into the file's
  * alias of the store (fc__store_write). The views map what the store
  * holds, so a page must enter it whole, and on its own: never as part of
- * a huge folio a write would fill with zeros. Either way the store pages are allocated without being zeroed,
- * where a read straight into them faulted them in zeroed first; staging
- * buffers are reused, so the copy costs about what that zeroing did
+ * a huge folio a write would fill with zeros. Either way the store pages
+ * are allocated without being zeroed, where a read straight into them
+ * faulted them in zeroed first; staging buffers are reused, so the copy
+ * costs about what that zeroing did
  * (docs/design.md, "Where reads land"). In copy mode views never see the
  * store, and reads land in the file's alias of it directly.
  *
