@@ -362,6 +362,8 @@ void fc__file_revalidate(struct fc_cache *c, struct fc_file *f);
 void fc__files_notified(struct fc_cache *c);
 void fc__page_drop(struct fc_cache *c, struct fc_page *pg);
 bool fc__page_store_held(struct fc_cache *c, struct fc_page *pg);
+void *fc__held_alloc(size_t len);
+void fc__held_free(void *held, size_t len);
 bool fc__store_holds(struct fc_cache *c, struct fc_file *f, uint64_t off);
 void fc__cache_age(struct fc_cache *c);
 bool fc__cache_valid(const struct fc_cache *c);

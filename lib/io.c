@@ -221,7 +221,8 @@ static char *io_dst(struct fc_io *io)
 void fc__io_free(struct fc_io *io)
 {
 	stage_put(io);
-	free(io->held);	/* kept for a page that was dropped meanwhile */
+	/* kept for a page that was dropped meanwhile */
+	fc__held_free(io->held, io->held_len);
 	free(io);
 }
 
@@ -430,12 +431,9 @@ static int64_t store_copy(struct fc_io *io, struct fc_mapping *m, uint64_t lo,
  */
 static int store_hold(struct fc_io *io, uint64_t lo, uint64_t hi)
 {
-	void *held;
-
-	/* page aligned: the store takes it by UFFDIO_COPY */
-	if (posix_memalign(&held, io->file->cache->sys_page, (size_t)(hi - lo)))
+	io->held = fc__held_alloc((size_t)(hi - lo));
+	if (!io->held)
 		return store_write(io, lo, hi);
-	io->held = held;
 	memcpy(io->held, io->buf + lo, (size_t)(hi - lo));
 	io->held_len = (uint32_t)(hi - lo);
 	return 0;

@@ -9,7 +9,10 @@
  * the run; exits 1 if a byte differs or descriptors or memory grow.
  *
  *   fcsoak [--seconds N] [--files N] [--file-size BYTES] [--threads N]
- *          [--budget BYTES] [--seed N]
+ *          [--budget BYTES] [--page-size BYTES] [--seed N]
+ *
+ * --page-size 2M exercises huge store pages (fc_cache_create(3)): run it
+ * with shmem_enabled at within_size to have them huge.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -39,9 +42,9 @@
 
 static struct {
 	unsigned seconds, nfiles, nthreads;
-	size_t fsize, budget;
+	size_t fsize, budget, page_size;	/* page_size 0: the default */
 	uint64_t seed;
-} opt = { 60, 4, 8, 32u << 20, 16u << 20, 1 };
+} opt = { 60, 4, 8, 32u << 20, 16u << 20, 0, 1 };
 
 static struct {
 	struct fc_cache *c;
@@ -168,7 +171,8 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "seconds", 1, 0, 's' }, { "files", 1, 0, 'f' },
 		{ "file-size", 1, 0, 'z' }, { "threads", 1, 0, 't' },
-		{ "budget", 1, 0, 'b' }, { "seed", 1, 0, 'r' }, { 0, 0, 0, 0 },
+		{ "budget", 1, 0, 'b' }, { "page-size", 1, 0, 'p' },
+		{ "seed", 1, 0, 'r' }, { 0, 0, 0, 0 },
 	};
 	struct fc_config cfg;
 	struct fc_stats st;
@@ -195,6 +199,7 @@ int main(int argc, char **argv)
 		case 'z': opt.fsize = v; break;
 		case 't': opt.nthreads = (unsigned)v; break;
 		case 'b': opt.budget = v; break;
+		case 'p': opt.page_size = v; break;
 		case 'r': opt.seed = v; break;
 		}
 	}
@@ -208,6 +213,8 @@ int main(int argc, char **argv)
 	fds0 = th_count_fds();
 	th_config_init(&cfg);
 	cfg.cache_bytes = opt.budget;
+	if (opt.page_size)
+		cfg.page_size = opt.page_size;
 	g.c = fc_cache_create(&cfg);
 	if (!g.c) {
 		perror("fc_cache_create");
