@@ -281,8 +281,8 @@ int main(void)
 	printf("shmem_enabled within_size for the test (was %s)\n", old_thp);
 	fflush(stdout);
 	pid = fork();
-	if (pid == 0)
-		_exit(run_checks());
+	if (pid == 0)	/* exit, not _exit: th_make_file's files go at exit */
+		exit(run_checks());
 	ret = 1;
 	if (pid > 0 && waitpid(pid, &status, 0) == pid)
 		ret = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
