@@ -13,7 +13,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -219,7 +218,7 @@ int fc__store_write(struct fc_file *f, uint64_t off, const void *buf,
 {
 	struct fc_cache *c = f->cache;
 	uint64_t done = 0, sp = c->sys_page, ps = c->cfg.page_size;
-	int tries = 0, ret;
+	int ret;
 
 	if (c->huge_store && !(off & (ps - 1)) && len >= ps) {
 		done = len & ~(ps - 1);
@@ -228,21 +227,12 @@ int fc__store_write(struct fc_file *f, uint64_t off, const void *buf,
 			return ret;
 	}
 	while (done < len) {
-		struct uffdio_copy cp = {
-			.dst = (uintptr_t)f->alias + off + done,
-			.src = (uintptr_t)buf + done,
-			.len = len - done,
-			.mode = UFFDIO_COPY_MODE_DONTWAKE,	/* nobody waits */
-		};
-
-		if (ioctl(c->store_uffd, UFFDIO_COPY, &cp) == 0)
-			return 0;
-		if (cp.copy > 0) {	/* up to a page already there */
-			done += (uint64_t)cp.copy;
-			continue;
-		}
-		if (errno == EAGAIN && ++tries < 100)
-			continue;	/* the mm is changing */
+		/* nobody waits on the alias: no wake */
+		done += fc__uffd_copy(c->store_uffd, f->alias + off + done,
+				      (const char *)buf + done, len - done,
+				      false);
+		if (done == len)
+			break;
 		if (errno != EEXIST)
 			return -errno;
 		ret = store_pwrite(c, f->region + off + done,
@@ -1303,8 +1293,9 @@ struct fc_cache *fc_cache_create(const struct fc_config *cfg)
 	fc__stage_init(c);
 	c->copy_mode = c->cfg.flags & FC_CONFIG_COPY;
 	c->inline_mode = c->cfg.flags & FC_CONFIG_INLINE;
-	c->pmd_size = pmd_size();
-	c->huge_store = !c->copy_mode && c->cfg.page_size == c->pmd_size;
+	/* pages are at most 2 MiB: smaller ones never need the sysfs read */
+	c->huge_store = !c->copy_mode && c->cfg.page_size == 2 * MIB &&
+			c->cfg.page_size == pmd_size();
 	c->inline_uffd = -1;
 	c->store_uffd = -1;
 	ret = store_init(c);

@@ -327,7 +327,6 @@ struct fc_cache {
 	 * (fc__store_write; docs/design.md, "Huge store pages").
 	 */
 	bool huge_store;
-	size_t pmd_size;	/* the system's huge page size */
 	int inline_uffd;	/* FC_CONFIG_INLINE: the SIGBUS-mode uffd, or -1 */
 	int store_uffd;		/* the aliases' (fc__store_write), or -1 in
 				   copy mode */
@@ -399,6 +398,8 @@ int fc__uffd_register(int uffd, void *addr, size_t len);
 int64_t fc__uffd_install(int uffd, char *lo, char *hi, const char *src,
 			 bool wake);
 int fc__uffd_wake(int uffd, char *addr, size_t len);
+uint64_t fc__uffd_copy(int uffd, char *dst, const char *src, uint64_t len,
+		       bool wake);
 int fc__uffd_poison(int uffd, char *addr, size_t len);
 /* test hook: behave as a kernel without UFFDIO_POISON (before 6.6) */
 void fc__uffd_disable_poison(bool off);

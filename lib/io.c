@@ -15,9 +15,9 @@
  * a huge folio a write would fill with zeros. Either way the store pages
  * are allocated without being zeroed, where a read straight into them
  * faulted them in zeroed first; staging buffers are reused, so the copy
- * costs about what that zeroing did
- * (docs/design.md, "Where reads land"). In copy mode views never see the
- * store, and reads land in the file's alias of it directly.
+ * costs about what that zeroing did (docs/design.md, "Where reads
+ * land"). In copy mode views never see the store, and reads land in the
+ * file's alias of it directly.
  *
  * O_DIRECT is used where the file system takes it (aligned buffers,
  * offsets and lengths); EINVAL from it switches the file to buffered
@@ -28,7 +28,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -391,28 +390,17 @@ static int store_write(struct fc_io *io, uint64_t lo, uint64_t hi)
 static int64_t store_copy(struct fc_io *io, struct fc_mapping *m, uint64_t lo,
 			  uint64_t hi)
 {
-	uint64_t fbase = io->index * m->cache->cfg.page_size, done = 0, next;
+	uint64_t fbase = io->index * m->cache->cfg.page_size, done = 0, next, n;
 	size_t sp = m->cache->sys_page;
-	int tries = 0, ret;
+	int ret;
 
 	while (lo < hi) {
-		struct uffdio_copy cp = {
-			.dst = (uintptr_t)m->base + (fbase + lo - m->offset),
-			.src = (uintptr_t)io->buf + lo,
-			.len = hi - lo,
-		};
-
-		if (ioctl(m->uffd, UFFDIO_COPY, &cp) == 0) {
-			done += hi - lo;
+		n = fc__uffd_copy(m->uffd, m->base + (fbase + lo - m->offset),
+				  io->buf + lo, hi - lo, true);
+		lo += n;
+		done += n;
+		if (lo == hi)
 			break;
-		}
-		if (cp.copy > 0) {	/* up to a page already there */
-			lo += (uint64_t)cp.copy;
-			done += (uint64_t)cp.copy;
-			continue;
-		}
-		if (errno == EAGAIN && ++tries < 100)
-			continue;	/* the mm is changing */
 		/* EEXIST: that page only; else the view is gone: all */
 		next = errno == EEXIST ? lo + sp : hi;
 		ret = store_write(io, lo, next);

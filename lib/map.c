@@ -705,7 +705,7 @@ out:
  */
 static char *view_reserve(struct fc_cache *c, struct fc_mapping *m)
 {
-	size_t pmd = c->pmd_size, lead;
+	size_t pmd = c->cfg.page_size, lead;	/* huge: the PMD size */
 	char *p;
 
 	if (!c->huge_store)

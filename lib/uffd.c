@@ -138,6 +138,32 @@ static int64_t fill(int uffd, char *lo, char *hi, const char *src, bool wake)
 }
 
 /**
+ * fc__uffd_copy - UFFDIO_COPY @len bytes from @src to @dst (both page
+ * aligned, @dst registered with @uffd), as far as it goes: past partial
+ * copies, and retrying EAGAIN with nothing done (the mm is changing) a
+ * bounded number of times. @wake: wake threads waiting on what is copied.
+ * Return: bytes copied; less than @len when a page could not be, with
+ * errno saying why (EEXIST: something is there already).
+ * Context: no locks held. May block briefly (mmap_lock).
+ */
+uint64_t fc__uffd_copy(int uffd, char *dst, const char *src, uint64_t len,
+		       bool wake)
+{
+	uint64_t done = 0;
+	int tries = 0;
+
+	while (done < len) {
+		int64_t n = fill(uffd, dst + done, dst + len, src + done, wake);
+
+		if (n > 0)
+			done += (uint64_t)n;
+		else if (errno != EAGAIN || ++tries >= 100)
+			break;
+	}
+	return done;
+}
+
+/**
  * fc__uffd_install - copy store pages into a private view (FC_CONFIG_COPY).
  * @lo, @hi: system-page aligned range of the view; the store holds
  *           up-to-date data for all of it and the caller pins it.
