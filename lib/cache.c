@@ -206,26 +206,15 @@ static int store_pwrite(struct fc_cache *c, uint64_t at, const char *buf,
  * setting, and fills it before it is visible, as pwrite does. A page the
  * store holds already is overwritten in place (pwrite into a folio that
  * exists allocates nothing).
- *
- * Except with huge store pages (cache->huge_store): whole cache pages go
- * in by pwrite, as a 2 MiB write into an empty, aligned 2 MiB range makes
- * one huge folio where shmem THP allows, filled completely, so no zeros
- * are made; only the rest (the file's partial last page) goes in small.
  * Return: 0, or -errno (-ENOMEM when the store takes nothing more).
  */
 int fc__store_write(struct fc_file *f, uint64_t off, const void *buf,
 		    uint64_t len)
 {
 	struct fc_cache *c = f->cache;
-	uint64_t done = 0, sp = c->sys_page, ps = c->cfg.page_size;
+	uint64_t done = 0, sp = c->sys_page;
 	int ret;
 
-	if (c->huge_store && !(off & (ps - 1)) && len >= ps) {
-		done = len & ~(ps - 1);
-		ret = store_pwrite(c, f->region + off, buf, done);
-		if (ret)
-			return ret;
-	}
 	while (done < len) {
 		/* nobody waits on the alias: no wake */
 		done += fc__uffd_copy(c->store_uffd, f->alias + off + done,
@@ -1237,21 +1226,6 @@ static int inline_init(struct fc_cache *c)
 	return fc__sigbus_install();
 }
 
-/* The size of a PMD mapping: THP's hpage_pmd_size, else 2 MiB. */
-static size_t pmd_size(void)
-{
-	unsigned long v = 0;
-	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size",
-			"re");
-
-	if (f) {
-		if (fscanf(f, "%lu", &v) != 1)
-			v = 0;
-		fclose(f);
-	}
-	return v ? (size_t)v : FC_REGION_ALIGN;
-}
-
 /*
  * cache->lock spins a little before it sleeps (glibc's adaptive mutex).
  * Its holders are short; inline faults on many threads take it twice a
@@ -1293,9 +1267,6 @@ struct fc_cache *fc_cache_create(const struct fc_config *cfg)
 	fc__stage_init(c);
 	c->copy_mode = c->cfg.flags & FC_CONFIG_COPY;
 	c->inline_mode = c->cfg.flags & FC_CONFIG_INLINE;
-	/* pages are at most 2 MiB: smaller ones never need the sysfs read */
-	c->huge_store = !c->copy_mode && c->cfg.page_size == 2 * MIB &&
-			c->cfg.page_size == pmd_size();
 	c->inline_uffd = -1;
 	c->store_uffd = -1;
 	ret = store_init(c);

@@ -320,13 +320,6 @@ struct fc_cache {
 	bool user_mode_only;
 	bool copy_mode;		/* FC_CONFIG_COPY */
 	bool inline_mode;	/* FC_CONFIG_INLINE */
-	/*
-	 * page_size is the PMD size (2 MiB) and views are shared: whole
-	 * pages enter the store by pwrite, which makes each one huge folio
-	 * where shmem THP allows it, and the kernel maps it with one PMD
-	 * (fc__store_write; docs/design.md, "Huge store pages").
-	 */
-	bool huge_store;
 	int inline_uffd;	/* FC_CONFIG_INLINE: the SIGBUS-mode uffd, or -1 */
 	int store_uffd;		/* the aliases' (fc__store_write), or -1 in
 				   copy mode */

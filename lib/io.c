@@ -437,8 +437,6 @@ static int store_hold(struct fc_io *io, uint64_t lo, uint64_t hi)
  * view that maps it never sees it half read. The page that had the
  * readahead marker is kept out of it (@io->held, see struct fc_page): the
  * kernel would map it at the reader's touch, which must fault to us.
- * Huge store pages all go in through fc__store_write, whole; the caller
- * wakes the threads waiting on them.
  * Return: bytes mapped into @m, or -errno when the store cannot take the
  * pages (they may be partly written: the caller drops them all).
  * Context: no locks held; the thread that finished the read.
@@ -450,9 +448,7 @@ int64_t fc__io_store(struct fc_io *io, struct fc_mapping *m)
 	uint64_t pos = 0;
 	int64_t mapped = 0, r = 0;
 
-	/* huge store pages are written whole (fc__store_write), not copied
-	 * into the view page by page, which would make them small folios */
-	if (m && !atomic_load(&m->dead) && !io->file->cache->huge_store) {
+	if (m && !atomic_load(&m->dead)) {
 		lo = m->offset > fbase ? m->offset - fbase : 0;
 		hi = m->offset + m->len > fbase ? m->offset + m->len - fbase : 0;
 	}

@@ -570,12 +570,9 @@ static int map_view(struct fc_cache *c, struct fc_mapping *m)
 	 * store into a huge folio, which would fill the pages the store lacks
 	 * with zeros that the view maps as the file's. Without this it was
 	 * not seen to in 1.5 s of khugepaged scans every 100 ms over a view
-	 * an eighth cached; best effort, as for the alias. Huge store pages
-	 * are whole cache pages, which leave no hole to fill, and are meant
-	 * to be mapped huge.
+	 * an eighth cached; best effort, as for the alias.
 	 */
-	if (!c->huge_store)
-		madvise(m->base, m->len, MADV_NOHUGEPAGE);
+	madvise(m->base, m->len, MADV_NOHUGEPAGE);
 	ret = fc__uffd_register(m->uffd, m->base, m->len);
 	return ret == -EINVAL ? -ENOMEM : ret;
 }
@@ -697,37 +694,13 @@ out:
 	return NULL;
 }
 
-/*
- * Address space for @m's view. With huge store pages it is placed so that
- * each 2 MiB store page lies on a 2 MiB boundary of it (base and store
- * offset equal modulo the PMD size), which a PMD mapping needs.
- * Return: the address, or MAP_FAILED with errno set.
- */
-static char *view_reserve(struct fc_cache *c, struct fc_mapping *m)
-{
-	size_t pmd = c->cfg.page_size, lead;	/* huge: the PMD size */
-	char *p;
-
-	if (!c->huge_store)
-		return mmap(NULL, m->len, PROT_NONE,
-			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	p = mmap(NULL, m->len + pmd, PROT_NONE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
-		return p;
-	lead = (m->offset - (uintptr_t)p) & (pmd - 1);
-	if (lead)
-		munmap(p, lead);
-	munmap(p + lead + m->len, pmd - lead);
-	return p + lead;
-}
-
 /* Finish fc_map*(): @m has its file; build and publish the view. */
 static void *map_file(struct fc_cache *c, struct fc_mapping *m)
 {
 	int err;
 
-	m->base = view_reserve(c, m);
+	m->base = mmap(NULL, m->len, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (m->base == MAP_FAILED) {
 		err = errno;
 		goto put_file;

@@ -11,8 +11,8 @@
  *   fcsoak [--seconds N] [--files N] [--file-size BYTES] [--threads N]
  *          [--budget BYTES] [--page-size BYTES] [--seed N]
  *
- * --page-size 2M exercises huge store pages (fc_cache_create(3)): run it
- * with shmem_enabled at within_size to have them huge.
+ * --page-size 2M runs it on 2 MiB cache pages (2 MiB reads, held copies
+ * and evictions).
  */
 #include <errno.h>
 #include <getopt.h>

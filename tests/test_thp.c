@@ -7,9 +7,7 @@
  * 2 MiB range of a memfd makes one huge folio, up to date, with zeros
  * around the bytes written; a view maps those zeros as if they were the
  * file's. And a fault in a mapping of the memfd allocates a whole 2 MiB
- * folio where 4 KiB was asked for. A cache of 2 MiB pages, on the other
- * hand, is meant to get huge folios, and views that map them with PMDs.
- * As root the test sets "within_size"
+ * folio where 4 KiB was asked for. As root the test sets "within_size"
  * for its run, in a parent process that puts the old setting back however
  * the checks end; the checks run in a child. Not as root it runs them
  * under the host's setting, and says so.
@@ -163,87 +161,12 @@ static void store_within_budget(void **state)
 	th_fx_free(f);
 }
 
-/* The ShmemPmdMapped of the mapping at @base in /proc/self/smaps, KiB. */
-static long pmd_mapped_kb(const void *base)
-{
-	char line[256], want[32];
-	FILE *f = fopen("/proc/self/smaps", "r");
-	bool in = false;
-	long kb = -1;
-
-	snprintf(want, sizeof(want), "%lx-", (unsigned long)(uintptr_t)base);
-	while (f && fgets(line, sizeof(line), f)) {
-		/* a mapping's line starts with its address (lower-case
-		 * hex), each field's with its name (upper-case) */
-		if ((line[0] >= '0' && line[0] <= '9') ||
-		    (line[0] >= 'a' && line[0] <= 'f'))
-			in = !strncmp(line, want, strlen(want));
-		else if (in && sscanf(line, "ShmemPmdMapped: %ld", &kb) == 1)
-			break;
-	}
-	if (f)
-		fclose(f);
-	return kb;
-}
-
-/*
- * 2 MiB cache pages: each enters the store whole, so shmem makes it one
- * huge folio (where shmem_enabled allows it, as it does for this test as
- * root) and the kernel maps it with one PMD. The bytes are the file's,
- * the file's partial last page included, cold and warm.
- */
-static void huge_store_pages(void **state)
-{
-	off_t size = 8 * MB + 5000;	/* a partial last page */
-	struct fc_config cfg;
-	struct th_fx *f = th_fx_new(size, 35, 0, false);
-	char mode[64] = "";
-	struct fc_stats st;
-	unsigned char *p;
-	long kb;
-
-	(void)state;
-	fc_cache_destroy(f->c);
-	th_config_init(&cfg);
-	cfg.page_size = 2 * MB;
-	cfg.readahead_max = 4 * MB;
-	cfg.cache_bytes = 64 * MB;
-	f->c = fc_cache_create(&cfg);
-	assert_non_null(f->c);
-	p = fc_map(f->c, f->fd, 0, 0, 0);
-	assert_non_null(p);
-	assert_memory_equal(p, f->ref, (size_t)size);
-	kb = pmd_mapped_kb(p);
-	read_setting(SHMEM_ENABLED, mode, sizeof(mode));
-	print_message("shmem_enabled %s: ShmemPmdMapped %ld KiB of the view\n",
-		      mode, kb);
-	fc_cache_stats(f->c, &st);
-	if ((st.flags & FC_STATS_ZERO_COPY) &&
-	    (!strcmp(mode, "within_size") || !strcmp(mode, "always")))
-		assert_true(kb >= 2048);
-	assert_int_equal(fc_unmap(p), 0);
-	p = fc_map(f->c, f->fd, 0, 0, 0);	/* warm: from the store */
-	assert_non_null(p);
-	assert_memory_equal(p, f->ref, (size_t)size);
-	assert_memory_equal(p + 2 * MB + 4096, f->ref + 2 * MB + 4096, 4096);
-	assert_int_equal(fc_unmap(p), 0);
-	/* a view from an offset inside a page: placed to match the store */
-	p = fc_map(f->c, f->fd, 4096, 6 * MB, 0);
-	assert_non_null(p);
-	if (st.flags & FC_STATS_ZERO_COPY)
-		assert_int_equal(((uintptr_t)p - 4096) % (2 * MB), 0);
-	assert_memory_equal(p, f->ref + 4096, 6 * MB);
-	assert_int_equal(fc_unmap(p), 0);
-	th_fx_free(f);
-}
-
 static int run_checks(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(store_write_makes_its_page_only),
 		cmocka_unit_test(retried_read_keeps_neighbours),
 		cmocka_unit_test(store_within_budget),
-		cmocka_unit_test(huge_store_pages),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
