@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +20,59 @@ const char *th_dir(void)
 	const char *d = getenv("FC_TEST_DIR");
 
 	return d && *d ? d : "/var/tmp";
+}
+
+#define TH_SHMEM_THP "/sys/kernel/mm/transparent_hugepage/shmem_enabled"
+
+bool th_thp_get(char *out, size_t len)
+{
+	char buf[256], *lb, *rb;
+	FILE *f = fopen(TH_SHMEM_THP, "re");
+	bool ok;
+
+	if (!f)
+		return false;
+	ok = fgets(buf, sizeof(buf), f) != NULL;
+	fclose(f);
+	if (!ok)
+		return false;
+	buf[strcspn(buf, "\n")] = 0;
+	lb = strchr(buf, '[');
+	rb = lb ? strchr(lb, ']') : NULL;
+	if (lb && rb) {
+		*rb = 0;
+		memmove(buf, lb + 1, strlen(lb + 1) + 1);
+	}
+	if (strlen(buf) >= len)
+		return false;
+	memcpy(out, buf, strlen(buf) + 1);
+	return true;
+}
+
+bool th_thp_set(const char *val)
+{
+	int fd = open(TH_SHMEM_THP, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	n = write(fd, val, strlen(val));
+	close(fd);
+	return n == (ssize_t)strlen(val);
+}
+
+int th_thp_lock(void)
+{
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/fctest-thp.lock", th_dir());
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	if (fd >= 0 && flock(fd, LOCK_EX)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
 }
 
 /*

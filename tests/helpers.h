@@ -24,6 +24,19 @@ unsigned char *th_read_all(int fd, off_t size);
 /* Directory for test files: $FC_TEST_DIR or /var/tmp, world-readable. */
 const char *th_dir(void);
 /*
+ * shmem transparent huge pages, the machine-wide setting
+ * (/sys/kernel/mm/transparent_hugepage/shmem_enabled). th_thp_get puts the
+ * word in [brackets] in @out: false if the kernel has no such setting.
+ * th_thp_set writes one (root only). th_thp_lock takes the lock that keeps
+ * the tests that change it (test_thp, fcsoak --toggle-thp) from running
+ * at once, for the life of the process: the fd, or -1 with errno set.
+ * A CTest fixture (thp_setting.sh) puts the setting back after them even
+ * if one was killed.
+ */
+bool th_thp_get(char *out, size_t len);
+bool th_thp_set(const char *val);
+int th_thp_lock(void);
+/*
  * Exit with FC_SKIP and a reason if userfaultfd cannot be used here at all.
  * Call at the start of every integration test.
  */

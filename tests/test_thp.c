@@ -13,11 +13,9 @@
  * under the host's setting, and says so.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,44 +28,6 @@
 #define MB (1024 * 1024)
 #define THP "/sys/kernel/mm/transparent_hugepage/"
 #define SHMEM_ENABLED THP "shmem_enabled"
-
-/* The word in [brackets] of a sysfs choice file, or the whole value. */
-static bool read_setting(const char *path, char *out, size_t len)
-{
-	char buf[256], *lb, *rb;
-	FILE *f = fopen(path, "r");
-	bool ok;
-
-	if (!f)
-		return false;
-	ok = fgets(buf, sizeof(buf), f) != NULL;
-	fclose(f);
-	if (!ok)
-		return false;
-	buf[strcspn(buf, "\n")] = 0;
-	lb = strchr(buf, '[');
-	rb = lb ? strchr(lb, ']') : NULL;
-	if (lb && rb) {
-		*rb = 0;
-		memmove(buf, lb + 1, strlen(lb + 1) + 1);
-	}
-	if (strlen(buf) >= len)
-		return false;
-	memcpy(out, buf, strlen(buf) + 1);
-	return true;
-}
-
-static bool write_setting(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return false;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n == (ssize_t)strlen(val);
-}
 
 /*
  * A page put in the store where nothing of its 2 MiB range is stored
@@ -174,12 +134,12 @@ static int run_checks(void)
 
 int main(void)
 {
-	char old_thp[64], lock[512];
+	char old_thp[64];
 	int status, lfd, ret;
 	pid_t pid;
 
 	th_require_uffd();
-	if (!read_setting(SHMEM_ENABLED, old_thp, sizeof(old_thp))) {
+	if (!th_thp_get(old_thp, sizeof(old_thp))) {
 		printf("no shmem THP on this kernel: nothing huge can happen\n");
 		return run_checks();
 	}
@@ -188,15 +148,15 @@ int main(void)
 		       "(%s), which this test cannot set\n", old_thp);
 		return run_checks();
 	}
-	/* one test at a time changes the settings (the _copy/_inline runs) */
-	snprintf(lock, sizeof(lock), "%s/fctest-thp.lock", th_dir());
-	lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-	if (lfd < 0 || flock(lfd, LOCK_EX)) {
-		perror(lock);
+	/* one test at a time changes the setting (the _copy/_inline runs,
+	 * fcsoak --toggle-thp) */
+	lfd = th_thp_lock();
+	if (lfd < 0) {
+		perror("fctest-thp.lock");
 		return 1;
 	}
-	if (!read_setting(SHMEM_ENABLED, old_thp, sizeof(old_thp)) ||
-	    !write_setting(SHMEM_ENABLED, "within_size")) {
+	if (!th_thp_get(old_thp, sizeof(old_thp)) ||
+	    !th_thp_set("within_size")) {
 		fprintf(stderr, "cannot set shmem THP for the test: %s\n",
 			strerror(errno));
 		return 1;
@@ -209,7 +169,7 @@ int main(void)
 	ret = 1;
 	if (pid > 0 && waitpid(pid, &status, 0) == pid)
 		ret = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
-	if (!write_setting(SHMEM_ENABLED, old_thp)) {
+	if (!th_thp_set(old_thp)) {
 		fprintf(stderr, "could not put back shmem_enabled %s\n",
 			old_thp);
 		ret = 1;
