@@ -10,9 +10,13 @@
  *
  *   fcsoak [--seconds N] [--files N] [--file-size BYTES] [--threads N]
  *          [--budget BYTES] [--page-size BYTES] [--seed N]
+ *          [--toggle-thp MS]
  *
  * --page-size 2M runs it on 2 MiB cache pages (2 MiB reads, held copies
- * and evictions).
+ * and evictions). --toggle-thp MS switches the machine's shmem THP setting
+ * (shmem_enabled) between "never" and "within_size" every MS milliseconds
+ * while it runs, as an administrator may under a running cache, and puts
+ * the old value back at the end; it needs root (else exit 77, skipped).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -44,7 +48,8 @@ static struct {
 	unsigned seconds, nfiles, nthreads;
 	size_t fsize, budget, page_size;	/* page_size 0: the default */
 	uint64_t seed;
-} opt = { 60, 4, 8, 32u << 20, 16u << 20, 0, 1 };
+	unsigned toggle_ms;			/* --toggle-thp; 0: off */
+} opt = { 60, 4, 8, 32u << 20, 16u << 20, 0, 1, 0 };
 
 static struct {
 	struct fc_cache *c;
@@ -53,7 +58,7 @@ static struct {
 	struct ib *b;			/* backend of file 0 */
 	unsigned char *shared[MAXF];	/* long-lived mapping per file */
 	atomic_int stop;
-	atomic_ullong checked, mismatches, maps, advice, sigs;
+	atomic_ullong checked, mismatches, maps, advice, sigs, toggles;
 } g;
 
 static bool parse_bytes(const char *s, size_t *out)
@@ -161,6 +166,26 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+/* --toggle-thp: switch shmem_enabled under the running cache. */
+static void *toggler(void *arg)
+{
+	static const char *const val[] = { "within_size", "never" };
+	unsigned k = 0;
+
+	(void)arg;
+	while (!g.stop) {
+		if (!th_thp_set(val[k++ & 1])) {
+			fprintf(stderr, "cannot set shmem_enabled: %s\n",
+				strerror(errno));
+			g.mismatches++;	/* the run would not test what it says */
+			break;
+		}
+		g.toggles++;
+		usleep(opt.toggle_ms * 1000);
+	}
+	return NULL;
+}
+
 static long rss_kb(void)
 {
 	return th_status_kb("VmRSS:");
@@ -172,11 +197,14 @@ int main(int argc, char **argv)
 		{ "seconds", 1, 0, 's' }, { "files", 1, 0, 'f' },
 		{ "file-size", 1, 0, 'z' }, { "threads", 1, 0, 't' },
 		{ "budget", 1, 0, 'b' }, { "page-size", 1, 0, 'p' },
-		{ "seed", 1, 0, 'r' }, { 0, 0, 0, 0 },
+		{ "seed", 1, 0, 'r' }, { "toggle-thp", 1, 0, 'T' },
+		{ 0, 0, 0, 0 },
 	};
 	struct fc_config cfg;
 	struct fc_stats st;
-	pthread_t t[64];
+	pthread_t t[64], tog;
+	char old_thp[64];
+	int thp_lock = -1;
 	int fds0, fds_mapped, fds_end, ch;
 	long rss_warm = 0, rss_max = 0, rss_end;
 	uint64_t store_max = 0, resident_max = 0;
@@ -201,6 +229,7 @@ int main(int argc, char **argv)
 		case 'b': opt.budget = v; break;
 		case 'p': opt.page_size = v; break;
 		case 'r': opt.seed = v; break;
+		case 'T': opt.toggle_ms = (unsigned)v ? (unsigned)v : 1; break;
 		}
 	}
 	if (opt.nfiles < 1 || opt.nfiles > MAXF || opt.nthreads < 1 ||
@@ -210,6 +239,18 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	th_require_uffd();
+	if (opt.toggle_ms) {
+		if (geteuid() != 0 || !th_thp_get(old_thp, sizeof(old_thp))) {
+			printf("fcsoak: --toggle-thp needs root and shmem THP: "
+			       "skipped\n");
+			return FC_SKIP;
+		}
+		thp_lock = th_thp_lock();	/* not beside test_thp */
+		if (thp_lock < 0 || !th_thp_get(old_thp, sizeof(old_thp))) {
+			perror("fctest-thp.lock");
+			return 1;
+		}
+	}
 	fds0 = th_count_fds();
 	th_config_init(&cfg);
 	cfg.cache_bytes = opt.budget;
@@ -244,6 +285,8 @@ int main(int argc, char **argv)
 	fds_mapped = th_count_fds();
 	for (i = 0; i < opt.nthreads; i++)
 		pthread_create(&t[i], NULL, worker, (void *)(uintptr_t)i);
+	if (opt.toggle_ms)
+		pthread_create(&tog, NULL, toggler, NULL);
 	/*
 	 * The budget is sampled every 10 ms (a once-a-second sample missed
 	 * overshoots that lasted a few installs), RSS once a second.
@@ -273,6 +316,14 @@ int main(int argc, char **argv)
 	g.stop = 1;
 	for (i = 0; i < opt.nthreads; i++)
 		pthread_join(t[i], NULL);
+	if (opt.toggle_ms) {
+		pthread_join(tog, NULL);
+		if (!th_thp_set(old_thp)) {
+			fprintf(stderr, "could not put back shmem_enabled %s\n",
+				old_thp);
+			fail = true;
+		}
+	}
 	rss_end = rss_kb();
 	fds_end = th_count_fds();
 	fc_cache_stats(g.c, &st);
@@ -301,6 +352,10 @@ int main(int argc, char **argv)
 	       (unsigned long long)st.faults, (unsigned long long)st.hits,
 	       (unsigned long long)st.misses);
 	printf("  evictions       %llu\n", (unsigned long long)st.evictions);
+	if (opt.toggle_ms)
+		printf("  shmem_enabled   switched %llu times (every %u ms), "
+		       "put back to %s\n", (unsigned long long)g.toggles,
+		       opt.toggle_ms, old_thp);
 	printf("  read MiB        %llu\n",
 	       (unsigned long long)(st.bytes_read >> 20));
 	printf("  io retries      %llu, io errors %llu\n",
@@ -347,6 +402,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "nothing was checked\n");
 		fail = true;
 	}
+	if (thp_lock >= 0)	/* counted among the descriptors at the start */
+		close(thp_lock);
 	printf("fcsoak: %s\n", fail ? "FAIL" : "PASS");
 	return fail ? 1 : 0;
 }
