@@ -75,7 +75,10 @@ struct fc_config {
  */
 #define FC_CONFIG_INLINE	(1u << 2)
 
-/* Defaults: 256 MiB budget, 4 KiB pages, 4 MiB readahead, 2 threads. */
+/*
+ * Defaults: 256 MiB budget (or half the memory cgroup's limit, if that is
+ * less), 4 KiB pages, 4 MiB readahead, 2 threads.
+ */
 FC_EXPORT void fc_config_init(struct fc_config *cfg);
 
 struct fc_cache;

@@ -15,6 +15,7 @@
 #include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,13 +24,41 @@
 
 #define MIB (1024ul * 1024)
 
+/*
+ * The default budget: 256 MiB, or half the process's memory cgroup limit
+ * if that is less (fc__memory_limit), leaving the other half to the rest
+ * of the process.
+ */
+static size_t default_budget(void)
+{
+	uint64_t half = fc__memory_limit("") / 2;
+
+	return half < 256 * MIB ? (size_t)half : 256 * MIB;
+}
+
+/*
+ * A budget the store could never reach: above the memory cgroup limit,
+ * with no swap to take shmem pages, the kernel's OOM killer would end the
+ * process when the store grew to the limit (the kernel's own page cache
+ * would be reclaimed instead). With swap the store pages would be swapped
+ * out, which is slow but not fatal, and the budget is left to the caller.
+ */
+static bool budget_over_limit(size_t budget)
+{
+	struct sysinfo si;
+
+	if (budget <= fc__memory_limit(""))
+		return false;
+	return !sysinfo(&si) && !si.totalswap;
+}
+
 void fc_config_init(struct fc_config *cfg)
 {
 	if (!cfg)
 		return;
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->size = sizeof(*cfg);
-	cfg->cache_bytes = 256 * MIB;
+	cfg->cache_bytes = default_budget();
 	cfg->page_size = 4096;
 	cfg->readahead_max = 4 * MIB;
 	cfg->handler_threads = 2;
@@ -62,6 +91,8 @@ static int config_check(const struct fc_config *in, struct fc_config *out,
 	if (out->cache_bytes / out->page_size < 16 ||
 	    out->cache_bytes > FC_MEMFD_SIZE)	/* more than the store holds */
 		return -EINVAL;
+	if (budget_over_limit(out->cache_bytes))
+		return -ENOMEM;
 	if (out->handler_threads == 0)
 		out->handler_threads = 2;
 	if (out->handler_threads > 64 || out->fault_around > 4096)

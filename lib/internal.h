@@ -367,6 +367,7 @@ bool fc__page_refault(struct fc_cache *c, struct fc_page *pg);
 bool fc__copy_room(struct fc_cache *c, uint64_t pages);
 uint64_t fc__copy_trim(struct fc_cache *c);
 int fc__config_from_env(struct fc_config *cfg);
+uint64_t fc__memory_limit(const char *root);	/* memlimit.c */
 struct fc_cache *fc__default_cache(void);
 uint64_t fc__now_ns(void);
 void fc__stat_latency(struct fc_cache *c, uint64_t t0);

@@ -175,6 +175,10 @@ static void open_file(const char *path, uint64_t cache, uint64_t ra)
 		if (errno == EPERM || errno == ENOSYS)
 			fail("userfaultfd is not available (%s): see "
 			     "faultcache(7), REQUIREMENTS", strerror(errno));
+		if (errno == ENOMEM && cache)
+			fail("cannot create a cache of %llu bytes: %s (above "
+			     "the memory cgroup limit? see fc_cache_create(3))",
+			     (unsigned long long)cache, strerror(errno));
 		fail("cannot create the cache: %s", strerror(errno));
 	}
 	v.map = fc_map(v.cache, fd, 0, 0, 0);
@@ -281,7 +285,8 @@ static void usage(FILE *f)
 		"  --search PATTERN     print the offsets of PATTERN (text)\n"
 		"  --search-hex HEX     print the offsets of bytes ('de ad be ef')\n"
 		"  --stats              cache statistics on stderr after the run\n"
-		"  --cache-size SIZE    memory budget (default 256M)\n"
+		"  --cache-size SIZE    memory budget (default 256M, or half\n"
+		"                       the memory cgroup limit if less)\n"
 		"  --readahead SIZE     largest readahead window (default 4M)\n"
 		"  --generate-sample SIZE  write SIZE bytes of text to FILE\n");
 }
