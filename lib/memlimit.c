@@ -27,6 +27,7 @@
 #include "internal.h"
 
 #define NO_LIMIT UINT64_MAX
+#define DIR_MAX (2 * PATH_MAX)	/* a prefix, a mount point, a cgroup */
 /* v1 reports "unlimited" as the largest page multiple below 2^63 */
 #define V1_UNLIMITED (1ull << 62)
 
@@ -52,7 +53,7 @@ static bool has_word(const char *list, const char *tok)
  */
 static void cgroup_paths(const char *root, char *v1, char *v2, size_t len)
 {
-	char path[PATH_MAX], line[PATH_MAX + 64];
+	char path[PATH_MAX + 32], line[PATH_MAX + 64];
 	FILE *f;
 
 	*v1 = *v2 = 0;
@@ -85,7 +86,7 @@ static void cgroup_paths(const char *root, char *v1, char *v2, size_t len)
 static bool cgroup_mount(const char *root, bool v1, char *mnt, char *mroot,
 			 size_t len)
 {
-	char path[PATH_MAX], line[3 * PATH_MAX];
+	char path[PATH_MAX + 32], line[3 * PATH_MAX];
 	bool found = false;
 	FILE *f;
 
@@ -124,13 +125,14 @@ static bool cgroup_mount(const char *root, bool v1, char *mnt, char *mroot,
 
 /*
  * The directory of cgroup @cg in a hierarchy mounted at @mnt (which shows
- * cgroup @mroot) into @dir. Return: the length of the mount's part of it.
+ * cgroup @mroot) into @dir, *@base the length of the mount's part of it.
+ * Return: false if it does not fit.
  */
-static size_t cgroup_dir(const char *root, const char *mnt,
-			 const char *mroot, const char *cg, char *dir,
-			 size_t len)
+static bool cgroup_dir(const char *root, const char *mnt,
+		       const char *mroot, const char *cg, char *dir,
+		       size_t len, size_t *base)
 {
-	size_t rl = strlen(mroot), base;
+	size_t rl = strlen(mroot);
 	const char *rel = cg;
 
 	if (!strcmp(mroot, "/"))
@@ -139,22 +141,26 @@ static size_t cgroup_dir(const char *root, const char *mnt,
 		rel = cg + rl;
 	else		/* not below the mount's root: a cgroup namespace */
 		rel = "";
-	snprintf(dir, len, "%s%s", root, mnt);
-	base = strlen(dir);
-	if (*rel && strcmp(rel, "/"))
-		snprintf(dir + base, len - base, "%s", rel);
-	return base;
+	if (snprintf(dir, len, "%s%s", root, mnt) >= (int)len)
+		return false;
+	*base = strlen(dir);
+	if (*rel && strcmp(rel, "/") &&
+	    snprintf(dir + *base, len - *base, "%s", rel) >= (int)(len - *base))
+		return false;
+	return true;
 }
 
 /* The number in @dir/@name, its line @key if @key; false if none. */
 static bool read_value(const char *dir, const char *name, const char *key,
 		       uint64_t *out)
 {
-	char path[PATH_MAX + 32], line[256];
+	char path[DIR_MAX + 32], line[256];
 	bool ok = false;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+	    (int)sizeof(path))
+		return false;
 	f = fopen(path, "re");
 	while (!ok && f && fgets(line, sizeof(line), f)) {
 		const char *v = line;
@@ -185,12 +191,13 @@ static bool read_value(const char *dir, const char *name, const char *key,
 
 static uint64_t v1_limit(const char *root, const char *cg)
 {
-	char mnt[PATH_MAX], mroot[PATH_MAX], dir[3 * PATH_MAX];
+	char mnt[PATH_MAX], mroot[PATH_MAX], dir[DIR_MAX];
+	size_t base;
 	uint64_t v;
 
-	if (!*cg || !cgroup_mount(root, true, mnt, mroot, sizeof(mnt)))
+	if (!*cg || !cgroup_mount(root, true, mnt, mroot, sizeof(mnt)) ||
+	    !cgroup_dir(root, mnt, mroot, cg, dir, sizeof(dir), &base))
 		return NO_LIMIT;
-	cgroup_dir(root, mnt, mroot, cg, dir, sizeof(dir));
 	if (!read_value(dir, "memory.stat", "hierarchical_memory_limit", &v) &&
 	    !read_value(dir, "memory.limit_in_bytes", NULL, &v))
 		return NO_LIMIT;
@@ -199,13 +206,13 @@ static uint64_t v1_limit(const char *root, const char *cg)
 
 static uint64_t v2_limit(const char *root, const char *cg)
 {
-	char mnt[PATH_MAX], mroot[PATH_MAX], dir[3 * PATH_MAX];
+	char mnt[PATH_MAX], mroot[PATH_MAX], dir[DIR_MAX];
 	uint64_t least = NO_LIMIT, v;
 	size_t base;
 
-	if (!*cg || !cgroup_mount(root, false, mnt, mroot, sizeof(mnt)))
+	if (!*cg || !cgroup_mount(root, false, mnt, mroot, sizeof(mnt)) ||
+	    !cgroup_dir(root, mnt, mroot, cg, dir, sizeof(dir), &base))
 		return NO_LIMIT;
-	base = cgroup_dir(root, mnt, mroot, cg, dir, sizeof(dir));
 	for (;;) {	/* the cgroup, then each ancestor up to the mount's */
 		char *slash;
 
