@@ -559,6 +559,7 @@ bool fc__page_store_held(struct fc_cache *c, struct fc_page *pg)
 	}
 	fc__held_free(pg->held, pg->held_len);
 	pg->held = NULL;
+	fc__collapse_queue(c, pg);
 	return true;
 }
 
@@ -713,17 +714,51 @@ fail:
 	return NULL;
 }
 
+/**
+ * fc__reserve - address space for a mapping of @len bytes of the store
+ * from offset @at: an inaccessible reservation to map over with
+ * MAP_FIXED. With huge store pages it is placed so that address and store
+ * offset agree modulo the PMD size, which a PMD mapping (and
+ * MADV_COLLAPSE) needs; the slack around it is given back.
+ * Return: the address, or MAP_FAILED with errno set.
+ */
+void *fc__reserve(const struct fc_cache *c, size_t len, uint64_t at)
+{
+	size_t pmd = c->cfg.page_size, lead;
+	char *p;
+
+	if (!c->huge_store)
+		return mmap(NULL, len, PROT_NONE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	p = mmap(NULL, len + pmd, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return p;
+	lead = (at - (uintptr_t)p) & (pmd - 1);
+	if (lead)
+		munmap(p, lead);
+	munmap(p + lead + len, pmd - lead);
+	return p + lead;
+}
+
 /* Give @f its store region and alias. Context: cache->lock held. */
 static int file_attach(struct fc_cache *c, struct fc_file *f)
 {
 	int ret = region_alloc(c, f->region_len, &f->region);
+	void *at;
 
 	if (ret)
 		return ret;
-	f->alias = mmap(NULL, f->region_len, PROT_READ | PROT_WRITE,
-			MAP_SHARED, c->memfd, (off_t)f->region);
-	if (f->alias == MAP_FAILED)
+	at = fc__reserve(c, f->region_len, f->region);
+	if (at == MAP_FAILED)
 		return -errno;
+	f->alias = mmap(at, f->region_len, PROT_READ | PROT_WRITE,
+			MAP_SHARED | MAP_FIXED, c->memfd, (off_t)f->region);
+	if (f->alias == MAP_FAILED) {
+		ret = -errno;
+		munmap(at, f->region_len);
+		return ret;
+	}
 	/* a child must not share (or write) the store through the alias */
 	madvise(f->alias, f->region_len, MADV_DONTFORK);
 	/*
@@ -731,9 +766,10 @@ static int file_attach(struct fc_cache *c, struct fc_file *f)
 	 * (shmem_enabled "always" or "within_size") each 4 KiB read would
 	 * allocate a 2 MiB folio, 512 times the budget's count of it (even
 	 * "force" gives way to this on 6.18). Best effort: a kernel without
-	 * THP says EINVAL.
+	 * THP says EINVAL. Not with huge store pages, collapsed through it.
 	 */
-	madvise(f->alias, f->region_len, MADV_NOHUGEPAGE);
+	if (!c->huge_store)
+		madvise(f->alias, f->region_len, MADV_NOHUGEPAGE);
 	if (c->store_uffd >= 0) {
 		ret = fc__uffd_register(c->store_uffd, f->alias,
 					f->region_len);
@@ -810,7 +846,7 @@ static struct fc_file *file_find(struct fc_cache *c, const struct stat *st,
 }
 
 /* Take a reference on @f, mapping a retained file again. Context: lock. */
-static void file_take(struct fc_cache *c, struct fc_file *f)
+void fc__file_take(struct fc_cache *c, struct fc_file *f)
 {
 	if (f->released) {
 		f->released = 0;
@@ -840,7 +876,7 @@ struct fc_file *fc__file_get(struct fc_cache *c, int fd, const struct stat *st,
 	pthread_mutex_lock(&c->lock);
 	f = file_find(c, st, need);
 	if (f)
-		file_take(c, f);
+		fc__file_take(c, f);
 	pthread_mutex_unlock(&c->lock);
 	if (f)
 		return f;
@@ -850,7 +886,7 @@ struct fc_file *fc__file_get(struct fc_cache *c, int fd, const struct stat *st,
 	pthread_mutex_lock(&c->lock);
 	f = file_find(c, st, need);	/* lost a race with another fc_map? */
 	if (f) {
-		file_take(c, f);
+		fc__file_take(c, f);
 		pthread_mutex_unlock(&c->lock);
 		file_free(nf);
 		return f;
@@ -1257,6 +1293,21 @@ static int inline_init(struct fc_cache *c)
 	return fc__sigbus_install();
 }
 
+/* The size of a PMD mapping (THP's hpage_pmd_size), or 0 without THP. */
+static size_t pmd_size(void)
+{
+	unsigned long v = 0;
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size",
+			"re");
+
+	if (f) {
+		if (fscanf(f, "%lu", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return (size_t)v;
+}
+
 /*
  * cache->lock spins a little before it sleeps (glibc's adaptive mutex).
  * Its holders are short; inline faults on many threads take it twice a
@@ -1298,6 +1349,7 @@ struct fc_cache *fc_cache_create(const struct fc_config *cfg)
 	fc__stage_init(c);
 	c->copy_mode = c->cfg.flags & FC_CONFIG_COPY;
 	c->inline_mode = c->cfg.flags & FC_CONFIG_INLINE;
+	c->huge_store = !c->copy_mode && c->cfg.page_size == pmd_size();
 	c->inline_uffd = -1;
 	c->store_uffd = -1;
 	ret = store_init(c);
@@ -1315,6 +1367,11 @@ struct fc_cache *fc_cache_create(const struct fc_config *cfg)
 	for (i = 0; i < c->cfg.handler_threads; i++) {
 		c->nr_handlers++;
 		ret = handler_init(c, &c->handlers[i]);
+		if (ret)
+			goto fail_handlers;
+	}
+	if (c->huge_store) {
+		ret = fc__collapse_start(c);
 		if (ret)
 			goto fail_handlers;
 	}
@@ -1360,6 +1417,7 @@ void fc_cache_destroy(struct fc_cache *c)
 	pthread_mutex_lock(&c->lock);
 	c->destroying = true;
 	pthread_mutex_unlock(&c->lock);
+	fc__collapse_stop(c);
 	fc__unmap_all(c);
 	/* inline faults run in application threads: let them finish */
 	while (atomic_load(&c->inline_active))

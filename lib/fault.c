@@ -916,6 +916,7 @@ static void io_done(struct fc_handler *h, struct plan *p, struct fc_io *io)
 		fc__lru_insert(&c->lru, &pg->lru, fc__page_refault(c, pg));
 		if (pg->lru.active)
 			c->st.refaults_active++;
+		fc__collapse_queue(c, pg);	/* huge store pages only */
 	}
 	c->st.pages_read += io->nr;
 	c->st.bytes_read += io->len;

@@ -320,6 +320,18 @@ struct fc_cache {
 	bool user_mode_only;
 	bool copy_mode;		/* FC_CONFIG_COPY */
 	bool inline_mode;	/* FC_CONFIG_INLINE */
+	/*
+	 * page_size is the PMD size and views are shared: pages whole in
+	 * the store are collapsed into huge folios in the background and the
+	 * kernel maps them with one PMD (collapse.c). Aliases and views are
+	 * placed PMD-aligned to the store.
+	 */
+	bool huge_store;
+	struct fc_collapse *collapse;	/* its thread and queue, or NULL */
+	uint64_t nr_collapsed;		/* pages made huge folios; lock */
+	uint64_t nr_collapse_failed;	/* pages left small; lock */
+	int collapse_errno;		/* the last failure's */
+	uint64_t nr_collapse_unsupported; /* EINVAL: stop trying; lock */
 	int inline_uffd;	/* FC_CONFIG_INLINE: the SIGBUS-mode uffd, or -1 */
 	int store_uffd;		/* the aliases' (fc__store_write), or -1 in
 				   copy mode */
@@ -343,6 +355,7 @@ struct fc_cache {
 struct fc_page *fc__page_alloc(struct fc_cache *c);
 void fc__page_free(struct fc_cache *c, struct fc_page *pg);
 void fc__file_put(struct fc_cache *c, struct fc_file *f);
+void fc__file_take(struct fc_cache *c, struct fc_file *f);
 struct fc_file *fc__file_get(struct fc_cache *c, int fd,
 			     const struct stat *st, uint64_t need, int *err);
 struct fc_file *fc__file_backend(struct fc_cache *c,
@@ -368,6 +381,13 @@ bool fc__copy_room(struct fc_cache *c, uint64_t pages);
 uint64_t fc__copy_trim(struct fc_cache *c);
 int fc__config_from_env(struct fc_config *cfg);
 uint64_t fc__memory_limit(const char *root);	/* memlimit.c */
+void *fc__reserve(const struct fc_cache *c, size_t len, uint64_t at);
+
+/* collapse.c */
+void fc__collapse_queue(struct fc_cache *c, struct fc_page *pg);
+int fc__collapse_start(struct fc_cache *c);
+void fc__collapse_stop(struct fc_cache *c);
+bool fc__collapse_idle(const struct fc_cache *c);
 struct fc_cache *fc__default_cache(void);
 uint64_t fc__now_ns(void);
 void fc__stat_latency(struct fc_cache *c, uint64_t t0);

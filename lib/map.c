@@ -566,13 +566,16 @@ static int map_view(struct fc_cache *c, struct fc_mapping *m)
 	if (madvise(m->base, m->len, MADV_DONTFORK))
 		return -errno;
 	/*
-	 * A precaution: khugepaged must not collapse a view's range of the
-	 * store into a huge folio, which would fill the pages the store lacks
-	 * with zeros that the view maps as the file's. Without this it was
-	 * not seen to in 1.5 s of khugepaged scans every 100 ms over a view
-	 * an eighth cached; best effort, as for the alias.
+	 * khugepaged must not collapse a view's range of the store into a
+	 * huge folio in a cache of pages smaller than that: evicting one of
+	 * them would then punch inside the folio, which the kernel splits or,
+	 * failing that, zeroes in place while it stays mapped. (It does not
+	 * fill holes: on 6.18 a range with one, in a MISSING-registered
+	 * mapping, is left alone; docs/design.md, "Huge store pages by
+	 * collapse".) Best effort, as for the alias.
 	 */
-	madvise(m->base, m->len, MADV_NOHUGEPAGE);
+	if (!c->huge_store)	/* its pages are whole: meant to be huge */
+		madvise(m->base, m->len, MADV_NOHUGEPAGE);
 	ret = fc__uffd_register(m->uffd, m->base, m->len);
 	return ret == -EINVAL ? -ENOMEM : ret;
 }
@@ -699,8 +702,7 @@ static void *map_file(struct fc_cache *c, struct fc_mapping *m)
 {
 	int err;
 
-	m->base = mmap(NULL, m->len, PROT_NONE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	m->base = fc__reserve(c, m->len, m->file->region + m->offset);
 	if (m->base == MAP_FAILED) {
 		err = errno;
 		goto put_file;

@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_huge: huge store pages (caches whose page is the PMD size, 2 MiB).
+ *
+ * Pages whole in the store are collapsed into huge folios in the
+ * background (lib/collapse.c) and a fresh view maps them with PMDs; the
+ * bytes stay the file's through collapse, eviction of collapsed pages,
+ * advice on part of one, and a partial last page (which has a hole and is
+ * never collapsed). Copy mode has no huge store pages: the same bytes,
+ * nothing collapsed. Runs under the host's shmem_enabled: MADV_COLLAPSE
+ * works under every value but "deny" (then nothing is collapsed, said).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <faultcache.h>
+
+#include "helpers.h"
+#include "internal.h"
+
+#define MB (1024 * 1024)
+#define PMD (2 * MB)
+
+static struct fc_cache *huge_cache(size_t budget)
+{
+	struct fc_config cfg;
+	struct fc_cache *c;
+
+	th_config_init(&cfg);
+	cfg.page_size = PMD;
+	cfg.cache_bytes = budget;
+	c = fc_cache_create(&cfg);
+	assert_non_null(c);
+	return c;
+}
+
+static uint64_t collapsed(struct fc_cache *c)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->nr_collapsed;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+/* Can this host collapse at all (THP compiled in, shmem not "deny")? */
+static bool can_collapse(void)
+{
+	char v[64];
+
+	return access("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size",
+		      R_OK) == 0 &&
+	       (!th_thp_get(v, sizeof(v)) || strcmp(v, "deny"));
+}
+
+/*
+ * Wait (up to 20 s) until @c has nothing left to collapse: no read in
+ * flight either (a page mapped ahead into the reader's view is read
+ * before its read is finished and queued).
+ */
+static uint64_t wait_collapsed(struct fc_cache *c)
+{
+	bool idle = false;
+	int i;
+
+	for (i = 0; i < 2000 && !idle; i++) {
+		pthread_mutex_lock(&c->lock);
+		idle = fc__collapse_idle(c) && !c->nr_inflight;
+		pthread_mutex_unlock(&c->lock);
+		if (!idle)
+			usleep(10000);
+	}
+	assert_true(idle);
+	return collapsed(c);
+}
+
+/* kB of @p's mapping mapped by PMDs, from /proc/self/smaps. */
+static long pmd_mapped_kb(const void *p)
+{
+	char line[512];
+	FILE *f = fopen("/proc/self/smaps", "re");
+	unsigned long a = (unsigned long)p, s, e;
+	bool in = false;
+	long kb = -1;
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &s, &e) == 2 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
+			in = a >= s && a < e;
+			continue;
+		}
+		if (in && !strncmp(line, "ShmemPmdMapped:", 15)) {
+			kb = atol(line + 15);
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+/* Every byte of @p (a mapping of @ref's file of @size) is the file's. */
+static void check_all(const unsigned char *p, const unsigned char *ref,
+		      size_t size)
+{
+	size_t off;
+
+	for (off = 0; off < size; off += MB) {
+		size_t n = size - off < MB ? size - off : MB;
+
+		assert_memory_equal(p + off, ref + off, n);
+	}
+}
+
+/*
+ * A file read whole is collapsed page by page, and a fresh view of it maps
+ * the huge folios with PMDs, every byte the file's.
+ */
+static void collapsed_and_pmd_mapped(void **state)
+{
+	size_t size = 32 * MB;
+	struct fc_cache *c = huge_cache(64 * MB);
+	char path[256];
+	int fd = th_make_file(path, sizeof(path), (off_t)size, 61);
+	unsigned char *ref = th_read_all(fd, (off_t)size), *p;
+	uint64_t n;
+	long kb;
+
+	(void)state;
+	p = fc_map(c, fd, 0, 0, 0);
+	assert_non_null(p);
+	check_all(p, ref, size);
+	if (!th_zero_copy(c)) {	/* copy mode: no huge store pages */
+		assert_false(c->huge_store);
+		usleep(200000);
+		assert_int_equal(collapsed(c), 0);
+		goto out;
+	}
+	assert_true(c->huge_store);
+	if (!can_collapse()) {
+		print_message("no THP for shmem here: nothing to collapse\n");
+		goto out;
+	}
+	n = wait_collapsed(c);
+	print_message("%lu of %zu pages collapsed, %lu failed (last: %s)\n",
+		      (unsigned long)n, size / PMD,
+		      (unsigned long)c->nr_collapse_failed,
+		      strerror(c->collapse_errno));
+	assert_int_equal(n, size / PMD);
+	fc_unmap(p);
+	p = fc_map(c, fd, 0, 0, 0);	/* a fresh view */
+	assert_non_null(p);
+	check_all(p, ref, size);
+	kb = pmd_mapped_kb(p);
+	print_message("fresh view: %ld kB PMD-mapped of %zu\n", kb,
+		      size / 1024);
+	assert_true(kb >= (long)(size / 1024) - 2048);
+out:
+	fc_unmap(p);
+	fc_cache_destroy(c);
+	close(fd);
+	unlink(path);
+	free(ref);
+}
+
+/*
+ * Collapsed pages evicted (a second file through the same budget), then
+ * read again; advice dropping part of a collapsed page; all bytes right.
+ */
+static void evicted_and_dropped(void **state)
+{
+	size_t size = 24 * MB;
+	struct fc_cache *c = huge_cache(32 * MB);
+	char pa[256], pb[256];
+	int fa = th_make_file(pa, sizeof(pa), (off_t)size, 62);
+	int fb = th_make_file(pb, sizeof(pb), (off_t)size, 63);
+	unsigned char *ra = th_read_all(fa, (off_t)size);
+	unsigned char *rb = th_read_all(fb, (off_t)size);
+	unsigned char *a, *b;
+	struct fc_stats st;
+
+	(void)state;
+	a = fc_map(c, fa, 0, 0, 0);
+	b = fc_map(c, fb, 0, 0, 0);
+	assert_non_null(a);
+	assert_non_null(b);
+	check_all(a, ra, size);
+	if (th_zero_copy(c) && can_collapse())
+		assert_int_equal(wait_collapsed(c), size / PMD);
+	check_all(b, rb, size);		/* evicts most of a */
+	fc_cache_stats(c, &st);
+	assert_true(st.evictions >= (size - 8 * MB) / PMD);
+	check_all(a, ra, size);		/* read again, over collapsed ones */
+	/* how many of b's and a's new pages are collapsed before eviction
+	 * takes them depends on timing: only wait for the queue */
+	if (th_zero_copy(c) && can_collapse())
+		wait_collapsed(c);
+	/* 12 KiB in the middle of a (maybe collapsed) page, then all */
+	assert_int_equal(fc_advise(a + 5 * MB + 8192, 12288,
+				   FC_ADVICE_DONTNEED), 0);
+	check_all(a, ra, size);
+	check_all(b, rb, size);
+	fc_unmap(a);
+	fc_unmap(b);
+	fc_cache_destroy(c);
+	close(fa);
+	close(fb);
+	unlink(pa);
+	unlink(pb);
+	free(ra);
+	free(rb);
+}
+
+/*
+ * A file that ends inside a page: that page has a hole past the end, and
+ * the kernel refuses to collapse it (the views are registered for missing
+ * faults) rather than fill the hole; the bytes are the file's, the tail of
+ * the last system page zeros.
+ */
+static void partial_last_page(void **state)
+{
+	size_t size = 6 * MB + 5000, sp = (size_t)sysconf(_SC_PAGESIZE);
+	struct fc_cache *c = huge_cache(32 * MB);
+	char path[256];
+	int fd = th_make_file(path, sizeof(path), (off_t)size, 64);
+	unsigned char *ref = th_read_all(fd, (off_t)size), *p;
+	size_t end = (size + sp - 1) / sp * sp, i;
+
+	(void)state;
+	p = fc_map(c, fd, 0, 0, 0);
+	assert_non_null(p);
+	check_all(p, ref, size);
+	for (i = size; i < end; i++)
+		assert_int_equal(p[i], 0);
+	if (th_zero_copy(c) && can_collapse()) {
+		/* the three whole pages, not the last */
+		assert_int_equal(wait_collapsed(c), 3);
+	}
+	fc_unmap(p);
+	p = fc_map(c, fd, 0, 0, 0);
+	assert_non_null(p);
+	check_all(p, ref, size);
+	for (i = size; i < end; i++)
+		assert_int_equal(p[i], 0);
+	fc_unmap(p);
+	fc_cache_destroy(c);
+	close(fd);
+	unlink(path);
+	free(ref);
+}
+
+/* Destroy the cache while collapses are queued: it waits, nothing leaks. */
+static void destroy_while_collapsing(void **state)
+{
+	size_t size = 48 * MB;
+	int fds = th_count_fds(), k;
+
+	(void)state;
+	for (k = 0; k < 3; k++) {
+		struct fc_cache *c = huge_cache(64 * MB);
+		char path[256];
+		int fd = th_make_file(path, sizeof(path), (off_t)size, 65 + k);
+		unsigned char *ref = th_read_all(fd, (off_t)size);
+		unsigned char *p = fc_map(c, fd, 0, 0, 0);
+
+		assert_non_null(p);
+		check_all(p, ref, size);
+		fc_cache_destroy(c);	/* the mapping with it */
+		close(fd);
+		unlink(path);
+		free(ref);
+	}
+	assert_int_equal(th_count_fds(), fds);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(collapsed_and_pmd_mapped),
+		cmocka_unit_test(evicted_and_dropped),
+		cmocka_unit_test(partial_last_page),
+		cmocka_unit_test(destroy_while_collapsing),
+	};
+
+	th_require_uffd();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
