@@ -63,7 +63,7 @@ struct engine {
  * region. REFAULT: the file cached and the mapping kept, its page tables
  * dropped (MADV_DONTNEED): every first touch is a fault on a cached page.
  */
-enum bmode { BM_COLD, BM_WARM, BM_REFAULT, BM_COUNT };
+enum bmode { BM_COLD, BM_WARM, BM_REFAULT, BM_SETTLED, BM_COUNT };
 extern const char *const bmode_names[BM_COUNT];
 
 struct result {
@@ -126,5 +126,6 @@ uint64_t proc_io_read_bytes(void);
 uint64_t rss_bytes(bool with_store);
 uint64_t anon_bytes(void);
 uint64_t store_bytes(void);
+uint64_t shmem_huge_bytes(void);
 
 #endif

@@ -323,9 +323,10 @@ uint64_t proc_io_read_bytes(void)
 	return v;
 }
 
-static uint64_t status_kb(const char *field)
+/* The kB number of line @field in @path (/proc/self/status, meminfo). */
+static uint64_t proc_kb(const char *path, const char *field)
 {
-	FILE *f = fopen("/proc/self/status", "r");
+	FILE *f = fopen(path, "r");
 	char line[256];
 	uint64_t v = 0;
 
@@ -335,6 +336,17 @@ static uint64_t status_kb(const char *field)
 	if (f)
 		fclose(f);
 	return v;
+}
+
+static uint64_t status_kb(const char *field)
+{
+	return proc_kb("/proc/self/status", field);
+}
+
+/* Shmem in huge pages, machine-wide (/proc/meminfo ShmemHugePages). */
+uint64_t shmem_huge_bytes(void)
+{
+	return proc_kb("/proc/meminfo", "ShmemHugePages:") * 1024;
 }
 
 /* Memory of libfaultcache's store memfds (allocated blocks). */
