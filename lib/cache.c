@@ -26,12 +26,12 @@
 
 /*
  * The default budget: 256 MiB, or half the process's memory cgroup limit
- * if that is less (fc__memory_limit), leaving the other half to the rest
- * of the process.
+ * @limit (fc__memory_limit) if that is less, leaving the other half to
+ * the rest of the process.
  */
-static size_t default_budget(void)
+static size_t default_budget(uint64_t limit)
 {
-	uint64_t half = fc__memory_limit("") / 2;
+	uint64_t half = limit / 2;
 
 	return half < 256 * MIB ? (size_t)half : 256 * MIB;
 }
@@ -43,22 +43,21 @@ static size_t default_budget(void)
  * would be reclaimed instead). With swap the store pages would be swapped
  * out, which is slow but not fatal, and the budget is left to the caller.
  */
-static bool budget_over_limit(size_t budget)
+static bool budget_over_limit(size_t budget, uint64_t limit)
 {
 	struct sysinfo si;
 
-	if (budget <= fc__memory_limit(""))
+	if (budget <= limit)
 		return false;
 	return !sysinfo(&si) && !si.totalswap;
 }
 
-void fc_config_init(struct fc_config *cfg)
+/* The defaults into @cfg, for a memory cgroup limit of @limit. */
+static void config_defaults(struct fc_config *cfg, uint64_t limit)
 {
-	if (!cfg)
-		return;
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->size = sizeof(*cfg);
-	cfg->cache_bytes = default_budget();
+	cfg->cache_bytes = default_budget(limit);
 	cfg->page_size = 4096;
 	cfg->readahead_max = 4 * MIB;
 	cfg->handler_threads = 2;
@@ -66,18 +65,25 @@ void fc_config_init(struct fc_config *cfg)
 	cfg->flags = 0;
 }
 
+void fc_config_init(struct fc_config *cfg)
+{
+	if (cfg)
+		config_defaults(cfg, fc__memory_limit(""));
+}
+
 static bool is_pow2(size_t x)
 {
 	return x && !(x & (x - 1));
 }
 
-/* Copy @in over defaults into @out and check it. 0 or -EINVAL. */
+/* Copy @in over defaults into @out and check it. 0, -EINVAL or -ENOMEM. */
 static int config_check(const struct fc_config *in, struct fc_config *out,
 			size_t sys_page)
 {
+	uint64_t limit = fc__memory_limit("");	/* read once: a few files */
 	size_t ra_cap;
 
-	fc_config_init(out);
+	config_defaults(out, limit);
 	if (!in)
 		return 0;
 	if (in->size < offsetof(struct fc_config, flags) ||
@@ -91,7 +97,7 @@ static int config_check(const struct fc_config *in, struct fc_config *out,
 	if (out->cache_bytes / out->page_size < 16 ||
 	    out->cache_bytes > FC_MEMFD_SIZE)	/* more than the store holds */
 		return -EINVAL;
-	if (budget_over_limit(out->cache_bytes))
+	if (budget_over_limit(out->cache_bytes, limit))
 		return -ENOMEM;
 	if (out->handler_threads == 0)
 		out->handler_threads = 2;
@@ -1349,7 +1355,9 @@ struct fc_cache *fc_cache_create(const struct fc_config *cfg)
 	fc__stage_init(c);
 	c->copy_mode = c->cfg.flags & FC_CONFIG_COPY;
 	c->inline_mode = c->cfg.flags & FC_CONFIG_INLINE;
-	c->huge_store = !c->copy_mode && c->cfg.page_size == pmd_size();
+	/* sysfs is read only for a page size that could be the PMD's */
+	c->huge_store = !c->copy_mode && c->cfg.page_size == 2 * MIB &&
+			c->cfg.page_size == pmd_size();
 	c->inline_uffd = -1;
 	c->store_uffd = -1;
 	ret = store_init(c);
