@@ -8,10 +8,10 @@
  * In a cache whose page is the PMD size, a page whole in the store is
  * then collapsed into one huge folio by MADV_COLLAPSE on its file's alias,
  * in this background thread (fc-collapse), and the views are placed so
- * that the kernel maps it with one PMD (map.c, view_reserve).
+ * that the kernel maps it with one PMD (fc__reserve).
  *
  * Why this is safe where writing huge folios was not (docs/design.md,
- * "Huge store pages"): the collapse copies the small pages into a new
+ * "Huge store pages by collapse"): the collapse copies the small pages into a new
  * folio that enters the store only whole and up to date, while the old
  * ones stay locked; and on a range with a hole (a page not all in the
  * store) of a MISSING-registered mapping, as all of ours are, the kernel
@@ -23,8 +23,10 @@
  * collapse runs without the lock. A collapse holds one more page of
  * memory (the new folio) until it ends; one runs at a time. A collapse
  * that finds a small page busy (EAGAIN) is tried again, up to 7 times
- * over a quarter of a second; a page whose collapse fails otherwise (a hole: EBUSY; no huge
- * page to be had: ENOMEM) stays small.
+ * over a quarter of a second; a page whose collapse fails otherwise (a
+ * hole: EBUSY; no huge page to be had: ENOMEM) stays small. EINVAL (no
+ * MADV_COLLAPSE in the kernel, or shmem THP "deny") stops the thread's
+ * work for good.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -118,13 +120,20 @@ static void collapse_one(struct fc_cache *c, struct fc_collapse *q)
 	} else {
 		c->nr_collapse_failed++;
 		c->collapse_errno = ret;
-		if (ret == EINVAL)	/* no MADV_COLLAPSE, or THP denied */
-			c->nr_collapse_unsupported++;
 	}
 	pg->pins--;
 	if (pg->stale && !pg->pins)	/* the file changed meanwhile */
 		fc__page_drop(c, pg);
 	fc__file_put(c, f);
+}
+
+/*
+ * EINVAL: no MADV_COLLAPSE, or THP denied; nothing is tried after it, so
+ * the last failure stays the one that said so. Context: lock.
+ */
+static bool unsupported(const struct fc_cache *c)
+{
+	return c->collapse_errno == EINVAL;
 }
 
 /**
@@ -135,8 +144,7 @@ bool fc__collapse_idle(const struct fc_cache *c)
 {
 	const struct fc_collapse *q = c->collapse;
 
-	return !q || (q->head == q->tail && !q->busy) ||
-	       c->nr_collapse_unsupported;
+	return !q || (q->head == q->tail && !q->busy) || unsupported(c);
 }
 
 static void *collapse_main(void *arg)
@@ -149,7 +157,7 @@ static void *collapse_main(void *arg)
 	pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
 	pthread_mutex_lock(&c->lock);
 	while (!q->stop) {
-		if (q->head == q->tail || c->nr_collapse_unsupported) {
+		if (q->head == q->tail || unsupported(c)) {
 			pthread_cond_wait(&q->cond, &c->lock);
 			continue;
 		}

@@ -330,8 +330,8 @@ struct fc_cache {
 	struct fc_collapse *collapse;	/* its thread and queue, or NULL */
 	uint64_t nr_collapsed;		/* pages made huge folios; lock */
 	uint64_t nr_collapse_failed;	/* pages left small; lock */
-	int collapse_errno;		/* the last failure's */
-	uint64_t nr_collapse_unsupported; /* EINVAL: stop trying; lock */
+	int collapse_errno;		/* the last failure's (EINVAL: stop
+					   trying); lock */
 	int inline_uffd;	/* FC_CONFIG_INLINE: the SIGBUS-mode uffd, or -1 */
 	int store_uffd;		/* the aliases' (fc__store_write), or -1 in
 				   copy mode */
