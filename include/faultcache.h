@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 #define FC_VERSION_MAJOR 0
-#define FC_VERSION_MINOR 3
+#define FC_VERSION_MINOR 4
 #define FC_VERSION_PATCH 0
 #define FC_VERSION_NUMBER \
 	(FC_VERSION_MAJOR * 10000 + FC_VERSION_MINOR * 100 + FC_VERSION_PATCH)
@@ -48,6 +48,9 @@ struct fc_config {
 	unsigned fault_around;	 /* copy mode: cached neighbours copied per
 				    fault, pages (shared views: the kernel's) */
 	unsigned flags;		 /* FC_CONFIG_* */
+	unsigned poll_us;	 /* FC_CONFIG_INLINE: a faulting thread polls
+				    for its read up to this long, then sleeps;
+				    0: sleeps at once (since 0.4) */
 };
 
 /* Never use O_DIRECT, always buffered reads (also chosen automatically). */
@@ -157,6 +160,8 @@ FC_EXPORT int fc_advise(void *addr, size_t length, int advice);
 					     (not FC_CONFIG_COPY's copies) */
 #define FC_STATS_INLINE		(1u << 2) /* faults resolved by the faulting
 					     thread (FC_CONFIG_INLINE) */
+#define FC_STATS_POLL		(1u << 3) /* inline reads polled for
+					     (poll_us; since 0.4) */
 
 struct fc_stats {
 	/*

@@ -63,6 +63,7 @@ static void config_defaults(struct fc_config *cfg, uint64_t limit)
 	cfg->handler_threads = 2;
 	cfg->fault_around = 16;
 	cfg->flags = 0;
+	cfg->poll_us = 200;
 }
 
 void fc_config_init(struct fc_config *cfg)
@@ -101,7 +102,8 @@ static int config_check(const struct fc_config *in, struct fc_config *out,
 		return -ENOMEM;
 	if (out->handler_threads == 0)
 		out->handler_threads = 2;
-	if (out->handler_threads > 64 || out->fault_around > 4096)
+	if (out->handler_threads > 64 || out->fault_around > 4096 ||
+	    out->poll_us > 1000000)
 		return -EINVAL;
 	if (out->flags & ~(FC_CONFIG_NO_DIRECT | FC_CONFIG_COPY |
 			   FC_CONFIG_INLINE))
@@ -1367,6 +1369,7 @@ struct fc_cache *fc_cache_create(const struct fc_config *cfg)
 		ret = inline_init(c);
 		if (ret)
 			goto fail;
+		fc__pollers_init(c, 0);
 	}
 	c->handlers = calloc(c->cfg.handler_threads, sizeof(*c->handlers));
 	ret = -ENOMEM;
@@ -1391,6 +1394,7 @@ fail_handlers:
 	handlers_destroy(c);
 	c->handlers = NULL;
 fail:
+	fc__pollers_destroy(c);
 	if (c->inline_uffd >= 0)
 		close(c->inline_uffd);
 	if (c->store_uffd >= 0)
@@ -1430,6 +1434,7 @@ void fc_cache_destroy(struct fc_cache *c)
 	/* inline faults run in application threads: let them finish */
 	while (atomic_load(&c->inline_active))
 		usleep(1000);
+	fc__pollers_destroy(c);
 	handlers_destroy(c);
 	/* every mapping, read and so file reference is gone now */
 	pthread_mutex_lock(&c->lock);
@@ -1519,6 +1524,7 @@ int fc__config_from_env(struct fc_config *cfg)
 	ret |= env_size("FC_READAHEAD_MAX", &cfg->readahead_max);
 	ret |= env_uint("FC_HANDLER_THREADS", &cfg->handler_threads);
 	ret |= env_uint("FC_FAULT_AROUND", &cfg->fault_around);
+	ret |= env_uint("FC_POLL_US", &cfg->poll_us);
 	if (nd && *nd && strcmp(nd, "0"))
 		cfg->flags |= FC_CONFIG_NO_DIRECT;
 	if (cp && *cp && strcmp(cp, "0"))
@@ -1572,7 +1578,8 @@ int fc_cache_stats(struct fc_cache *c, struct fc_stats *out)
 	out->flags = (c->copy_mode ? 0 : FC_STATS_ZERO_COPY) |
 		     (c->user_mode_only || c->inline_mode ?
 			      FC_STATS_USER_MODE_ONLY : 0) |
-		     (c->inline_mode ? FC_STATS_INLINE : 0);
+		     (c->inline_mode ? FC_STATS_INLINE : 0) |
+		     (c->nr_pollers ? FC_STATS_POLL : 0);
 	return 0;
 }
 

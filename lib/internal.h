@@ -336,6 +336,15 @@ struct fc_cache {
 	int store_uffd;		/* the aliases' (fc__store_write), or -1 in
 				   copy mode */
 	atomic_int inline_active; /* inline faults being resolved now */
+	/*
+	 * FC_CONFIG_INLINE with cfg.poll_us: rings in which a faulting
+	 * thread reads its own page and polls for the completion instead of
+	 * sleeping in pread (io.c); each serves one thread at a time.
+	 */
+	struct fc_poller *pollers;
+	unsigned nr_pollers;
+	atomic_ulong nr_polled;		/* reads polled for */
+	atomic_ulong nr_poll_slept;	/* of them, waited for after poll_us */
 	atomic_ulong nr_copies;	/* system pages copied into views */
 	uint64_t copy_reserved;	/* cache pages planned for copying; lock */
 	uint64_t nr_inflight;	/* pages in state INFLIGHT; lock */
@@ -434,6 +443,8 @@ struct fc_io *fc__io_new(struct fc_file *f, uint64_t index, uint32_t nr);
 void fc__io_free(struct fc_io *io);
 void fc__stage_init(struct fc_cache *c);
 void fc__stage_destroy(struct fc_cache *c);
+void fc__pollers_init(struct fc_cache *c, unsigned n);
+void fc__pollers_destroy(struct fc_cache *c);
 /* test hook: make reads covering file offset @off fail @count times */
 void fc__io_inject_error(uint64_t off, int count, int err);
 

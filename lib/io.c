@@ -545,11 +545,180 @@ enum fc_io_outcome fc__io_complete(struct fc_handler *h, struct fc_io *io,
 	return out;
 }
 
+/* ---- polled reads: FC_CONFIG_INLINE with cfg.poll_us ---- */
+
+/*
+ * A thread that sleeps for its read lets its CPU go idle, and on these
+ * guests an idle vCPU halts: the completion's interrupt then has to wake
+ * it in the host first, 11-16 us of a 4 KiB read's 50-70 us
+ * (docs/design.md, "Inline faults", "Polling for the read"). A thread
+ * that polls a ring's completion queue keeps its CPU, and the completion
+ * is posted to it while it runs (the ring is not COOP_TASKRUN: its task
+ * work interrupts the poller). Polling costs the CPU for as long as the
+ * read takes, up to poll_us; after that the thread sleeps in the ring.
+ * Rings are few, half the CPUs, so that pollers never take all of them:
+ * a thread that finds none free reads with pread, asleep, as without
+ * poll_us. Rings that cannot be had (no memory, io_uring restricted)
+ * leave the cache without polling.
+ */
+struct fc_poller {
+	atomic_bool busy;
+	bool ok;		/* ring set up */
+	struct io_uring ring;
+};
+
 /**
- * fc__io_sync - read all of @io now with pread, in the calling thread
+ * fc__pollers_init - the rings of an inline cache with poll_us: @n, or
+ * half the online CPUs (at least 1, at most 64) for @n 0. None if they
+ * cannot all be had: reads are then not polled for.
+ * Context: fc_cache_create; tests, with no fault under way.
+ */
+void fc__pollers_init(struct fc_cache *c, unsigned n)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned i;
+
+	if (!c->inline_mode || !c->cfg.poll_us)
+		return;
+	if (!n)
+		n = cpus > 3 ? (unsigned)(cpus / 2) : 1;
+	if (n > 64)
+		n = 64;
+	c->pollers = calloc(n, sizeof(*c->pollers));
+	if (!c->pollers)
+		return;
+	c->nr_pollers = n;
+	for (i = 0; i < n; i++) {
+		/* 2: one read and room; no SQPOLL, no COOP_TASKRUN */
+		if (io_uring_queue_init(2, &c->pollers[i].ring, 0) < 0) {
+			fc__pollers_destroy(c);
+			return;
+		}
+		c->pollers[i].ok = true;
+	}
+}
+
+/* Context: fc_cache_destroy (no inline fault left) or a failed create. */
+void fc__pollers_destroy(struct fc_cache *c)
+{
+	unsigned i;
+
+	for (i = 0; i < c->nr_pollers; i++)
+		if (c->pollers[i].ok)
+			io_uring_queue_exit(&c->pollers[i].ring);
+	free(c->pollers);
+	c->pollers = NULL;
+	c->nr_pollers = 0;
+}
+
+static struct fc_poller *poller_take(struct fc_cache *c)
+{
+	unsigned i;
+
+	for (i = 0; i < c->nr_pollers; i++) {
+		struct fc_poller *p = &c->pollers[i];
+
+		if (!atomic_load_explicit(&p->busy, memory_order_relaxed) &&
+		    !atomic_exchange_explicit(&p->busy, true,
+					      memory_order_acquire))
+			return p;
+	}
+	return NULL;
+}
+
+static void poller_give(struct fc_poller *p)
+{
+	atomic_store_explicit(&p->busy, false, memory_order_release);
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* More inline faults under way than rings: their threads want the CPUs. */
+static bool pollers_crowded(struct fc_cache *c)
+{
+	return (unsigned)atomic_load_explicit(&c->inline_active,
+					      memory_order_relaxed) >
+	       c->nr_pollers;
+}
+
+/*
+ * The completion of the one read in @p's ring: polled for up to poll_us,
+ * or until other faults crowd in, then waited for. It must be had
+ * whatever happens: the read writes into its buffer until it completes.
+ */
+static struct io_uring_cqe *poller_wait(struct fc_cache *c,
+					struct fc_poller *p)
+{
+	uint64_t end = fc__now_ns() + (uint64_t)c->cfg.poll_us * 1000;
+	struct io_uring_cqe *cqe;
+	unsigned n = 0;
+
+	while (io_uring_peek_cqe(&p->ring, &cqe)) {
+		if (++n % 32 || (fc__now_ns() < end && !pollers_crowded(c))) {
+			cpu_relax();
+			continue;
+		}
+		atomic_fetch_add_explicit(&c->nr_poll_slept, 1,
+					  memory_order_relaxed);
+		while (io_uring_wait_cqe(&p->ring, &cqe))
+			usleep(100);	/* EINTR: signals are blocked here */
+		break;
+	}
+	return cqe;
+}
+
+/*
+ * pread(2) of @len bytes at @off into @dst, in a poller's ring if one is
+ * free (the read polled for), else pread itself. Return: as pread.
+ */
+static ssize_t read_polled(struct fc_cache *c, int fd, void *dst,
+			   size_t len, off_t off)
+{
+	struct fc_poller *p = NULL;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	int res;
+
+	/* 8 threads on 2 CPUs: p99 0.5 ms asleep, 2 ms with a poller */
+	if (c->nr_pollers && !pollers_crowded(c))
+		p = poller_take(c);
+
+	if (!p)
+		return pread(fd, dst, len, off);
+	sqe = io_uring_get_sqe(&p->ring);
+	if (!sqe) {	/* cannot be: one read at a time */
+		poller_give(p);
+		return pread(fd, dst, len, off);
+	}
+	io_uring_prep_read(sqe, fd, dst, (unsigned)len, (uint64_t)off);
+	res = io_uring_submit(&p->ring);
+	if (res != 1)	/* left in the ring: the ring stays busy for good */
+		return pread(fd, dst, len, off);
+	atomic_fetch_add_explicit(&c->nr_polled, 1, memory_order_relaxed);
+	cqe = poller_wait(c, p);
+	res = cqe->res;
+	io_uring_cqe_seen(&p->ring, cqe);
+	poller_give(p);
+	if (res < 0) {
+		errno = -res;
+		return -1;
+	}
+	return res;
+}
+
+/**
+ * fc__io_sync - read all of @io now, in the calling thread
  * (FC_CONFIG_INLINE: the faulting thread reads its own page, as the kernel
- * does). Short reads are continued, -EAGAIN/-EINTR retried, O_DIRECT
- * refused falls back to buffered reads. Not for backend files.
+ * does), with pread or, with cfg.poll_us, polled for in a ring. Short
+ * reads are continued, -EAGAIN/-EINTR retried, O_DIRECT refused falls
+ * back to buffered reads. Not for backend files.
  * Return: FC_IO_DONE, FC_IO_EOF or FC_IO_FAILED (*err set).
  * Context: any thread, no locks held; blocks for the read.
  */
@@ -570,7 +739,8 @@ enum fc_io_outcome fc__io_sync(struct fc_io *io, int *err)
 		fd = io->direct ? atomic_load(&f->dfd) : f->fd;
 		if (io->direct)
 			len = (len + 511) & ~511ull;
-		n = dst ? pread(fd, dst, (size_t)len, (off_t)(base + io->done))
+		n = dst ? read_polled(f->cache, fd, dst, (size_t)len,
+				      (off_t)(base + io->done))
 			: (errno = ENOMEM, -1);
 		out = io_account(io, n < 0 ? -errno : (int)n, err);
 	} while (out == FC_IO_AGAIN);

@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_poll: polled inline reads (FC_CONFIG_INLINE with cfg.poll_us).
+ *
+ * A faulting thread of an inline cache reads its own page; with poll_us it
+ * does so in one of the cache's rings and polls for the completion, then
+ * sleeps in the ring once poll_us is over, and reads with pread (asleep)
+ * when every ring is taken or more faults are under way than rings. Each
+ * path must give the file's bytes: compared with pread, page by page, on
+ * one thread and on several, with the polls counted so that the path under
+ * test is known to have been taken.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <faultcache.h>
+
+#include "helpers.h"
+#include "internal.h"
+
+#define MB (1024 * 1024)
+#define PG 4096
+#define TMPFS 0x01021994	/* TMPFS_MAGIC */
+
+struct pfx {
+	char path[256];
+	int fd;
+	off_t size;
+	unsigned char *ref;
+};
+
+/* A file of @size random bytes, written back and out of the page cache. */
+static struct pfx *pfx_new(off_t size, unsigned seed)
+{
+	struct pfx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->fd = th_make_file(f->path, sizeof(f->path), size, seed);
+	assert_true(f->fd >= 0);
+	f->size = size;
+	f->ref = th_read_all(f->fd, size);
+	assert_non_null(f->ref);
+	assert_int_equal(fdatasync(f->fd), 0);
+	posix_fadvise(f->fd, 0, 0, POSIX_FADV_DONTNEED);
+	return f;
+}
+
+static void pfx_free(struct pfx *f)
+{
+	close(f->fd);
+	unlink(f->path);
+	free(f->ref);
+	free(f);
+}
+
+static struct fc_cache *inline_cache(unsigned poll_us)
+{
+	struct fc_config cfg;
+	struct fc_cache *c;
+
+	th_config_init(&cfg);	/* $FC_INLINE set in main: handlers too */
+	assert_true(cfg.flags & FC_CONFIG_INLINE);
+	cfg.poll_us = poll_us;
+	cfg.cache_bytes = 64 * MB;
+	c = fc_cache_create(&cfg);
+	assert_non_null(c);
+	return c;
+}
+
+/* Pages [0, n) in an order of @seed (a permutation). */
+static size_t *shuffled(size_t n, unsigned seed)
+{
+	size_t *o = malloc(n * sizeof(*o)), i;
+
+	assert_non_null(o);
+	for (i = 0; i < n; i++)
+		o[i] = i;
+	for (i = n - 1; i > 0; i--) {
+		size_t j = (size_t)rand_r(&seed) % (i + 1), t = o[i];
+
+		o[i] = o[j];
+		o[j] = t;
+	}
+	return o;
+}
+
+/*
+ * Map @f in @c with FC_ADVICE_RANDOM (every fault reads its own page in
+ * the faulting thread, no readahead handed on), touch its pages in a
+ * random order and compare each with the file's.
+ */
+static void read_random(struct fc_cache *c, struct pfx *f, unsigned seed)
+{
+	size_t n = (size_t)f->size / PG, i, *o = shuffled(n, seed);
+	unsigned char *p = fc_map(c, f->fd, 0, 0, 0);
+
+	assert_non_null(p);
+	assert_int_equal(fc_advise(p, (size_t)f->size, FC_ADVICE_RANDOM), 0);
+	for (i = 0; i < n; i++)
+		assert_memory_equal(p + o[i] * PG, f->ref + o[i] * PG, PG);
+	assert_memory_equal(p, f->ref, (size_t)f->size);
+	assert_int_equal(fc_unmap(p), 0);
+	free(o);
+}
+
+static bool on_tmpfs(void)
+{
+	struct statfs s;
+
+	return !statfs(th_dir(), &s) && s.f_type == TMPFS;
+}
+
+/* The default: pollers, and one thread's reads polled for. */
+static void polled_one_thread(void **state)
+{
+	struct pfx *f = pfx_new(8 * MB, 1);
+	struct fc_config cfg;
+	struct fc_stats st;
+	struct fc_cache *c;
+
+	(void)state;
+	fc_config_init(&cfg);
+	assert_int_equal(cfg.poll_us, 200);
+	c = inline_cache(cfg.poll_us);
+	assert_true(c->nr_pollers >= 1);
+	assert_int_equal(fc_cache_stats(c, &st), 0);
+	assert_true(st.flags & FC_STATS_POLL);
+	read_random(c, f, 7);
+	/*
+	 * one thread faults at a time: every read it made was polled (a
+	 * short read is continued: one more)
+	 */
+	assert_true(atomic_load(&c->nr_polled) >=
+		    (unsigned long)(f->size / PG));
+	fc_cache_destroy(c);
+	pfx_free(f);
+}
+
+/*
+ * poll_us 1: the poll is over before any device read completes, so the
+ * thread waits in the ring. Reads served from the page cache complete at
+ * submission and never wait: on tmpfs (nothing to drop) that is all of
+ * them, and only the bytes are checked.
+ */
+static void poll_time_out(void **state)
+{
+	struct pfx *f = pfx_new(4 * MB, 2);
+	struct fc_cache *c = inline_cache(1);
+
+	(void)state;
+	read_random(c, f, 8);
+	assert_true(atomic_load(&c->nr_polled) >=
+		    (unsigned long)(f->size / PG));
+	if (on_tmpfs())
+		printf("# %s is tmpfs: no read waits to be seen\n", th_dir());
+	else
+		assert_true(atomic_load(&c->nr_poll_slept) > 0);
+	fc_cache_destroy(c);
+	pfx_free(f);
+}
+
+/* poll_us 0: no rings, pread as before. */
+static void no_poll(void **state)
+{
+	struct pfx *f = pfx_new(4 * MB, 3);
+	struct fc_cache *c = inline_cache(0);
+	struct fc_stats st;
+
+	(void)state;
+	assert_int_equal(c->nr_pollers, 0);
+	assert_int_equal(fc_cache_stats(c, &st), 0);
+	assert_false(st.flags & FC_STATS_POLL);
+	read_random(c, f, 9);
+	assert_int_equal(atomic_load(&c->nr_polled), 0);
+	fc_cache_destroy(c);
+	pfx_free(f);
+}
+
+struct worker {
+	struct pfx *f;
+	unsigned char *p;
+	unsigned seed;
+	size_t bad;
+};
+
+static void *worker(void *arg)
+{
+	struct worker *w = arg;
+	size_t n = (size_t)w->f->size / PG, i, *o = shuffled(n, w->seed);
+
+	for (i = 0; i < n; i++)
+		w->bad += memcmp(w->p + o[i] * PG, w->f->ref + o[i] * PG,
+				 PG) != 0;
+	free(o);
+	return NULL;
+}
+
+/*
+ * Threads faulting at once on the same pages, in their own orders, with
+ * rings for half of them (more than this host's CPUs may give): reads
+ * polled for in rings that pass from thread to thread, the others (rings
+ * taken, or more faults under way than rings) read with pread; every byte
+ * the file's, whichever path.
+ */
+static void threads(void **state)
+{
+	enum { NT = 6 };
+	struct pfx *f = pfx_new(16 * MB, 4);
+	struct fc_cache *c = inline_cache(200);
+	struct worker w[NT];
+	pthread_t t[NT];
+	unsigned char *p = fc_map(c, f->fd, 0, 0, 0);
+	int i;
+
+	(void)state;
+	assert_non_null(p);
+	fc__pollers_destroy(c);
+	fc__pollers_init(c, NT / 2);
+	assert_int_equal(c->nr_pollers, NT / 2);
+	assert_int_equal(fc_advise(p, (size_t)f->size, FC_ADVICE_RANDOM), 0);
+	for (i = 0; i < NT; i++) {
+		w[i] = (struct worker){ .f = f, .p = p, .seed = 100u + i };
+		assert_int_equal(pthread_create(&t[i], NULL, worker, &w[i]), 0);
+	}
+	for (i = 0; i < NT; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].bad, 0);
+	}
+	assert_memory_equal(p, f->ref, (size_t)f->size);
+	printf("# %lu of the reads polled for\n",
+	       (unsigned long)atomic_load(&c->nr_polled));
+	assert_true(atomic_load(&c->nr_polled) > 0);
+	assert_int_equal(fc_unmap(p), 0);
+	fc_cache_destroy(c);
+	pfx_free(f);
+}
+
+/* poll_us checked; a configuration from before it gets the default. */
+static void config(void **state)
+{
+	struct fc_config cfg;
+	struct fc_cache *c;
+
+	(void)state;
+	th_config_init(&cfg);
+	cfg.poll_us = 1000001;
+	errno = 0;
+	assert_null(fc_cache_create(&cfg));
+	assert_int_equal(errno, EINVAL);
+	cfg.poll_us = 1000000;
+	c = fc_cache_create(&cfg);
+	assert_non_null(c);
+	fc_cache_destroy(c);
+	/* a caller built against 0.3: its struct ends before poll_us */
+	th_config_init(&cfg);
+	cfg.size = offsetof(struct fc_config, poll_us);
+	cfg.poll_us = 12345;	/* past its size: not read */
+	c = fc_cache_create(&cfg);
+	assert_non_null(c);
+	assert_int_equal(c->cfg.poll_us, 200);
+	fc_cache_destroy(c);
+	/* FC_POLL_US for the default cache */
+	setenv("FC_POLL_US", "0", 1);
+	assert_int_equal(fc__config_from_env(&cfg), 0);
+	assert_int_equal(cfg.poll_us, 0);
+	setenv("FC_POLL_US", "50", 1);
+	assert_int_equal(fc__config_from_env(&cfg), 0);
+	assert_int_equal(cfg.poll_us, 50);
+	setenv("FC_POLL_US", "lots", 1);
+	assert_int_equal(fc__config_from_env(&cfg), -EINVAL);
+	unsetenv("FC_POLL_US");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(polled_one_thread),
+		cmocka_unit_test(poll_time_out),
+		cmocka_unit_test(no_poll),
+		cmocka_unit_test(threads),
+		cmocka_unit_test(config),
+	};
+
+	th_require_uffd();
+	setenv("FC_INLINE", "1", 1);	/* th_config_init: inline, handlers */
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
