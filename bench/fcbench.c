@@ -666,6 +666,8 @@ static void usage(void)
 	       "  --fc-small SIZE    fc budget of ws4x and scanres "
 	       "(default file/8)\n"
 	       "  --fc-page-size S   --fc-readahead S   --fc-handlers N\n"
+	       "  --fc-poll-us N     fc-inline: poll for a read up to N us "
+	       "(0: sleep)\n"
 	       "  --fc-advice A      normal|random|sequential|auto "
 	       "(default auto: by workload)\n"
 	       "  --out DIR          results.json, results.csv, *.svg "
@@ -747,6 +749,7 @@ static void parse_args(int argc, char **argv)
 		{ "fc-small", 1, 0, 'S' }, { "fc-page-size", 1, 0, 'p' },
 		{ "fc-readahead", 1, 0, 'R' }, { "fc-handlers", 1, 0, 'H' },
 		{ "fc-advice", 1, 0, 'a' }, { "out", 1, 0, 'o' },
+		{ "fc-poll-us", 1, 0, 'P' },
 		{ "quick", 0, 0, 'q' }, { "quiet", 0, 0, 'Q' },
 		{ "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
 	};
@@ -778,6 +781,7 @@ static void parse_args(int argc, char **argv)
 		case 'R': o.fo.cfg.readahead_max = parse_size(optarg); break;
 		case 'H': o.fo.cfg.handler_threads = (unsigned)atoi(optarg); break;
 		case 'a': o.fo.advice = parse_advice(optarg); break;
+		case 'P': o.fo.cfg.poll_us = (unsigned)atoi(optarg); break;
 		case 'o': o.outdir = optarg; break;
 		case 'q':
 			o.size = 64 * MB;
@@ -903,9 +907,11 @@ int main(int argc, char **argv)
 		if (o.wls[w])
 			run_workload(w);
 	shmem_thp(thp, sizeof(thp));
-	printf("\nfc pages %llu KiB, readahead %llu KiB; shmem_enabled %s\n",
+	printf("\nfc pages %llu KiB, readahead %llu KiB, inline poll %u us; "
+	       "shmem_enabled %s\n",
 	       (unsigned long long)o.fo.cfg.page_size / 1024,
-	       (unsigned long long)o.fo.cfg.readahead_max / 1024, thp);
+	       (unsigned long long)o.fo.cfg.readahead_max / 1024,
+	       o.fo.cfg.poll_us, thp);
 	report_table(results, nresults, o.reps);
 	mkdir(o.outdir, 0755);
 	snprintf(p, sizeof(p), "%s/results.json", o.outdir);
