@@ -190,6 +190,14 @@ struct fc_stats {
 	uint32_t page_size;
 	/* Handler-side fault latency, from message read to wake-up. */
 	uint64_t latency_hist[FC_LAT_BUCKETS];
+	/*
+	 * Since 0.4. A program built against 0.3 or before has a struct that
+	 * ends above, and is given only that (versioned symbols).
+	 */
+	uint64_t collapses;	 /* 2 MiB pages: pages made one huge page */
+	uint64_t collapse_failures; /* pages left in 4 KiB pages */
+	uint64_t polled_reads;	 /* inline reads polled for (poll_us) */
+	uint64_t polled_slept;	 /* of them, slept for once poll_us was over */
 };
 
 /* Snapshot the statistics of @cache (NULL = default cache). 0 or -errno. */

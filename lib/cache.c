@@ -1557,7 +1557,23 @@ struct fc_cache *fc__default_cache(void)
 	return default_cache;
 }
 
-int fc_cache_stats(struct fc_cache *c, struct fc_stats *out)
+/*
+ * fc_cache_stats is versioned: programs built against 0.1-0.3 call
+ * fc_cache_stats@FAULTCACHE_0.1 with a struct fc_stats that ends at
+ * latency_hist, and get that much; newer ones call the default,
+ * fc_cache_stats@@FAULTCACHE_0.4, with the whole struct.
+ */
+#define FC_STATS_SIZE_0_1 offsetof(struct fc_stats, collapses)
+#ifdef __ELF__
+__asm__(".symver fc__cache_stats_0_4, fc_cache_stats@@FAULTCACHE_0.4");
+__asm__(".symver fc__cache_stats_0_1, fc_cache_stats@FAULTCACHE_0.1");
+#else
+#define fc__cache_stats_0_4 fc_cache_stats
+#endif
+FC_EXPORT int fc__cache_stats_0_4(struct fc_cache *c, struct fc_stats *out);
+FC_EXPORT int fc__cache_stats_0_1(struct fc_cache *c, struct fc_stats *out);
+
+int fc__cache_stats_0_4(struct fc_cache *c, struct fc_stats *out)
 {
 	if (!out)
 		return -EINVAL;
@@ -1573,7 +1589,11 @@ int fc_cache_stats(struct fc_cache *c, struct fc_stats *out)
 	out->resident_bytes = (c->nr_slots - c->nr_free) * c->cfg.page_size +
 			      atomic_load(&c->nr_copies) * c->sys_page;
 	out->page_size = (uint32_t)c->cfg.page_size;
+	out->collapses = c->nr_collapsed;
+	out->collapse_failures = c->nr_collapse_failed;
 	pthread_mutex_unlock(&c->lock);
+	out->polled_reads = atomic_load(&c->nr_polled);
+	out->polled_slept = atomic_load(&c->nr_poll_slept);
 	out->mappings = (uint64_t)atomic_load(&c->nr_mappings);
 	out->flags = (c->copy_mode ? 0 : FC_STATS_ZERO_COPY) |
 		     (c->user_mode_only || c->inline_mode ?
@@ -1581,6 +1601,19 @@ int fc_cache_stats(struct fc_cache *c, struct fc_stats *out)
 		     (c->inline_mode ? FC_STATS_INLINE : 0) |
 		     (c->nr_pollers ? FC_STATS_POLL : 0);
 	return 0;
+}
+
+int fc__cache_stats_0_1(struct fc_cache *c, struct fc_stats *out)
+{
+	struct fc_stats st;
+	int ret;
+
+	if (!out)
+		return -EINVAL;
+	ret = fc__cache_stats_0_4(c, &st);
+	if (!ret)
+		memcpy(out, &st, FC_STATS_SIZE_0_1);
+	return ret;
 }
 
 unsigned fc_version(void)

@@ -127,6 +127,7 @@ static void collapsed_and_pmd_mapped(void **state)
 	char path[256];
 	int fd = th_make_file(path, sizeof(path), (off_t)size, 61);
 	unsigned char *ref = th_read_all(fd, (off_t)size), *p;
+	struct fc_stats st;
 	uint64_t n;
 	long kb;
 
@@ -159,6 +160,9 @@ static void collapsed_and_pmd_mapped(void **state)
 	if (c->nr_collapse_failed)
 		assert_int_equal(c->collapse_errno, ENOMEM);
 	assert_true(n >= size / PMD / 2);
+	assert_int_equal(fc_cache_stats(c, &st), 0);	/* the public counts */
+	assert_int_equal(st.collapses, n);
+	assert_int_equal(st.collapse_failures, c->nr_collapse_failed);
 	fc_unmap(p);
 	p = fc_map(c, fd, 0, 0, 0);	/* a fresh view */
 	assert_non_null(p);

@@ -214,6 +214,7 @@ static void threads(void **state)
 	struct pfx *f = pfx_new(16 * MB, 4);
 	struct fc_cache *c = inline_cache(200);
 	struct worker w[NT];
+	struct fc_stats st;
 	pthread_t t[NT];
 	unsigned char *p = fc_map(c, f->fd, 0, 0, 0);
 	int i;
@@ -236,6 +237,9 @@ static void threads(void **state)
 	printf("# %lu of the reads polled for\n",
 	       (unsigned long)atomic_load(&c->nr_polled));
 	assert_true(atomic_load(&c->nr_polled) > 0);
+	assert_int_equal(fc_cache_stats(c, &st), 0);	/* the public count */
+	assert_int_equal(st.polled_reads, atomic_load(&c->nr_polled));
+	assert_int_equal(st.polled_slept, atomic_load(&c->nr_poll_slept));
 	assert_int_equal(fc_unmap(p), 0);
 	fc_cache_destroy(c);
 	pfx_free(f);
