@@ -563,7 +563,6 @@ enum fc_io_outcome fc__io_complete(struct fc_handler *h, struct fc_io *io,
  */
 struct fc_poller {
 	atomic_bool busy;
-	bool ok;		/* ring set up */
 	struct io_uring ring;
 };
 
@@ -587,14 +586,13 @@ void fc__pollers_init(struct fc_cache *c, unsigned n)
 	c->pollers = calloc(n, sizeof(*c->pollers));
 	if (!c->pollers)
 		return;
-	c->nr_pollers = n;
 	for (i = 0; i < n; i++) {
 		/* 2: one read and room; no SQPOLL, no COOP_TASKRUN */
 		if (io_uring_queue_init(2, &c->pollers[i].ring, 0) < 0) {
-			fc__pollers_destroy(c);
+			fc__pollers_destroy(c);	/* the ones made so far */
 			return;
 		}
-		c->pollers[i].ok = true;
+		c->nr_pollers = i + 1;
 	}
 }
 
@@ -604,8 +602,7 @@ void fc__pollers_destroy(struct fc_cache *c)
 	unsigned i;
 
 	for (i = 0; i < c->nr_pollers; i++)
-		if (c->pollers[i].ok)
-			io_uring_queue_exit(&c->pollers[i].ring);
+		io_uring_queue_exit(&c->pollers[i].ring);
 	free(c->pollers);
 	c->pollers = NULL;
 	c->nr_pollers = 0;
