@@ -217,15 +217,22 @@ struct fc_cache *th_cache_create(void)
 	return c;
 }
 
-struct th_fx *th_fx_new(off_t size, unsigned seed, size_t budget, bool map)
+struct th_fx *th_fx_file(off_t size, unsigned seed)
 {
 	struct th_fx *f = calloc(1, sizeof(*f));
-	struct fc_config cfg;
 
 	assert_non_null(f);
 	f->fd = th_make_file(f->path, sizeof(f->path), size, seed);
 	f->size = size;
 	f->ref = th_read_all(f->fd, size);
+	return f;
+}
+
+struct th_fx *th_fx_new(off_t size, unsigned seed, size_t budget, bool map)
+{
+	struct th_fx *f = th_fx_file(size, seed);
+	struct fc_config cfg;
+
 	th_config_init(&cfg);
 	if (budget)
 		cfg.cache_bytes = budget;

@@ -73,6 +73,9 @@ struct th_fx {
 };
 
 struct th_fx *th_fx_new(off_t size, unsigned seed, size_t budget, bool map);
+/* Its file part only: no cache (c NULL, p NULL), for tests that make their
+ * own; th_fx_free frees whatever the fixture holds. */
+struct th_fx *th_fx_file(off_t size, unsigned seed);
 void th_fx_free(struct th_fx *f);
 
 /* Touch one byte; returns the signal (SIGBUS/SIGSEGV) it raised, or 0. */

@@ -28,35 +28,14 @@
 #define PG 4096
 #define TMPFS 0x01021994	/* TMPFS_MAGIC */
 
-struct pfx {
-	char path[256];
-	int fd;
-	off_t size;
-	unsigned char *ref;
-};
-
 /* A file of @size random bytes, written back and out of the page cache. */
-static struct pfx *pfx_new(off_t size, unsigned seed)
+static struct th_fx *cold_file(off_t size, unsigned seed)
 {
-	struct pfx *f = calloc(1, sizeof(*f));
+	struct th_fx *f = th_fx_file(size, seed);
 
-	assert_non_null(f);
-	f->fd = th_make_file(f->path, sizeof(f->path), size, seed);
-	assert_true(f->fd >= 0);
-	f->size = size;
-	f->ref = th_read_all(f->fd, size);
-	assert_non_null(f->ref);
 	assert_int_equal(fdatasync(f->fd), 0);
 	posix_fadvise(f->fd, 0, 0, POSIX_FADV_DONTNEED);
 	return f;
-}
-
-static void pfx_free(struct pfx *f)
-{
-	close(f->fd);
-	unlink(f->path);
-	free(f->ref);
-	free(f);
 }
 
 static struct fc_cache *inline_cache(unsigned poll_us)
@@ -95,7 +74,7 @@ static size_t *shuffled(size_t n, unsigned seed)
  * the faulting thread, no readahead handed on), touch its pages in a
  * random order and compare each with the file's.
  */
-static void read_random(struct fc_cache *c, struct pfx *f, unsigned seed)
+static void read_random(struct fc_cache *c, struct th_fx *f, unsigned seed)
 {
 	size_t n = (size_t)f->size / PG, i, *o = shuffled(n, seed);
 	unsigned char *p = fc_map(c, f->fd, 0, 0, 0);
@@ -119,7 +98,7 @@ static bool on_tmpfs(void)
 /* The default: pollers, and one thread's reads polled for. */
 static void polled_one_thread(void **state)
 {
-	struct pfx *f = pfx_new(8 * MB, 1);
+	struct th_fx *f = cold_file(8 * MB, 1);
 	struct fc_config cfg;
 	struct fc_stats st;
 	struct fc_cache *c;
@@ -139,7 +118,7 @@ static void polled_one_thread(void **state)
 	assert_true(atomic_load(&c->nr_polled) >=
 		    (unsigned long)(f->size / PG));
 	fc_cache_destroy(c);
-	pfx_free(f);
+	th_fx_free(f);
 }
 
 /*
@@ -150,7 +129,7 @@ static void polled_one_thread(void **state)
  */
 static void poll_time_out(void **state)
 {
-	struct pfx *f = pfx_new(4 * MB, 2);
+	struct th_fx *f = cold_file(4 * MB, 2);
 	struct fc_cache *c = inline_cache(1);
 
 	(void)state;
@@ -162,13 +141,13 @@ static void poll_time_out(void **state)
 	else
 		assert_true(atomic_load(&c->nr_poll_slept) > 0);
 	fc_cache_destroy(c);
-	pfx_free(f);
+	th_fx_free(f);
 }
 
 /* poll_us 0: no rings, pread as before. */
 static void no_poll(void **state)
 {
-	struct pfx *f = pfx_new(4 * MB, 3);
+	struct th_fx *f = cold_file(4 * MB, 3);
 	struct fc_cache *c = inline_cache(0);
 	struct fc_stats st;
 
@@ -179,11 +158,11 @@ static void no_poll(void **state)
 	read_random(c, f, 9);
 	assert_int_equal(atomic_load(&c->nr_polled), 0);
 	fc_cache_destroy(c);
-	pfx_free(f);
+	th_fx_free(f);
 }
 
 struct worker {
-	struct pfx *f;
+	struct th_fx *f;
 	unsigned char *p;
 	unsigned seed;
 	size_t bad;
@@ -211,7 +190,7 @@ static void *worker(void *arg)
 static void threads(void **state)
 {
 	enum { NT = 6 };
-	struct pfx *f = pfx_new(16 * MB, 4);
+	struct th_fx *f = cold_file(16 * MB, 4);
 	struct fc_cache *c = inline_cache(200);
 	struct worker w[NT];
 	struct fc_stats st;
@@ -242,7 +221,7 @@ static void threads(void **state)
 	assert_int_equal(st.polled_slept, atomic_load(&c->nr_poll_slept));
 	assert_int_equal(fc_unmap(p), 0);
 	fc_cache_destroy(c);
-	pfx_free(f);
+	th_fx_free(f);
 }
 
 /* poll_us checked; a configuration from before it gets the default. */
