@@ -1599,7 +1599,8 @@ int fc__cache_stats_0_4(struct fc_cache *c, struct fc_stats *out)
 		     (c->user_mode_only || c->inline_mode ?
 			      FC_STATS_USER_MODE_ONLY : 0) |
 		     (c->inline_mode ? FC_STATS_INLINE : 0) |
-		     (c->nr_pollers ? FC_STATS_POLL : 0);
+		     (c->nr_pollers > atomic_load(&c->nr_poll_retired) ?
+			      FC_STATS_POLL : 0);
 	return 0;
 }
 

@@ -345,6 +345,7 @@ struct fc_cache {
 	unsigned nr_pollers;
 	atomic_ulong nr_polled;		/* reads polled for */
 	atomic_ulong nr_poll_slept;	/* of them, waited for after poll_us */
+	atomic_uint nr_poll_retired;	/* rings a submit failed in: busy */
 	atomic_ulong nr_copies;	/* system pages copied into views */
 	uint64_t copy_reserved;	/* cache pages planned for copying; lock */
 	uint64_t nr_inflight;	/* pages in state INFLIGHT; lock */
@@ -444,6 +445,7 @@ void fc__io_free(struct fc_io *io);
 void fc__stage_init(struct fc_cache *c);
 void fc__stage_destroy(struct fc_cache *c);
 void fc__pollers_init(struct fc_cache *c, unsigned n);
+void fc__poll_inject_submit_failure(int count);
 void fc__pollers_destroy(struct fc_cache *c);
 /* test hook: make reads covering file offset @off fail @count times */
 void fc__io_inject_error(uint64_t off, int count, int err);

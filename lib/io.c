@@ -606,6 +606,7 @@ void fc__pollers_destroy(struct fc_cache *c)
 	free(c->pollers);
 	c->pollers = NULL;
 	c->nr_pollers = 0;
+	atomic_store(&c->nr_poll_retired, 0);
 }
 
 static struct fc_poller *poller_take(struct fc_cache *c)
@@ -642,7 +643,31 @@ static bool pollers_crowded(struct fc_cache *c)
 {
 	return (unsigned)atomic_load_explicit(&c->inline_active,
 					      memory_order_relaxed) >
-	       c->nr_pollers;
+	       c->nr_pollers - atomic_load_explicit(&c->nr_poll_retired,
+						    memory_order_relaxed);
+}
+
+static atomic_int inject_submit;
+
+/* Test hook: the next @count polled reads fail to be submitted. */
+void fc__poll_inject_submit_failure(int count)
+{
+	atomic_store(&inject_submit, count);
+}
+
+/*
+ * io_uring_submit(3) of the one read prepared in @p's ring, or the
+ * failure a test asked for, with the read left in the ring as a real
+ * failure leaves it.
+ */
+static int poller_submit(struct fc_poller *p)
+{
+	int n = atomic_load(&inject_submit);
+
+	while (n > 0)
+		if (atomic_compare_exchange_weak(&inject_submit, &n, n - 1))
+			return -EAGAIN;
+	return io_uring_submit(&p->ring);
 }
 
 /*
@@ -695,9 +720,17 @@ static ssize_t read_polled(struct fc_cache *c, int fd, void *dst,
 		return pread(fd, dst, len, off);
 	}
 	io_uring_prep_read(sqe, fd, dst, (unsigned)len, (uint64_t)off);
-	res = io_uring_submit(&p->ring);
-	if (res != 1)	/* left in the ring: the ring stays busy for good */
+	res = poller_submit(p);
+	if (res != 1) {
+		/*
+		 * The read is left in the ring (it was not taken): nothing
+		 * may submit it later, into a buffer reused by then, so the
+		 * ring stays busy for good, and this read is done asleep.
+		 */
+		atomic_fetch_add_explicit(&c->nr_poll_retired, 1,
+					  memory_order_relaxed);
 		return pread(fd, dst, len, off);
+	}
 	atomic_fetch_add_explicit(&c->nr_polled, 1, memory_order_relaxed);
 	cqe = poller_wait(c, p);
 	res = cqe->res;

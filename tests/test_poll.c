@@ -224,6 +224,46 @@ static void threads(void **state)
 	th_fx_free(f);
 }
 
+/*
+ * A read the ring did not take (io_uring_submit failing: no memory, a
+ * full completion queue) stays prepared in the ring. The ring must not be
+ * used again, since a later submit would start that read into a buffer
+ * reused by then; the read itself is done with pread. With two rings:
+ * after one failure the other ring polls every read; after a second no
+ * read is polled for, the stats no longer say FC_STATS_POLL, and the
+ * cache still frees its rings with the reads left in them. The bytes are
+ * the file's throughout.
+ */
+static void submit_fails(void **state)
+{
+	struct th_fx *f = cold_file(4 * MB, 5), *g = cold_file(4 * MB, 6);
+	struct fc_cache *c = inline_cache(200);
+	struct fc_stats st;
+	unsigned long polled;
+
+	(void)state;
+	fc__pollers_destroy(c);
+	fc__pollers_init(c, 2);
+	assert_int_equal(c->nr_pollers, 2);
+	fc__poll_inject_submit_failure(1);
+	read_random(c, f, 10);
+	assert_int_equal(atomic_load(&c->nr_poll_retired), 1);
+	polled = atomic_load(&c->nr_polled);
+	/* all but the failed one, by the ring left */
+	assert_true(polled >= (unsigned long)(f->size / PG) - 1);
+	assert_int_equal(fc_cache_stats(c, &st), 0);
+	assert_true(st.flags & FC_STATS_POLL);
+	fc__poll_inject_submit_failure(1);
+	read_random(c, g, 11);
+	assert_int_equal(atomic_load(&c->nr_poll_retired), 2);
+	assert_int_equal(atomic_load(&c->nr_polled), polled);
+	assert_int_equal(fc_cache_stats(c, &st), 0);
+	assert_false(st.flags & FC_STATS_POLL);
+	fc_cache_destroy(c);
+	th_fx_free(f);
+	th_fx_free(g);
+}
+
 /* poll_us checked; a configuration from before it gets the default. */
 static void config(void **state)
 {
@@ -267,6 +307,7 @@ int main(void)
 		cmocka_unit_test(poll_time_out),
 		cmocka_unit_test(no_poll),
 		cmocka_unit_test(threads),
+		cmocka_unit_test(submit_fails),
 		cmocka_unit_test(config),
 	};
 
