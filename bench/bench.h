@@ -76,6 +76,8 @@ struct result {
 	uint64_t used_bytes, dev_bytes, ops;
 	uint64_t faults;
 	uint64_t lat_p50, lat_p99, lat_p999;	/* ns, fc only */
+	uint64_t polled_reads;	/* fc: inline reads polled for (poll_us) */
+	uint64_t collapses;	/* fc: pages made huge during the pass */
 	uint64_t peak_rss;	/* bytes */
 	uint64_t peak_mem;	/* bytes the run added over the bench's own */
 	double hot_resident;	/* scan resistance: hot set kept, 0..1 */
@@ -126,6 +128,5 @@ uint64_t proc_io_read_bytes(void);
 uint64_t rss_bytes(bool with_store);
 uint64_t anon_bytes(void);
 uint64_t store_bytes(void);
-uint64_t shmem_huge_bytes(void);
 
 #endif

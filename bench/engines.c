@@ -343,12 +343,6 @@ static uint64_t status_kb(const char *field)
 	return proc_kb("/proc/self/status", field);
 }
 
-/* Shmem in huge pages, machine-wide (/proc/meminfo ShmemHugePages). */
-uint64_t shmem_huge_bytes(void)
-{
-	return proc_kb("/proc/meminfo", "ShmemHugePages:") * 1024;
-}
-
 /* Memory of libfaultcache's store memfds (allocated blocks). */
 uint64_t store_bytes(void)
 {

@@ -343,25 +343,37 @@ static void fc_metrics(struct engine *e, struct result *r)
 	r->lat_p50 = fc_stats_latency_quantile(&st, 0.5);
 	r->lat_p99 = fc_stats_latency_quantile(&st, 0.99);
 	r->lat_p999 = fc_stats_latency_quantile(&st, 0.999);
+	r->polled_reads = st.polled_reads - e->st0.polled_reads;
+	r->collapses = st.collapses - e->st0.collapses;
 }
 
 /*
  * A cache of 2 MiB pages collapses pages into huge folios in the
  * background after they are read (fc_cache_create(3)): wait until that is
  * over, as it is in a process whose cache has been warm for a while (the
- * kernel's page cache is too). Over: ShmemHugePages (machine-wide, which
- * a quiet bench host allows) has not moved for 300 ms; at most 60 s.
+ * kernel's page cache is too). Over: the cache's own count of pages
+ * collapsed or left small covers every page it holds; or that count has
+ * not moved for 300 ms once it started (2 s if it never does); at most
+ * 60 s.
  */
-static void settle_huge(void)
+static void settle_huge(struct fc_cache *c)
 {
-	uint64_t last = shmem_huge_bytes(), now;
+	uint64_t last = UINT64_MAX, n, pages;
+	struct fc_stats st;
 	int still = 0, i;
 
-	for (i = 0; i < 1200 && still < 6; i++) {
+	for (i = 0; i < 1200; i++) {
+		if (fc_cache_stats(c, &st))
+			return;
+		n = st.collapses + st.collapse_failures;
+		pages = st.resident_bytes / st.page_size;
+		if (n >= pages)
+			return;
+		still = n == last ? still + 1 : 0;
+		if (still >= (n ? 6 : 40))
+			return;
+		last = n;
 		usleep(50000);
-		now = shmem_huge_bytes();
-		still = now == last ? still + 1 : 0;
-		last = now;
 	}
 }
 
@@ -399,7 +411,7 @@ static int prepare(struct engine *e, int k, const struct fcopts *fo,
 		return engine_dontneed(e);
 	engine_unmap(e);
 	if (is_fc(k) && fo->cfg.page_size >= (2u << 20))
-		settle_huge();
+		settle_huge(e->cache);
 	return 0;
 }
 

@@ -186,7 +186,7 @@ struct field {
 	bool quoted;	/* a string in JSON */
 };
 
-#define NR_FIELDS 22
+#define NR_FIELDS 24
 
 __attribute__((format(printf, 4, 5)))
 static void put(struct field *f, const char *name, bool quoted,
@@ -224,6 +224,9 @@ static void fields(const struct result *r, struct field *fl)
 	put(f++, "lat_p50_ns", false, "%llu", (unsigned long long)r->lat_p50);
 	put(f++, "lat_p99_ns", false, "%llu", (unsigned long long)r->lat_p99);
 	put(f++, "lat_p999_ns", false, "%llu", (unsigned long long)r->lat_p999);
+	put(f++, "polled_reads", false, "%llu",
+	    (unsigned long long)r->polled_reads);
+	put(f++, "collapses", false, "%llu", (unsigned long long)r->collapses);
 	put(f++, "hot_resident", false, "%.4f", r->hot_resident);
 	put(f++, "checksum", false, "%llu", (unsigned long long)r->checksum);
 	put(f++, "checksum_ok", false, "%s", r->checksum_ok ? "true" : "false");
