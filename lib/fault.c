@@ -897,6 +897,7 @@ static void io_done(struct fc_handler *h, struct plan *p, struct fc_io *io)
 	iwake(io, FC_IWAIT_AGAIN);
 	for (i = io->index; i < io->index + io->nr; i++) {
 		struct fc_page *pg = fc__radix_lookup(&f->tree, i);
+		bool queued = false;
 
 		pg->io = NULL;
 		if (pg->stale) {
@@ -907,8 +908,12 @@ static void io_done(struct fc_handler *h, struct plan *p, struct fc_io *io)
 		pg->state = FC_PG_UPTODATE;
 		if (pg->marker)
 			mk = i;
-		if (i == io->marker && io->held && !hold(c, io, pg))
-			continue;	/* dropped: the next touch reads it */
+		if (i == io->marker && io->held) {
+			if (!hold(c, io, pg))
+				continue;	/* dropped: the next touch reads it */
+			/* stored now (its marker was taken): queued already */
+			queued = !pg->held;
+		}
 		if (owner && !c->copy_mode && i != io->marker &&
 		    i >= view_first_page(owner, c->cfg.page_size) &&
 		    i < view_end_page(owner, c->cfg.page_size))
@@ -916,7 +921,8 @@ static void io_done(struct fc_handler *h, struct plan *p, struct fc_io *io)
 		fc__lru_insert(&c->lru, &pg->lru, fc__page_refault(c, pg));
 		if (pg->lru.active)
 			c->st.refaults_active++;
-		fc__collapse_queue(c, pg);	/* huge store pages only */
+		if (!queued)	/* huge store pages only */
+			fc__collapse_queue(c, pg);
 	}
 	c->st.pages_read += io->nr;
 	c->st.bytes_read += io->len;
