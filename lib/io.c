@@ -225,6 +225,7 @@ void fc__io_free(struct fc_io *io)
 	free(io);
 }
 
+/* Queue @io to be submitted before what is queued already. */
 void fc__io_queue(struct fc_handler *h, struct fc_io *io)
 {
 	io->next = h->to_submit;
