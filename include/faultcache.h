@@ -80,7 +80,7 @@ struct fc_config {
 
 /*
  * Defaults: 256 MiB budget (or half the memory cgroup's limit, if that is
- * less), 4 KiB pages, 4 MiB readahead, 2 threads.
+ * less), 4 KiB pages, 8 MiB readahead, 2 threads.
  */
 FC_EXPORT void fc_config_init(struct fc_config *cfg);
 

@@ -59,7 +59,7 @@ static void config_defaults(struct fc_config *cfg, uint64_t limit)
 	cfg->size = sizeof(*cfg);
 	cfg->cache_bytes = default_budget(limit);
 	cfg->page_size = 4096;
-	cfg->readahead_max = 4 * MIB;
+	cfg->readahead_max = 8 * MIB;	/* docs/design.md, "Readahead" */
 	cfg->handler_threads = 2;
 	cfg->fault_around = 16;
 	cfg->flags = 0;

@@ -287,7 +287,7 @@ static void usage(FILE *f)
 		"  --stats              cache statistics on stderr after the run\n"
 		"  --cache-size SIZE    memory budget (default 256M, or half\n"
 		"                       the memory cgroup limit if less)\n"
-		"  --readahead SIZE     largest readahead window (default 4M)\n"
+		"  --readahead SIZE     largest readahead window (default 8M)\n"
 		"  --generate-sample SIZE  write SIZE bytes of text to FILE\n");
 }
 
