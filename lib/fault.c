@@ -359,7 +359,7 @@ static struct fc_io *read_window(struct fc_handler *h, struct fc_mapping *m,
 	struct fc_cache *c = h->cache;
 	struct fc_file *f = m->file;
 	uint64_t max_io = FC_MAX_IO_BYTES / c->cfg.page_size, i, run;
-	struct fc_io *must_io = NULL, *later = NULL, *later_tail = NULL;
+	struct fc_io *must_io = NULL;
 	struct fc_page *pg;
 
 	if (!max_io)	/* cache pages larger than one read: one per read */
@@ -437,22 +437,16 @@ static struct fc_io *read_window(struct fc_handler *h, struct fc_mapping *m,
 				io->ra_owner = m;
 			}
 			c->st.reads_inflight++;
-			if (out)
+			/*
+			 * The queue is a stack: the window goes out from its
+			 * end, as it always has (in order, a scan took 2-3x
+			 * the faults and read less: docs/design.md,
+			 * "Readahead"), and the fault's own read, queued
+			 * last, before it.
+			 */
+			if (out || io != must_io)
 				io_hand(h, io, out);
-			else if (io != must_io)
-				fc__io_append(&later, &later_tail, io);
 		}
-	}
-	/*
-	 * The queue is a stack: the window goes out from its end, as it
-	 * always has (in order, a scan took 2-3x the faults and read less:
-	 * docs/design.md, "Readahead"), and the fault's own read before it.
-	 */
-	while (later) {
-		struct fc_io *io = later;
-
-		later = io->next;
-		fc__io_queue(h, io);
 	}
 	if (must_io && !out)
 		fc__io_queue(h, must_io);
@@ -1155,7 +1149,12 @@ static void on_completion(struct fc_handler *h, struct plan *p,
 	}
 	/* finished by finish_reads(), after the faults waiting now */
 	io->end_out = (uint8_t)out;
-	fc__io_append(&h->ended, &h->ended_tail, io);
+	io->next = NULL;
+	if (h->ended_tail)
+		h->ended_tail->next = io;
+	else
+		h->ended = io;
+	h->ended_tail = io;
 }
 
 /*

@@ -439,18 +439,6 @@ int fc__sigbus_install(void);
 /* io.c */
 int fc__io_ring_init(struct fc_handler *h);
 void fc__io_queue(struct fc_handler *h, struct fc_io *io);
-
-/* Append @io to the list from *@head to *@tail (linked by ->next). */
-static inline void fc__io_append(struct fc_io **head, struct fc_io **tail,
-				 struct fc_io *io)
-{
-	io->next = NULL;
-	if (*head)
-		(*tail)->next = io;
-	else
-		*head = io;
-	*tail = io;
-}
 void fc__io_submit(struct fc_handler *h);
 struct fc_io *fc__io_new(struct fc_file *f, uint64_t index, uint32_t nr);
 void fc__io_free(struct fc_io *io);
