@@ -28,6 +28,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <ucontext.h>
 
 #include "internal.h"
 
@@ -35,30 +36,62 @@ static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool installed;
 static struct sigaction prev;	/* written once, before ours can run */
 
+static bool uffd_sigbus(const siginfo_t *si)
+{
+	return si && si->si_signo == SIGBUS && si->si_code == BUS_ADRERR;
+}
+
 /*
  * Every signal is blocked while a fault is resolved, as the kernel defers
  * all but fatal signals while a thread waits in a page fault: a handler
  * that ran in the middle could leave the thread (pthread_exit, longjmp)
  * with a lock held, a read half done, or a waiter on its stack.
  */
-int fc_handle_sigbus(const siginfo_t *si)
+static int resolve(const siginfo_t *si)
 {
 	int saved = errno, ours;
-	sigset_t all, old;
 
-	if (!si || si->si_signo != SIGBUS || si->si_code != BUS_ADRERR)
+	if (!uffd_sigbus(si))
 		return 0;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
 	ours = fc__inline_fault((uint64_t)(uintptr_t)si->si_addr);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	errno = saved;
 	return ours;
 }
 
-/* Not ours: what the handler we replaced would have done. */
+/* Called from someone else's handler, whose mask is its own: block. */
+int fc_handle_sigbus(const siginfo_t *si)
+{
+	sigset_t all, old;
+	int ours;
+
+	if (!uffd_sigbus(si))
+		return 0;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	ours = resolve(si);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return ours;
+}
+
+/*
+ * Not ours: what the handler we replaced would have done, with the mask
+ * it would have run with (ours runs with every signal blocked).
+ */
 static void chain(int sig, siginfo_t *si, void *uc)
 {
+	const ucontext_t *u = uc;
+	sigset_t mask;
+	int s;
+
+	if (u) {
+		mask = u->uc_sigmask;
+		for (s = 1; s < NSIG; s++)
+			if (sigismember(&prev.sa_mask, s) == 1)
+				sigaddset(&mask, s);
+		if (!(prev.sa_flags & SA_NODEFER))
+			sigaddset(&mask, SIGBUS);
+		pthread_sigmask(SIG_SETMASK, &mask, NULL);
+	}
 	if (prev.sa_flags & SA_SIGINFO) {
 		if (prev.sa_sigaction)
 			prev.sa_sigaction(sig, si, uc);
@@ -76,9 +109,14 @@ static void chain(int sig, siginfo_t *si, void *uc)
 	signal(SIGBUS, SIG_DFL);
 }
 
+/*
+ * The kernel has blocked every signal for us (sa_mask, below), so the
+ * fault is resolved without the two rt_sigprocmask calls
+ * fc_handle_sigbus makes; sigreturn puts the thread's mask back.
+ */
 static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
-	if (!fc_handle_sigbus(si))
+	if (!resolve(si))
 		chain(sig, si, uc);
 }
 
@@ -100,7 +138,7 @@ int fc__sigbus_install(void)
 		/* not SA_ONSTACK: a fault is resolved on the thread's own
 		 * stack, not on an alternate one sized for crash reports */
 		sa.sa_flags = SA_SIGINFO | SA_RESTART;
-		sigemptyset(&sa.sa_mask);
+		sigfillset(&sa.sa_mask);	/* on_sigbus: all blocked */
 		/* @prev first: ours may run as soon as it is installed */
 		if (sigaction(SIGBUS, NULL, &prev) || sigaction(SIGBUS, &sa, NULL))
 			ret = -errno;

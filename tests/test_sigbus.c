@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_sigbus: inline faults resolved by the library's own SIGBUS handler.
+ *
+ * The other inline tests install a handler of their own that calls
+ * fc_handle_sigbus() (cmocka would take the signal otherwise). Here each
+ * case runs in a child process that creates its first inline cache itself,
+ * so the library installs its handler, over one the child installed
+ * before (the handler it chains to). Checked: the bytes equal the file;
+ * no other signal runs while a fault is being resolved (the handler's
+ * sa_mask blocks them all, no rt_sigprocmask call does); a SIGBUS that is
+ * not the library's reaches the previous handler with the signal mask
+ * that handler asked for.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "inject_backend.h"
+
+#define PG 4096
+#define SIZE (64 * PG)
+
+static sigjmp_buf prev_jb;
+static atomic_int prev_calls;
+static atomic_int prev_mask_ok;
+static atomic_int usr2_ran;
+static atomic_int touch_done;
+
+/* The handler the library finds at SIGBUS and chains to. */
+static void prev_handler(int sig, siginfo_t *si, void *uc)
+{
+	sigset_t now;
+
+	(void)sig;
+	(void)si;
+	(void)uc;
+	prev_calls++;
+	pthread_sigmask(SIG_SETMASK, NULL, &now);
+	/* its sa_mask (SIGUSR1) and SIGBUS itself, not the library's "all" */
+	prev_mask_ok = sigismember(&now, SIGUSR1) == 1 &&
+		       sigismember(&now, SIGBUS) == 1 &&
+		       sigismember(&now, SIGUSR2) == 0 &&
+		       sigismember(&now, SIGTERM) == 0;
+	siglongjmp(prev_jb, 1);
+}
+
+static void on_usr2(int sig)
+{
+	(void)sig;
+	usr2_ran++;
+}
+
+/* In the child: the handler before the library's, then an inline cache. */
+static struct fc_cache *child_cache(void)
+{
+	struct sigaction sa;
+	struct fc_config cfg;
+	struct fc_cache *c;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = prev_handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGUSR1);
+	if (sigaction(SIGBUS, &sa, NULL))
+		_exit(20);
+	fc_config_init(&cfg);
+	cfg.flags |= FC_CONFIG_INLINE;
+	c = fc_cache_create(&cfg);
+	if (!c)
+		_exit(errno == EPERM || errno == ENOSYS ? FC_SKIP : 21);
+	return c;
+}
+
+/* Run @fn in a child; it exits 0 when every check passed. */
+static void in_child(int (*fn)(void))
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (!pid)
+		_exit(fn());
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == FC_SKIP)
+		skip();
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* Every byte through the library's own handler equals the file. */
+static int child_bytes(void)
+{
+	struct fc_cache *c = child_cache();
+	char path[64];
+	int fd = th_make_file(path, sizeof(path), SIZE + 100, 31);
+	unsigned char *ref = th_read_all(fd, SIZE + 100);
+	const unsigned char *p = fc_map(c, fd, 0, 0, 0);
+	struct fc_stats st;
+
+	unlink(path);
+	if (!p)
+		return 30;
+	if (memcmp(p, ref, SIZE + 100))
+		return 31;
+	if (fc_cache_stats(c, &st) || !(st.flags & FC_STATS_INLINE) ||
+	    !st.faults)
+		return 32;
+	if (prev_calls)
+		return 33;	/* none of those faults was someone else's */
+	fc_unmap((void *)p);
+	fc_cache_destroy(c);
+	free(ref);
+	close(fd);
+	return 0;
+}
+
+static void own_handler_bytes(void **state)
+{
+	(void)state;
+	in_child(child_bytes);
+}
+
+static void *toucher(void *arg)
+{
+	(void)*(volatile const unsigned char *)arg;
+	touch_done = 1;
+	return NULL;
+}
+
+/*
+ * A signal sent while a fault waits for its read runs after the fault is
+ * resolved, not inside it.
+ */
+static int child_blocked(void)
+{
+	struct fc_cache *c = child_cache();
+	char path[64];
+	int fd = th_make_file(path, sizeof(path), SIZE, 32);
+	unsigned char *ref = th_read_all(fd, SIZE);
+	struct ib *b = ib_new(fd, 2);
+	const unsigned char *p;
+	struct sigaction sa;
+	pthread_t t;
+	int i;
+
+	unlink(path);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr2;
+	sigaction(SIGUSR2, &sa, NULL);
+	ib_rule(b, IB_DELAY, 9 * PG, PG, 1, 400);
+	p = fc_map_backend(c, &ib_ops, b, 0, 0, 0);
+	if (!p)
+		return 40;
+	if (fc_advise((void *)p, SIZE, FC_ADVICE_RANDOM))
+		return 41;
+	pthread_create(&t, NULL, toucher, (void *)(p + 9 * PG));
+	for (i = 0; i < 1000 && !ib_reads(b, NULL, NULL); i++)
+		usleep(1000);
+	if (!ib_reads(b, NULL, NULL))
+		return 42;	/* the fault never asked for its page */
+	usleep(20000);
+	pthread_kill(t, SIGUSR2);
+	usleep(150000);
+	if (touch_done)
+		return 43;	/* the read was not slow: the test proves nothing */
+	if (usr2_ran)
+		return 44;	/* the handler ran inside the fault */
+	pthread_join(t, NULL);
+	if (usr2_ran != 1)
+		return 45;	/* and it does run once the fault is over */
+	if (memcmp(p, ref, SIZE))
+		return 46;
+	fc_unmap((void *)p);
+	fc_cache_destroy(c);
+	free(ref);
+	close(fd);
+	return 0;
+}
+
+static void signals_blocked_in_fault(void **state)
+{
+	(void)state;
+	in_child(child_blocked);
+}
+
+/*
+ * A SIGBUS the library does not resolve (a page past the end of a file
+ * that shrank) goes to the previous handler, with that handler's mask.
+ */
+static int child_chain(void)
+{
+	struct fc_cache *c = child_cache();
+	char path[64];
+	int fd = th_make_file(path, sizeof(path), SIZE, 33);
+	const volatile unsigned char *p = fc_map(c, fd, 0, 0, 0);
+	int wfd = open(path, O_WRONLY);
+
+	unlink(path);
+	if (!p || wfd < 0)
+		return 50;
+	if (fc_advise((void *)p, SIZE, FC_ADVICE_RANDOM))
+		return 51;
+	(void)p[0];
+	if (ftruncate(wfd, SIZE / 2))
+		return 52;
+	if (!sigsetjmp(prev_jb, 1)) {
+		(void)p[SIZE - PG];
+		return 53;	/* a page past the end was read */
+	}
+	if (prev_calls != 1)
+		return 54;
+	if (!prev_mask_ok)
+		return 55;
+	fc_unmap((void *)p);
+	fc_cache_destroy(c);
+	close(wfd);
+	close(fd);
+	return 0;
+}
+
+static void chains_with_previous_mask(void **state)
+{
+	(void)state;
+	in_child(child_chain);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(own_handler_bytes),
+		cmocka_unit_test(signals_blocked_in_fault),
+		cmocka_unit_test(chains_with_previous_mask),
+	};
+
+	th_require_uffd();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
