@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/falloc.h>
+#include <linux/magic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
@@ -657,6 +659,20 @@ static void file_free(struct fc_file *f)
 	free(f);
 }
 
+/*
+ * A file system whose reads are copies from memory (tmpfs, ramfs): a read
+ * never waits for a device, and io_uring hands shmem's reads to a worker
+ * thread, so polling for one only waits for that worker to be scheduled
+ * (design.md, "Polling for the read").
+ */
+static bool in_memory_fs(int fd)
+{
+	struct statfs s;
+
+	return !fstatfs(fd, &s) &&
+	       (s.f_type == TMPFS_MAGIC || s.f_type == RAMFS_MAGIC);
+}
+
 static int reopen_direct(int fd, const struct stat *st)
 {
 	char path[64];
@@ -715,6 +731,7 @@ static struct fc_file *file_new(struct fc_cache *c, int fd,
 	if (!(c->cfg.flags & FC_CONFIG_NO_DIRECT))
 		f->dfd_orig = reopen_direct(fd, st);
 	atomic_store(&f->dfd, f->dfd_orig);
+	f->in_memory = in_memory_fs(fd);
 	f->refs = 1;
 	return f;
 fail:

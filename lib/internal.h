@@ -129,6 +129,8 @@ struct fc_file {
 	int wd;			/* inotify watch (size changes), -1 if none */
 	atomic_int dfd;		/* O_DIRECT reopen, -1 when not usable */
 	int dfd_orig;		/* closed with the file (dfd may be reset) */
+	bool in_memory;		/* tmpfs/ramfs: reads are copies, not polled
+				   for (fc__io_sync) */
 	off_t size;		/* revalidated: see fc__file_resize */
 	uint64_t nr_pages;	/* cache pages covering size */
 	uint64_t region;	/* offset of this file in the memfd */

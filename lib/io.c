@@ -702,7 +702,7 @@ static struct io_uring_cqe *poller_wait(struct fc_cache *c,
  * free (the read polled for), else pread itself. Return: as pread.
  */
 static ssize_t read_polled(struct fc_cache *c, int fd, void *dst,
-			   size_t len, off_t off)
+			   size_t len, off_t off, bool poll)
 {
 	struct fc_poller *p = NULL;
 	struct io_uring_sqe *sqe;
@@ -710,7 +710,7 @@ static ssize_t read_polled(struct fc_cache *c, int fd, void *dst,
 	int res;
 
 	/* 8 threads on 2 CPUs: p99 0.5 ms asleep, 2 ms with a poller */
-	if (c->nr_pollers && !pollers_crowded(c))
+	if (poll && c->nr_pollers && !pollers_crowded(c))
 		p = poller_take(c);
 
 	if (!p)
@@ -771,7 +771,8 @@ enum fc_io_outcome fc__io_sync(struct fc_io *io, int *err)
 		if (io->direct)
 			len = (len + 511) & ~511ull;
 		n = dst ? read_polled(f->cache, fd, dst, (size_t)len,
-				      (off_t)(base + io->done))
+				      (off_t)(base + io->done),
+				      !f->in_memory)
 			: (errno = ENOMEM, -1);
 		out = io_account(io, n < 0 ? -errno : (int)n, err);
 	} while (out == FC_IO_AGAIN);

@@ -88,17 +88,31 @@ static void read_random(struct fc_cache *c, struct th_fx *f, unsigned seed)
 	free(o);
 }
 
-static bool on_tmpfs(void)
+static bool is_tmpfs(const char *dir)
 {
 	struct statfs s;
 
-	return !statfs(th_dir(), &s) && s.f_type == TMPFS;
+	return !statfs(dir, &s) && s.f_type == TMPFS;
+}
+
+/*
+ * cold_file(), for the tests of polling: a tmpfs file's reads are never
+ * polled for (memory_fs, below), so these need FC_TEST_DIR on a disk.
+ */
+static struct th_fx *disk_file(off_t size, unsigned seed)
+{
+	if (is_tmpfs(th_dir())) {
+		printf("# %s is tmpfs: its reads are not polled for\n",
+		       th_dir());
+		skip();
+	}
+	return cold_file(size, seed);
 }
 
 /* The default: pollers, and one thread's reads polled for. */
 static void polled_one_thread(void **state)
 {
-	struct th_fx *f = cold_file(8 * MB, 1);
+	struct th_fx *f = disk_file(8 * MB, 1);
 	struct fc_config cfg;
 	struct fc_stats st;
 	struct fc_cache *c;
@@ -123,23 +137,18 @@ static void polled_one_thread(void **state)
 
 /*
  * poll_us 1: the poll is over before any device read completes, so the
- * thread waits in the ring. Reads served from the page cache complete at
- * submission and never wait: on tmpfs (nothing to drop) that is all of
- * them, and only the bytes are checked.
+ * thread waits in the ring.
  */
 static void poll_time_out(void **state)
 {
-	struct th_fx *f = cold_file(4 * MB, 2);
+	struct th_fx *f = disk_file(4 * MB, 2);
 	struct fc_cache *c = inline_cache(1);
 
 	(void)state;
 	read_random(c, f, 8);
 	assert_true(atomic_load(&c->nr_polled) >=
 		    (unsigned long)(f->size / PG));
-	if (on_tmpfs())
-		printf("# %s is tmpfs: no read waits to be seen\n", th_dir());
-	else
-		assert_true(atomic_load(&c->nr_poll_slept) > 0);
+	assert_true(atomic_load(&c->nr_poll_slept) > 0);
 	fc_cache_destroy(c);
 	th_fx_free(f);
 }
@@ -157,6 +166,50 @@ static void no_poll(void **state)
 	assert_false(st.flags & FC_STATS_POLL);
 	read_random(c, f, 9);
 	assert_int_equal(atomic_load(&c->nr_polled), 0);
+	fc_cache_destroy(c);
+	th_fx_free(f);
+}
+
+/*
+ * A file on tmpfs: its reads are copies from memory, which io_uring hands
+ * to a worker thread, so they are read with pread, never polled for, with
+ * rings free for the disk files of the same cache (polled as ever).
+ */
+static void memory_fs(void **state)
+{
+	const char *dir = "/dev/shm";
+	struct fc_cache *c = inline_cache(200);
+	struct th_fx *f;
+	struct fc_stats st;
+	const char *saved = getenv("FC_TEST_DIR");
+	char *keep = saved ? strdup(saved) : NULL;
+
+	(void)state;
+	if (!is_tmpfs(dir)) {
+		fc_cache_destroy(c);
+		free(keep);
+		printf("# %s is not tmpfs\n", dir);
+		skip();
+	}
+	setenv("FC_TEST_DIR", dir, 1);
+	f = th_fx_file(4 * MB, 12);
+	if (keep)
+		setenv("FC_TEST_DIR", keep, 1);
+	else
+		unsetenv("FC_TEST_DIR");
+	free(keep);
+	assert_int_equal(fc_cache_stats(c, &st), 0);
+	assert_true(st.flags & FC_STATS_POLL);	/* rings there, unused */
+	read_random(c, f, 13);
+	assert_int_equal(atomic_load(&c->nr_polled), 0);
+	if (!is_tmpfs(th_dir())) {	/* and a disk file's reads are */
+		struct th_fx *g = cold_file(4 * MB, 14);
+
+		read_random(c, g, 15);
+		assert_true(atomic_load(&c->nr_polled) >=
+			    (unsigned long)(g->size / PG));
+		th_fx_free(g);
+	}
 	fc_cache_destroy(c);
 	th_fx_free(f);
 }
@@ -190,7 +243,7 @@ static void *worker(void *arg)
 static void threads(void **state)
 {
 	enum { NT = 6 };
-	struct th_fx *f = cold_file(16 * MB, 4);
+	struct th_fx *f = disk_file(16 * MB, 4);
 	struct fc_cache *c = inline_cache(200);
 	struct worker w[NT];
 	struct fc_stats st;
@@ -236,7 +289,7 @@ static void threads(void **state)
  */
 static void submit_fails(void **state)
 {
-	struct th_fx *f = cold_file(4 * MB, 5), *g = cold_file(4 * MB, 6);
+	struct th_fx *f = disk_file(4 * MB, 5), *g = disk_file(4 * MB, 6);
 	struct fc_cache *c = inline_cache(200);
 	struct fc_stats st;
 	unsigned long polled;
@@ -306,6 +359,7 @@ int main(void)
 		cmocka_unit_test(polled_one_thread),
 		cmocka_unit_test(poll_time_out),
 		cmocka_unit_test(no_poll),
+		cmocka_unit_test(memory_fs),
 		cmocka_unit_test(threads),
 		cmocka_unit_test(submit_fails),
 		cmocka_unit_test(config),
