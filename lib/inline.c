@@ -46,13 +46,13 @@ static bool uffd_sigbus(const siginfo_t *si)
  * all but fatal signals while a thread waits in a page fault: a handler
  * that ran in the middle could leave the thread (pthread_exit, longjmp)
  * with a lock held, a read half done, or a waiter on its stack.
+ *
+ * resolve: @si is a userfaultfd SIGBUS (uffd_sigbus); 1 if it was ours.
  */
 static int resolve(const siginfo_t *si)
 {
 	int saved = errno, ours;
 
-	if (!uffd_sigbus(si))
-		return 0;
 	ours = fc__inline_fault((uint64_t)(uintptr_t)si->si_addr);
 	errno = saved;
 	return ours;
@@ -116,7 +116,7 @@ static void chain(int sig, siginfo_t *si, void *uc)
  */
 static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
-	if (!resolve(si))
+	if (!uffd_sigbus(si) || !resolve(si))
 		chain(sig, si, uc);
 }
 
