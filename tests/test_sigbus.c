@@ -101,16 +101,14 @@ static void in_child(int (*fn)(void))
 static int child_bytes(void)
 {
 	struct fc_cache *c = child_cache();
-	char path[64];
-	int fd = th_make_file(path, sizeof(path), SIZE + 100, 31);
-	unsigned char *ref = th_read_all(fd, SIZE + 100);
-	const unsigned char *p = fc_map(c, fd, 0, 0, 0);
+	struct th_fx *f = th_fx_file(SIZE + 100, 31);
+	const unsigned char *p = fc_map(c, f->fd, 0, 0, 0);
 	struct fc_stats st;
 
-	unlink(path);
+	unlink(f->path);	/* now: a failing child returns early */
 	if (!p)
 		return 30;
-	if (memcmp(p, ref, SIZE + 100))
+	if (memcmp(p, f->ref, SIZE + 100))
 		return 31;
 	if (fc_cache_stats(c, &st) || !(st.flags & FC_STATS_INLINE) ||
 	    !st.faults)
@@ -119,8 +117,7 @@ static int child_bytes(void)
 		return 33;	/* none of those faults was someone else's */
 	fc_unmap((void *)p);
 	fc_cache_destroy(c);
-	free(ref);
-	close(fd);
+	th_fx_free(f);
 	return 0;
 }
 
@@ -144,16 +141,14 @@ static void *toucher(void *arg)
 static int child_blocked(void)
 {
 	struct fc_cache *c = child_cache();
-	char path[64];
-	int fd = th_make_file(path, sizeof(path), SIZE, 32);
-	unsigned char *ref = th_read_all(fd, SIZE);
-	struct ib *b = ib_new(fd, 2);
+	struct th_fx *f = th_fx_file(SIZE, 32);
+	struct ib *b = ib_new(f->fd, 2);
 	const unsigned char *p;
 	struct sigaction sa;
 	pthread_t t;
 	int i;
 
-	unlink(path);
+	unlink(f->path);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_usr2;
 	sigaction(SIGUSR2, &sa, NULL);
@@ -178,12 +173,11 @@ static int child_blocked(void)
 	pthread_join(t, NULL);
 	if (usr2_ran != 1)
 		return 45;	/* and it does run once the fault is over */
-	if (memcmp(p, ref, SIZE))
+	if (memcmp(p, f->ref, SIZE))
 		return 46;
 	fc_unmap((void *)p);
 	fc_cache_destroy(c);
-	free(ref);
-	close(fd);
+	th_fx_free(f);
 	return 0;
 }
 
@@ -200,12 +194,11 @@ static void signals_blocked_in_fault(void **state)
 static int child_chain(void)
 {
 	struct fc_cache *c = child_cache();
-	char path[64];
-	int fd = th_make_file(path, sizeof(path), SIZE, 33);
-	const volatile unsigned char *p = fc_map(c, fd, 0, 0, 0);
-	int wfd = open(path, O_WRONLY);
+	struct th_fx *f = th_fx_file(SIZE, 33);
+	const volatile unsigned char *p = fc_map(c, f->fd, 0, 0, 0);
+	int wfd = open(f->path, O_WRONLY);
 
-	unlink(path);
+	unlink(f->path);
 	if (!p || wfd < 0)
 		return 50;
 	if (fc_advise((void *)p, SIZE, FC_ADVICE_RANDOM))
@@ -224,7 +217,7 @@ static int child_chain(void)
 	fc_unmap((void *)p);
 	fc_cache_destroy(c);
 	close(wfd);
-	close(fd);
+	th_fx_free(f);
 	return 0;
 }
 
