@@ -114,17 +114,23 @@ static void remember_made(const char *path)
 
 int th_make_file(char *path, size_t pathlen, off_t size, unsigned seed)
 {
+	return th_make_file_in(th_dir(), path, pathlen, size, seed);
+}
+
+int th_make_file_in(const char *dir, char *path, size_t pathlen, off_t size,
+		    unsigned seed)
+{
 	uint64_t s = seed * 2654435761u + 88172645463325252ull;
 	size_t chunk = 1 << 20;
 	uint64_t *buf = malloc(chunk);
 	off_t done = 0;
 	int fd;
 
-	snprintf(path, pathlen, "%s/fctest.XXXXXX", th_dir());
+	snprintf(path, pathlen, "%s/fctest.XXXXXX", dir);
 	fd = mkstemp(path);
 	if (fd < 0 || !buf) {
 		fprintf(stderr, "cannot create a test file in %s: %s\n",
-			th_dir(), strerror(errno));
+			dir, strerror(errno));
 		exit(1);
 	}
 	remember_made(path);
@@ -219,10 +225,15 @@ struct fc_cache *th_cache_create(void)
 
 struct th_fx *th_fx_file(off_t size, unsigned seed)
 {
+	return th_fx_file_in(th_dir(), size, seed);
+}
+
+struct th_fx *th_fx_file_in(const char *dir, off_t size, unsigned seed)
+{
 	struct th_fx *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	f->fd = th_make_file(f->path, sizeof(f->path), size, seed);
+	f->fd = th_make_file_in(dir, f->path, sizeof(f->path), size, seed);
 	f->size = size;
 	f->ref = th_read_all(f->fd, size);
 	return f;

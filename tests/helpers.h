@@ -19,6 +19,9 @@ struct fc_config;
 
 /* Create a file of @size random bytes (seeded) in the test directory. */
 int th_make_file(char *path, size_t pathlen, off_t size, unsigned seed);
+/* The same in directory @dir. */
+int th_make_file_in(const char *dir, char *path, size_t pathlen, off_t size,
+		    unsigned seed);
 /* The file's bytes, read with pread (malloc'd). */
 unsigned char *th_read_all(int fd, off_t size);
 /* Directory for test files: $FC_TEST_DIR or /var/tmp, world-readable. */
@@ -76,6 +79,8 @@ struct th_fx *th_fx_new(off_t size, unsigned seed, size_t budget, bool map);
 /* Its file part only: no cache (c NULL, p NULL), for tests that make their
  * own; th_fx_free frees whatever the fixture holds. */
 struct th_fx *th_fx_file(off_t size, unsigned seed);
+/* The same in directory @dir. */
+struct th_fx *th_fx_file_in(const char *dir, off_t size, unsigned seed);
 void th_fx_free(struct th_fx *f);
 
 /* Touch one byte; returns the signal (SIGBUS/SIGSEGV) it raised, or 0. */

@@ -181,23 +181,14 @@ static void memory_fs(void **state)
 	struct fc_cache *c = inline_cache(200);
 	struct th_fx *f;
 	struct fc_stats st;
-	const char *saved = getenv("FC_TEST_DIR");
-	char *keep = saved ? strdup(saved) : NULL;
 
 	(void)state;
 	if (!is_tmpfs(dir)) {
 		fc_cache_destroy(c);
-		free(keep);
 		printf("# %s is not tmpfs\n", dir);
 		skip();
 	}
-	setenv("FC_TEST_DIR", dir, 1);
-	f = th_fx_file(4 * MB, 12);
-	if (keep)
-		setenv("FC_TEST_DIR", keep, 1);
-	else
-		unsetenv("FC_TEST_DIR");
-	free(keep);
+	f = th_fx_file_in(dir, 4 * MB, 12);
 	assert_int_equal(fc_cache_stats(c, &st), 0);
 	assert_true(st.flags & FC_STATS_POLL);	/* rings there, unused */
 	read_random(c, f, 13);
