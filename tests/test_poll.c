@@ -11,6 +11,7 @@
  * test is known to have been taken.
  */
 #include <errno.h>
+#include <linux/magic.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -26,7 +27,6 @@
 
 #define MB (1024 * 1024)
 #define PG 4096
-#define TMPFS 0x01021994	/* TMPFS_MAGIC */
 
 /* A file of @size random bytes, written back and out of the page cache. */
 static struct th_fx *cold_file(off_t size, unsigned seed)
@@ -92,7 +92,7 @@ static bool is_tmpfs(const char *dir)
 {
 	struct statfs s;
 
-	return !statfs(dir, &s) && s.f_type == TMPFS;
+	return !statfs(dir, &s) && s.f_type == TMPFS_MAGIC;
 }
 
 /*
