@@ -68,6 +68,24 @@ void *fc__radix_lookup(const struct fc_radix *t, uint64_t key)
 	return fc__radix_lookup_near(t, &cur, key);
 }
 
+void *fc__radix_replace(struct fc_radix *t, uint64_t key, void *value)
+{
+	struct fc_radix_node *n = t->root;
+	void *old;
+
+	if (!n || !value || ((uintptr_t)value & 1) || key > max_key(t->height))
+		return NULL;
+	while (n->shift) {
+		n = n->slots[(key >> n->shift) & MASK];
+		if (!n)
+			return NULL;
+	}
+	old = n->slots[key & MASK];
+	if (old)
+		n->slots[key & MASK] = value;
+	return old;
+}
+
 static struct fc_radix_node *new_node(struct fc_radix *t, unsigned shift)
 {
 	struct fc_radix_node *n = calloc(1, sizeof(*n));

@@ -58,6 +58,12 @@ int fc__radix_insert(struct fc_radix *t, uint64_t key, void *value);
 /* Returns the removed value or NULL. */
 void *fc__radix_delete(struct fc_radix *t, uint64_t key);
 /*
+ * Put @value (non-NULL, low bit clear) in place of the entry at @key,
+ * allocating nothing. Returns the old value, or NULL (nothing stored)
+ * when @key is absent.
+ */
+void *fc__radix_replace(struct fc_radix *t, uint64_t key, void *value);
+/*
  * First entry with key >= *key; stores its key in *key. NULL when none.
  * Used to walk the whole tree (teardown) without a separate list.
  */

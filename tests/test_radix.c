@@ -31,6 +31,18 @@ static void basic(void **state)
 	k = 6;
 	assert_ptr_equal(fc__radix_next(&t, &k), V(7));
 	assert_true(k == UINT64_MAX);
+	/* replace: in place, nothing allocated, absent keys untouched */
+	k = t.nr_nodes;
+	assert_ptr_equal(fc__radix_replace(&t, UINT64_MAX, V(8)), V(7));
+	assert_ptr_equal(fc__radix_lookup(&t, UINT64_MAX), V(8));
+	assert_null(fc__radix_replace(&t, 6, V(6)));
+	assert_null(fc__radix_lookup(&t, 6));
+	assert_null(fc__radix_replace(&t, 5, (void *)3));
+	assert_ptr_equal(fc__radix_lookup(&t, 5), V(5));
+	assert_int_equal(t.nr_nodes, k);
+	assert_int_equal(t.nr_entries, 2);
+	assert_ptr_equal(fc__radix_replace(&t, UINT64_MAX, V(7)), V(8));
+	assert_true(fc__radix_check(&t));
 	assert_ptr_equal(fc__radix_delete(&t, UINT64_MAX), V(7));
 	assert_null(fc__radix_delete(&t, UINT64_MAX));
 	/* the tree shrinks back */
