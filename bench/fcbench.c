@@ -348,15 +348,16 @@ static void fc_metrics(struct engine *e, struct result *r)
 }
 
 /*
- * A cache of 2 MiB pages collapses pages into huge folios in the
+ * fc collapses 2 MiB of its store at a time into huge folios in the
  * background after they are read (fc_cache_create(3)): wait until that is
  * over, as it is in a process whose cache has been warm for a while (the
  * kernel's page cache is too). Over: the cache's own count of pages
  * collapsed or left small covers every page it holds; or that count has
- * not moved for 300 ms once it started (2 s if it never does); at most
- * 60 s.
+ * not moved for 300 ms once it started (if it never does: 2 s for 2 MiB
+ * pages, 0.5 s for smaller ones, of which random reads seldom fill a whole
+ * 2 MiB); at most 60 s.
  */
-static void settle_huge(struct fc_cache *c)
+static void settle_huge(struct fc_cache *c, bool huge_pages)
 {
 	uint64_t last = UINT64_MAX, n, pages;
 	struct fc_stats st;
@@ -370,7 +371,7 @@ static void settle_huge(struct fc_cache *c)
 		if (n >= pages)
 			return;
 		still = n == last ? still + 1 : 0;
-		if (still >= (n ? 6 : 40))
+		if (still >= (n ? 6 : huge_pages ? 40 : 10))
 			return;
 		last = n;
 		usleep(50000);
@@ -410,8 +411,9 @@ static int prepare(struct engine *e, int k, const struct fcopts *fo,
 	if (mode == BM_REFAULT)
 		return engine_dontneed(e);
 	engine_unmap(e);
-	if (is_fc(k) && fo->cfg.page_size >= (2u << 20))
-		settle_huge(e->cache);
+	if (is_fc(k) && k != ENG_FC_COPY &&
+	    !(fo->cfg.flags & FC_CONFIG_NO_COLLAPSE))
+		settle_huge(e->cache, fo->cfg.page_size >= (2u << 20));
 	return 0;
 }
 
@@ -678,6 +680,7 @@ static void usage(void)
 	       "  --fc-small SIZE    fc budget of ws4x and scanres "
 	       "(default file/8)\n"
 	       "  --fc-page-size S   --fc-readahead S   --fc-handlers N\n"
+	       "  --fc-no-collapse   FC_CONFIG_NO_COLLAPSE: no huge store pages\n"
 	       "  --fc-poll-us N     fc-inline: poll for a read up to N us "
 	       "(0: sleep)\n"
 	       "  --fc-advice A      normal|random|sequential|auto "
@@ -761,7 +764,7 @@ static void parse_args(int argc, char **argv)
 		{ "fc-small", 1, 0, 'S' }, { "fc-page-size", 1, 0, 'p' },
 		{ "fc-readahead", 1, 0, 'R' }, { "fc-handlers", 1, 0, 'H' },
 		{ "fc-advice", 1, 0, 'a' }, { "out", 1, 0, 'o' },
-		{ "fc-poll-us", 1, 0, 'P' },
+		{ "fc-poll-us", 1, 0, 'P' }, { "fc-no-collapse", 0, 0, 'N' },
 		{ "quick", 0, 0, 'q' }, { "quiet", 0, 0, 'Q' },
 		{ "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
 	};
@@ -794,6 +797,7 @@ static void parse_args(int argc, char **argv)
 		case 'H': o.fo.cfg.handler_threads = (unsigned)atoi(optarg); break;
 		case 'a': o.fo.advice = parse_advice(optarg); break;
 		case 'P': o.fo.cfg.poll_us = (unsigned)atoi(optarg); break;
+		case 'N': o.fo.cfg.flags |= FC_CONFIG_NO_COLLAPSE; break;
 		case 'o': o.outdir = optarg; break;
 		case 'q':
 			o.size = 64 * MB;

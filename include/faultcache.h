@@ -77,6 +77,15 @@ struct fc_config {
  * faultcache(7) and fc_handle_sigbus(3).
  */
 #define FC_CONFIG_INLINE	(1u << 2)
+/*
+ * Keep every page of the store small (since 0.5). By default, with shared
+ * views, 2 MiB of the store once all in it is collapsed into one huge page
+ * in the background (a thread at idle priority copies it once more), and
+ * the kernel maps it whole at one fault: warm scans at the rate of its own
+ * page cache. In a cache of pages smaller than 2 MiB such a chunk is
+ * evicted whole. See fc_cache_create(3).
+ */
+#define FC_CONFIG_NO_COLLAPSE	(1u << 3)
 
 /*
  * Defaults: 256 MiB budget (or half the memory cgroup's limit, if that is

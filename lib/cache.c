@@ -108,7 +108,7 @@ static int config_check(const struct fc_config *in, struct fc_config *out,
 	    out->poll_us > 1000000)
 		return -EINVAL;
 	if (out->flags & ~(FC_CONFIG_NO_DIRECT | FC_CONFIG_COPY |
-			   FC_CONFIG_INLINE))
+			   FC_CONFIG_INLINE | FC_CONFIG_NO_COLLAPSE))
 		return -EINVAL;
 	if ((out->flags & FC_CONFIG_COPY) && (out->flags & FC_CONFIG_INLINE))
 		return -EINVAL;
@@ -210,6 +210,7 @@ void fc__store_punch(struct fc_cache *c, struct fc_file *f, uint64_t index,
 {
 	size_t ps = c->cfg.page_size;
 
+	fc__chunk_punch(c, f, index, nr);
 	fallocate(c->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		  (off_t)(f->region + index * ps), (off_t)(nr * ps));
 	if (c->copy_mode && f->views)
@@ -419,6 +420,56 @@ static size_t spare_touched(struct fc_cache *c, struct fc_page **v, size_t n)
 }
 
 /*
+ * Chunked caches: of the sorted victims @v[0..@n), those in a chunk all
+ * in the store (which may be a huge folio) take the rest of the chunk with
+ * them, as the kernel's reclaim takes a whole large folio: one punch of
+ * the whole chunk, where evicting them alone would have the chunk copied
+ * back into small pages first (fc__chunk_punch). Not when a page of the
+ * chunk is pinned (or, with counts lost, being read or held): those
+ * victims go alone. Return: the victims left, in @v, to evict as usual.
+ */
+static size_t evict_huge(struct fc_cache *c, struct fc_page **v, size_t n)
+{
+	uint64_t per = 1ull << c->chunk_shift, first, x;
+	size_t i, j, k = 0;
+
+	for (i = 0; i < n; i = j) {
+		struct fc_file *f = v[i]->file;
+		struct fc_radix_cursor cur = { 0 };
+		struct fc_page *pg;
+		bool whole;
+
+		first = v[i]->index & ~(per - 1);
+		for (j = i + 1; j < n && v[j]->file == f &&
+				v[j]->index < first + per; j++)
+			;
+		/* all of it idle in the store (no read, no pin, none held) */
+		whole = fc__chunk_whole(c, f, first);
+		for (x = first; x < first + per && whole; x++) {
+			pg = fc__radix_lookup_near(&f->tree, &cur, x);
+			whole = !pg || (pg->state == FC_PG_UPTODATE &&
+					!pg->pins && !pg->held);
+		}
+		if (!whole) {
+			while (i < j)
+				v[k++] = v[i++];
+			continue;
+		}
+		fc__store_punch(c, f, first, per);
+		for (x = first; x < first + per; x++) {
+			pg = fc__radix_delete(&f->tree, x);
+			if (!pg)
+				continue;
+			fc__lru_remove(&c->lru, &pg->lru);	/* victims: off */
+			fc__shadow_evicted(&c->shadows, shadow_key(pg));
+			fc__page_free(c, pg);
+			c->st.evictions++;
+		}
+	}
+	return k;
+}
+
+/*
  * Evict up to FC_RECLAIM_BATCH pages. The hole punch runs under the lock on
  * purpose: a page's store location is fixed by (file, index), so a new read
  * of the same index must not start before the old data is gone, and it
@@ -430,7 +481,7 @@ static size_t spare_touched(struct fc_cache *c, struct fc_page **v, size_t n)
 static size_t reclaim(struct fc_cache *c)
 {
 	struct fc_page *v[FC_RECLAIM_BATCH];
-	size_t n, i, looked = 0, lru = fc__lru_size(&c->lru);
+	size_t n, i, looked = 0, lru = fc__lru_size(&c->lru), freed = 0;
 
 	fc__cache_age(c);
 	do {
@@ -448,6 +499,12 @@ static size_t reclaim(struct fc_cache *c)
 			n = spare_touched(c, v, n);
 		/* all of them touched: look further, once round the LRU */
 	} while (!n && looked && looked < lru);
+	if (c->chunked) {
+		size_t all = n;
+
+		n = evict_huge(c, v, n);
+		freed = all - n;
+	}
 	zap_runs(c, v, n, true);
 	for (i = 0; i < n; i++) {
 		fc__radix_delete(&v[i]->file->tree, v[i]->index);
@@ -455,7 +512,7 @@ static size_t reclaim(struct fc_cache *c)
 		fc__page_free(c, v[i]);
 	}
 	c->st.evictions += n;
-	return n;
+	return n + freed;
 }
 
 /**
@@ -529,6 +586,7 @@ void fc__held_free(void *held, size_t len)
 /* Return @pg (already out of index and LRU) to the free list. */
 void fc__page_free(struct fc_cache *c, struct fc_page *pg)
 {
+	fc__chunk_page_gone(c, pg);
 	fc__held_free(pg->held, pg->held_len);
 	memset(pg, 0, sizeof(*pg));
 	pg->free_next = c->free_list;
@@ -656,6 +714,7 @@ static void file_free(struct fc_file *f)
 	if (f->dfd_orig >= 0)
 		close(f->dfd_orig);
 	fc__radix_destroy(&f->tree);
+	fc__radix_destroy(&f->chunks);
 	free(f);
 }
 
@@ -717,6 +776,7 @@ static struct fc_file *file_new(struct fc_cache *c, int fd,
 	f->dfd_orig = -1;
 	f->wd = -1;
 	fc__radix_init(&f->tree);
+	fc__radix_init(&f->chunks);
 	if (fd < 0) {		/* a backend: no descriptors */
 		f->fd = -1;
 		atomic_store(&f->dfd, -1);
@@ -749,10 +809,10 @@ fail:
  */
 void *fc__reserve(const struct fc_cache *c, size_t len, uint64_t at)
 {
-	size_t pmd = c->cfg.page_size, lead;
+	size_t pmd = c->huge_store ? c->cfg.page_size : FC_REGION_ALIGN, lead;
 	char *p;
 
-	if (!c->huge_store)
+	if (!c->huge_store && !c->chunked)
 		return mmap(NULL, len, PROT_NONE,
 			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	p = mmap(NULL, len + pmd, PROT_NONE,
@@ -791,9 +851,10 @@ static int file_attach(struct fc_cache *c, struct fc_file *f)
 	 * (shmem_enabled "always" or "within_size") each 4 KiB read would
 	 * allocate a 2 MiB folio, 512 times the budget's count of it (even
 	 * "force" gives way to this on 6.18). Best effort: a kernel without
-	 * THP says EINVAL. Not with huge store pages, collapsed through it.
+	 * THP says EINVAL. Not with huge store pages, collapsed through it
+	 * (copy mode has none).
 	 */
-	if (!c->huge_store)
+	if (!c->huge_store && !c->chunked)
 		madvise(f->alias, f->region_len, MADV_NOHUGEPAGE);
 	if (c->store_uffd >= 0) {
 		ret = fc__uffd_register(c->store_uffd, f->alias,
@@ -1374,9 +1435,18 @@ struct fc_cache *fc_cache_create(const struct fc_config *cfg)
 	fc__stage_init(c);
 	c->copy_mode = c->cfg.flags & FC_CONFIG_COPY;
 	c->inline_mode = c->cfg.flags & FC_CONFIG_INLINE;
-	/* sysfs is read only for a page size that could be the PMD's */
-	c->huge_store = !c->copy_mode && c->cfg.page_size == 2 * MIB &&
-			c->cfg.page_size == pmd_size();
+	/*
+	 * Huge store pages (collapse.c) for shared views, where the PMD is
+	 * 2 MiB: each page of a cache of 2 MiB pages, or each 2 MiB chunk
+	 * of smaller ones. sysfs is read only when they are possible.
+	 */
+	if (!c->copy_mode && !(c->cfg.flags & FC_CONFIG_NO_COLLAPSE) &&
+	    pmd_size() == 2 * MIB) {
+		c->huge_store = c->cfg.page_size == 2 * MIB;
+		c->chunked = !c->huge_store;
+		c->chunk_shift = (unsigned)__builtin_ctzl(2 * MIB /
+							  c->cfg.page_size);
+	}
 	c->inline_uffd = -1;
 	c->store_uffd = -1;
 	ret = store_init(c);
@@ -1398,7 +1468,7 @@ struct fc_cache *fc_cache_create(const struct fc_config *cfg)
 		if (ret)
 			goto fail_handlers;
 	}
-	if (c->huge_store) {
+	if (c->huge_store || c->chunked) {
 		ret = fc__collapse_start(c);
 		if (ret)
 			goto fail_handlers;
@@ -1532,7 +1602,7 @@ static int env_uint(const char *name, unsigned *field)
 int fc__config_from_env(struct fc_config *cfg)
 {
 	const char *nd = getenv("FC_NO_DIRECT"), *cp = getenv("FC_COPY");
-	const char *il = getenv("FC_INLINE");
+	const char *il = getenv("FC_INLINE"), *nc = getenv("FC_NO_COLLAPSE");
 	int ret = 0;
 
 	fc_config_init(cfg);
@@ -1548,6 +1618,8 @@ int fc__config_from_env(struct fc_config *cfg)
 		cfg->flags |= FC_CONFIG_COPY;
 	if (il && *il && strcmp(il, "0"))
 		cfg->flags |= FC_CONFIG_INLINE;
+	if (nc && *nc && strcmp(nc, "0"))
+		cfg->flags |= FC_CONFIG_NO_COLLAPSE;
 	return ret ? -EINVAL : 0;
 }
 

@@ -1,14 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * collapse.c - huge store pages for caches of 2 MiB pages.
+ * collapse.c - huge store pages.
  *
  * Pages enter the store 4 KiB at a time (UFFDIO_COPY: fc__store_write),
  * which maps them with 4 KiB PTEs, one fault per 16 of them: a warm scan
  * runs at a tenth of the kernel's mmap, whose page cache folios are large.
- * In a cache whose page is the PMD size, a page whole in the store is
- * then collapsed into one huge folio by MADV_COLLAPSE on its file's alias,
- * in this background thread (fc-collapse), and the views are placed so
- * that the kernel maps it with one PMD (fc__reserve).
+ * So 2 MiB of the store whole in it is collapsed into one huge folio by
+ * MADV_COLLAPSE on its file's alias, in this background thread
+ * (fc-collapse), and the views are placed so that address and store offset
+ * agree modulo 2 MiB (fc__reserve):
+ * - in a cache whose page is the PMD size (huge_store), each page once
+ *   whole; the kernel maps it with one PMD;
+ * - in a cache of smaller pages (chunked), each 2 MiB chunk once all its
+ *   pages are in the store (counted per chunk, f->chunks), and the kernel
+ *   maps it with one PMD too. A punch inside a huge folio has the kernel
+ *   split it or, when it cannot, zero the bytes in place while they stay
+ *   mapped, so the library never punches part of a chunk that may be one:
+ *   a chunk all in the store, whoever collapsed it (khugepaged may too,
+ *   where shmem_enabled lets it). Eviction takes such a chunk whole
+ *   (reclaim, as the kernel evicts a large folio), and anything else that
+ *   drops part of one has the rest copied back as small pages first
+ *   (fc__chunk_punch).
  *
  * Why this is safe where writing huge folios was not (docs/design.md,
  * "Huge store pages by collapse"): the collapse copies the small pages into a new
@@ -19,19 +31,21 @@
  * (measured on 6.18; khugepaged behaves the same). MADV_COLLAPSE works
  * whatever shmem_enabled says except "deny", so Debian's "never" too.
  *
- * The page is pinned (not evicted) and its file referenced while the
- * collapse runs without the lock. A collapse holds one more page of
+ * The pages are pinned (not evicted) and their file referenced while the
+ * collapse runs without the lock. A collapse holds one more 2 MiB of
  * memory (the new folio) until it ends; one runs at a time. A collapse
  * that finds a small page busy (EAGAIN) is tried again, up to 7 times
- * over a quarter of a second; a page whose collapse fails otherwise (a
- * hole: EBUSY; no huge page to be had: ENOMEM) stays small. EINVAL (no
+ * over a quarter of a second; pages whose collapse fails otherwise (a
+ * hole: EBUSY; no huge page to be had: ENOMEM) stay small. EINVAL (no
  * MADV_COLLAPSE in the kernel, or shmem THP "deny") stops the thread's
  * work for good.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -41,7 +55,11 @@
 #define MADV_COLLAPSE 25
 #endif
 
-#define RING 4096	/* pages waiting; more are left small */
+#define RING 4096	/* pages (chunks) waiting; more are left small */
+
+/* A chunk's entry in f->chunks: its pages in the store, times CHUNK_ONE
+ * (radix values are non-NULL with the low bit clear). */
+#define CHUNK_ONE ((uintptr_t)2)
 
 struct fc_collapse {
 	pthread_t thread;
@@ -54,21 +72,195 @@ struct fc_collapse {
 	} ring[RING];
 };
 
+/* Pages of chunk @k of @f in the store, as counted. Context: lock. */
+static uint64_t chunk_count(const struct fc_file *f, uint64_t k)
+{
+	return (uintptr_t)fc__radix_lookup(&f->chunks, k) / CHUNK_ONE;
+}
+
+/*
+ * Count @n pages for chunk @k. A new entry that finds no memory marks the
+ * file's counts as short (chunks_lost): every chunk of it is then taken
+ * for a whole one. Context: lock.
+ */
+static void chunk_set(struct fc_file *f, uint64_t k, uint64_t n)
+{
+	void *v = (void *)(uintptr_t)(n * CHUNK_ONE);
+
+	if (!n)
+		fc__radix_delete(&f->chunks, k);
+	else if (!fc__radix_replace(&f->chunks, k, v) &&
+		 fc__radix_insert(&f->chunks, k, v))
+		f->chunks_lost = true;
+}
+
 /**
- * fc__collapse_queue - have @pg, now whole in the store, made a huge
- * folio. Does nothing in other caches, or when the queue is full.
+ * fc__collapse_queue - @pg is now whole in the store: have it (its chunk,
+ * once all of that is in the store) made a huge folio. Does nothing in
+ * caches of neither kind, or when the queue is full.
  * Context: cache->lock held.
  */
 void fc__collapse_queue(struct fc_cache *c, struct fc_page *pg)
 {
 	struct fc_collapse *q = c->collapse;
+	struct fc_file *f = pg->file;
+	uint64_t index = pg->index;
 
-	if (!q || q->tail - q->head >= RING || pg->held)
+	if (!q || pg->held)
 		return;
-	q->ring[q->tail % RING].file_id = pg->file->id;
-	q->ring[q->tail % RING].index = pg->index;
+	if (c->chunked) {
+		uint64_t k = index >> c->chunk_shift, per = 1ull << c->chunk_shift;
+		uint64_t n = chunk_count(f, k) + 1;
+
+		chunk_set(f, k, n);
+		if (n != per || (k + 1) * per > f->nr_pages)
+			return;
+		index = k * per;
+	}
+	if (q->tail - q->head >= RING)
+		return;
+	q->ring[q->tail % RING].file_id = f->id;
+	q->ring[q->tail % RING].index = index;
 	q->tail++;
 	pthread_cond_signal(&q->cond);
+}
+
+/**
+ * fc__chunk_page_gone - @pg (in the store when it was counted: up to date,
+ * not held) leaves the cache: one page fewer in its chunk. Called after
+ * its store page is punched (or before the whole region is).
+ * Context: cache->lock held.
+ */
+void fc__chunk_page_gone(struct fc_cache *c, const struct fc_page *pg)
+{
+	uint64_t k, n;
+
+	if (!c->chunked || !pg->file || pg->state != FC_PG_UPTODATE ||
+	    pg->held)
+		return;
+	k = pg->index >> c->chunk_shift;
+	n = chunk_count(pg->file, k);
+	if (n)
+		chunk_set(pg->file, k, n - 1);
+}
+
+/**
+ * fc__chunk_whole - may the chunk of page @index of @f be one huge folio?
+ * It may once all its pages are in the store, whoever collapsed it (we,
+ * or khugepaged where shmem_enabled lets it). Context: cache->lock held.
+ */
+bool fc__chunk_whole(const struct fc_cache *c, const struct fc_file *f,
+		     uint64_t index)
+{
+	return c->chunked && (f->chunks_lost ||
+			      chunk_count(f, index >> c->chunk_shift) ==
+				      1ull << c->chunk_shift);
+}
+
+/* pread all of @len bytes at @at of the store. */
+static bool store_read(struct fc_cache *c, char *buf, size_t len, off_t at)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(c->memfd, buf + done, len - done,
+				  at + (off_t)done);
+
+		if (n <= 0)
+			return false;
+		done += (size_t)n;
+	}
+	return true;
+}
+
+/*
+ * Put back in the store the pages of chunk [@first, @end) of @f outside
+ * [@lo, @hi) that the index holds as stored and @vec (mincore of the
+ * alias before the punch) saw there, from @buf (the chunk's bytes).
+ */
+static void chunk_put_back(struct fc_cache *c, struct fc_file *f,
+			   uint64_t first, uint64_t end, uint64_t lo,
+			   uint64_t hi, const char *buf,
+			   const unsigned char *vec)
+{
+	size_t ps = c->cfg.page_size, spp = ps / c->sys_page, j;
+	struct fc_radix_cursor cur = { 0 };
+	uint64_t i;
+
+	for (i = first; i < end; i++) {
+		struct fc_page *pg;
+		bool there = true;
+
+		if (i >= lo && i < hi)
+			continue;
+		pg = fc__radix_lookup_near(&f->tree, &cur, i);
+		if (!pg || pg->state != FC_PG_UPTODATE || pg->held)
+			continue;
+		for (j = 0; j < spp; j++)
+			there = there && (vec[(i - first) * spp + j] & 1);
+		if (there)
+			fc__store_write(f, i * ps, buf + (i - first) * ps, ps);
+	}
+}
+
+/*
+ * Whole chunk @k of @f loses pages [@lo, @hi) but not all of it: a punch
+ * inside a huge folio has the kernel split it or, failing that, zero the
+ * bytes in place while they stay mapped. So the chunk is copied out and
+ * punched whole (the folio goes whole), and the pages it keeps go back as
+ * small pages: those the index holds as stored and the store had (a page
+ * the store lacked would go back as zeros). Faults on them meanwhile wait
+ * for the lock we hold. Without memory for the copy they are punched too,
+ * and stay in the index only: a fault on one finds the store without it
+ * and reads it again (plan_hit). Context: cache->lock held.
+ */
+static void split_chunk(struct fc_cache *c, struct fc_file *f, uint64_t k,
+			uint64_t lo, uint64_t hi)
+{
+	size_t ps = c->cfg.page_size, len = ps << c->chunk_shift;
+	uint64_t first = k << c->chunk_shift, end = first + (len / ps);
+	off_t at = (off_t)(f->region + first * ps);
+	unsigned char vec[FC_REGION_ALIGN / 4096];
+	char *buf = fc__held_alloc(len);
+	bool ok = buf && !mincore(f->alias + first * ps, len, vec) &&
+		  store_read(c, buf, len, at);
+
+	fallocate(c->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, at,
+		  (off_t)len);
+	c->nr_chunk_splits++;
+	if (ok)
+		chunk_put_back(c, f, first, end, lo, hi, buf, vec);
+	fc__held_free(buf, len);
+}
+
+/**
+ * fc__chunk_punch - pages [@index, @index + @nr) of @f are about to be
+ * punched: no chunk that may be a huge folio is cut into. One the range
+ * covers whole goes with the punch; one it covers in part is split first.
+ * Context: cache->lock held, before the punch.
+ */
+void fc__chunk_punch(struct fc_cache *c, struct fc_file *f, uint64_t index,
+		     uint64_t nr)
+{
+	uint64_t per = 1ull << c->chunk_shift, end = index + nr, k;
+
+	if (!c->chunked)
+		return;
+	for (k = index >> c->chunk_shift; k * per < end; k++) {
+		uint64_t lo = k * per, hi = lo + per;
+
+		if (index > lo || end < hi) {
+			if (fc__chunk_whole(c, f, lo))
+				split_chunk(c, f, k, index > lo ? index : lo,
+					    end < hi ? end : hi);
+		} else if (!f->chunks_lost) {	/* skip to the next counted */
+			uint64_t next = k + 1;
+
+			if (!fc__radix_next(&f->chunks, &next))
+				break;
+			k = next - 1;
+		}
+	}
 }
 
 /*
@@ -85,45 +277,108 @@ static struct fc_file *find_file(struct fc_cache *c, uint64_t id)
 	return NULL;
 }
 
-/* Collapse the next queued page, if it is still to be had. Lock held. */
-static void collapse_one(struct fc_cache *c, struct fc_collapse *q)
+/*
+ * Pin the @n pages of @f from @first for a collapse: all must be up to
+ * date and whole in the store. false (nothing pinned) if one is not.
+ * Context: lock.
+ */
+static bool pin_range(struct fc_file *f, uint64_t first, uint64_t n)
 {
-	uint64_t id = q->ring[q->head % RING].file_id;
-	uint64_t index = q->ring[q->head % RING].index;
-	struct fc_file *f = find_file(c, id);
-	struct fc_page *pg;
+	struct fc_radix_cursor cur = { 0 };
+	uint64_t i;
+
+	for (i = 0; i < n; i++) {
+		struct fc_page *pg = fc__radix_lookup_near(&f->tree, &cur,
+							   first + i);
+
+		if (!pg || pg->state != FC_PG_UPTODATE || pg->held ||
+		    pg->stale)
+			return false;
+	}
+	memset(&cur, 0, sizeof(cur));
+	for (i = 0; i < n; i++)
+		((struct fc_page *)fc__radix_lookup_near(&f->tree, &cur,
+							 first + i))->pins++;
+	return true;
+}
+
+/* Undo pin_range; pages the file's size change made stale go. Lock. */
+static void unpin_range(struct fc_cache *c, struct fc_file *f,
+			uint64_t first, uint64_t n)
+{
+	uint64_t i;
+
+	for (i = 0; i < n; i++) {
+		struct fc_page *pg = fc__radix_lookup(&f->tree, first + i);
+
+		if (--pg->pins == 0 && pg->stale)
+			fc__page_drop(c, pg);
+	}
+}
+
+/* MADV_COLLAPSE of @len bytes at @at: 0 or the errno. No lock. */
+static int collapse_range(char *at, size_t len)
+{
 	int ret = 0, tries;
 
-	q->head++;
-	pg = f ? fc__radix_lookup(&f->tree, index) : NULL;
-	if (!pg || pg->state != FC_PG_UPTODATE || pg->held || pg->stale)
-		return;
-	pg->pins++;
-	fc__file_take(c, f);	/* a retained one is taken back meanwhile */
-	q->busy = true;
-	pthread_mutex_unlock(&c->lock);
 	/*
 	 * EAGAIN: a small page was locked or not yet on an LRU list (a
 	 * page just added can sit in another CPU's batch): soon over.
 	 */
 	for (tries = 0; tries < 8; tries++) {
-		ret = madvise(f->alias + index * c->cfg.page_size,
-			      c->cfg.page_size, MADV_COLLAPSE) ? errno : 0;
+		ret = madvise(at, len, MADV_COLLAPSE) ? errno : 0;
 		if (ret != EAGAIN)
 			break;
 		usleep(1000u << tries);		/* 1 ms .. 128 ms */
 	}
+	return ret;
+}
+
+/*
+ * Collapse the next queued page (chunk), if it is still to be had.
+ * Context: lock held; dropped while the collapse runs.
+ */
+static void collapse_one(struct fc_cache *c, struct fc_collapse *q)
+{
+	uint64_t id = q->ring[q->head % RING].file_id;
+	uint64_t first = q->ring[q->head % RING].index, n = 1;
+	struct fc_file *f = find_file(c, id);
+	size_t len = c->cfg.page_size;
+	char *at;
+	int ret;
+
+	q->head++;
+	if (!f)
+		return;
+	if (c->chunked) {
+		n = 1ull << c->chunk_shift;
+		len *= n;
+		if (chunk_count(f, first >> c->chunk_shift) != n ||
+		    first + n > f->nr_pages)
+			return;
+	}
+	if (!pin_range(f, first, n))
+		return;
+	fc__file_take(c, f);	/* a retained one is taken back meanwhile */
+	q->busy = true;
+	pthread_mutex_unlock(&c->lock);
+	at = f->alias + first * c->cfg.page_size;
+	ret = collapse_range(at, len);
+	/*
+	 * The collapse maps the new folio in the alias, which would count
+	 * it twice in RSS with a view's mapping of it; the alias needs none.
+	 */
+	if (!ret)
+		madvise(at, len, MADV_DONTNEED);
 	pthread_mutex_lock(&c->lock);
 	q->busy = false;
 	if (!ret) {
-		c->nr_collapsed++;
+		c->nr_collapsed += n;
 	} else {
-		c->nr_collapse_failed++;
+		c->nr_collapse_failed += n;
 		c->collapse_errno = ret;
 	}
-	pg->pins--;
-	if (pg->stale && !pg->pins)	/* the file changed meanwhile */
-		fc__page_drop(c, pg);
+	unpin_range(c, f, first, n);
 	fc__file_put(c, f);
 }
 

@@ -140,6 +140,14 @@ struct fc_file {
 				   pages enter the store through it */
 	struct fc_mapping *views; /* live mappings (->fnext); cache->lock */
 	struct fc_radix tree;
+	/*
+	 * Chunked caches (cache->chunked): per 2 MiB chunk of the region,
+	 * how many of its pages are in the store (collapse.c); no entry for
+	 * an empty one. Lock.
+	 */
+	struct fc_radix chunks;
+	bool chunks_lost;	/* a count found no memory: take every chunk
+				   for a whole one (fc__chunk_whole) */
 	unsigned refs;		/* mappings + ios; under cache->lock */
 	uint64_t id;
 	struct fc_file *next;
@@ -329,9 +337,19 @@ struct fc_cache {
 	 * placed PMD-aligned to the store.
 	 */
 	bool huge_store;
+	/*
+	 * Pages smaller than that, views shared: the store's 2 MiB chunks
+	 * whose pages are all in it are collapsed into huge folios all the
+	 * same, and mapped with one PMD. A punch never cuts into such a
+	 * chunk (fc__chunk_punch). chunk_shift: log2 of pages per chunk.
+	 */
+	bool chunked;
+	unsigned chunk_shift;
 	struct fc_collapse *collapse;	/* its thread and queue, or NULL */
 	uint64_t nr_collapsed;		/* pages made huge folios; lock */
 	uint64_t nr_collapse_failed;	/* pages left small; lock */
+	uint64_t nr_chunk_splits;	/* huge chunks copied back small to
+					   drop part of them; lock */
 	int collapse_errno;		/* the last failure's (EINVAL: stop
 					   trying); lock */
 	int inline_uffd;	/* FC_CONFIG_INLINE: the SIGBUS-mode uffd, or -1 */
@@ -397,6 +415,11 @@ void *fc__reserve(const struct fc_cache *c, size_t len, uint64_t at);
 
 /* collapse.c */
 void fc__collapse_queue(struct fc_cache *c, struct fc_page *pg);
+void fc__chunk_page_gone(struct fc_cache *c, const struct fc_page *pg);
+bool fc__chunk_whole(const struct fc_cache *c, const struct fc_file *f,
+		     uint64_t index);
+void fc__chunk_punch(struct fc_cache *c, struct fc_file *f, uint64_t index,
+		     uint64_t nr);
 int fc__collapse_start(struct fc_cache *c);
 void fc__collapse_stop(struct fc_cache *c);
 bool fc__collapse_idle(const struct fc_cache *c);

@@ -567,14 +567,16 @@ static int map_view(struct fc_cache *c, struct fc_mapping *m)
 		return -errno;
 	/*
 	 * khugepaged must not collapse a view's range of the store into a
-	 * huge folio in a cache of pages smaller than that: evicting one of
-	 * them would then punch inside the folio, which the kernel splits or,
-	 * failing that, zeroes in place while it stays mapped. (It does not
-	 * fill holes: on 6.18 a range with one, in a MISSING-registered
-	 * mapping, is left alone; docs/design.md, "Huge store pages by
-	 * collapse".) Best effort, as for the alias.
+	 * huge folio in a cache of smaller pages that does not keep count of
+	 * its 2 MiB chunks (FC_CONFIG_NO_COLLAPSE, copy mode): evicting one
+	 * page would then punch inside the folio, which the kernel splits or,
+	 * failing that, zeroes in place while it stays mapped; chunked caches
+	 * never punch part of a chunk that may be one (fc__chunk_punch). (It
+	 * does not fill holes: on 6.18 a range with one, in a
+	 * MISSING-registered mapping, is left alone; docs/design.md, "Huge
+	 * store pages by collapse".) Best effort, as for the alias.
 	 */
-	if (!c->huge_store)	/* its pages are whole: meant to be huge */
+	if (!c->huge_store && !c->chunked)	/* meant to be huge */
 		madvise(m->base, m->len, MADV_NOHUGEPAGE);
 	ret = fc__uffd_register(m->uffd, m->base, m->len);
 	return ret == -EINVAL ? -ENOMEM : ret;

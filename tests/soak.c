@@ -358,6 +358,9 @@ int main(int argc, char **argv)
 	       (unsigned long long)st.faults, (unsigned long long)st.hits,
 	       (unsigned long long)st.misses);
 	printf("  evictions       %llu\n", (unsigned long long)st.evictions);
+	printf("  collapsed pages %llu (left small %llu)\n",
+	       (unsigned long long)st.collapses,
+	       (unsigned long long)st.collapse_failures);
 	if (opt.toggle_ms)
 		printf("  shmem_enabled   switched %llu times (every %u ms), "
 		       "put back to %s\n", (unsigned long long)g.toggles,

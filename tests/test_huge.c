@@ -1,19 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_huge: huge store pages (caches whose page is the PMD size, 2 MiB).
+ * test_huge: huge store pages, in caches whose page is the PMD size
+ * (2 MiB), or, with FC_TEST_HUGE_PAGE=4096 (test_chunk), in caches of
+ * 4 KiB pages, whose 2 MiB chunks are collapsed once all in the store.
  *
- * Pages whole in the store are collapsed into huge folios in the
+ * Pages (chunks) whole in the store are collapsed into huge folios in the
  * background (lib/collapse.c) and a fresh view maps them with PMDs; the
  * bytes stay the file's through collapse, eviction of collapsed pages,
- * advice on part of one, and a partial last page (which has a hole and is
- * never collapsed). Copy mode has no huge store pages: the same bytes,
- * nothing collapsed. Runs under the host's shmem_enabled: MADV_COLLAPSE
- * works under every value but "deny" (then nothing is collapsed, said).
+ * advice on part of one, dropping one page of a collapsed chunk, and a
+ * partial last page (chunk), which has a hole and is never collapsed.
+ * Copy mode has no huge store pages: the same bytes, nothing collapsed.
+ * Runs under the host's shmem_enabled: MADV_COLLAPSE works under every
+ * value but "deny" (then nothing is collapsed, said).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <faultcache.h>
@@ -24,13 +28,15 @@
 #define MB (1024 * 1024)
 #define PMD (2 * MB)
 
+static size_t PS = PMD;	/* the caches' page size */
+
 static struct fc_cache *huge_cache(size_t budget)
 {
 	struct fc_config cfg;
 	struct fc_cache *c;
 
 	th_config_init(&cfg);
-	cfg.page_size = PMD;
+	cfg.page_size = PS;
 	cfg.cache_bytes = budget;
 	/*
 	 * windows of 4 pages: the reader reaches a window's marker while it
@@ -142,19 +148,19 @@ static void collapsed_and_pmd_mapped(void **state)
 	assert_non_null(p);
 	check_all(p, ref, size);
 	if (!th_zero_copy(c)) {	/* copy mode: no huge store pages */
-		assert_false(c->huge_store);
+		assert_false(c->huge_store || c->chunked);
 		usleep(200000);
 		assert_int_equal(collapsed(c), 0);
 		goto out;
 	}
-	assert_true(c->huge_store);
+	assert_true(PS == PMD ? c->huge_store : c->chunked);
 	if (!can_collapse()) {
 		print_message("no THP for shmem here: nothing to collapse\n");
 		goto out;
 	}
 	n = wait_collapsed(c);
 	print_message("%lu of %zu pages collapsed, %lu failed (last: %s)\n",
-		      (unsigned long)n, size / PMD,
+		      (unsigned long)n, size / PS,
 		      (unsigned long)c->nr_collapse_failed,
 		      strerror(c->collapse_errno));
 	/*
@@ -162,10 +168,10 @@ static void collapsed_and_pmd_mapped(void **state)
 	 * no free huge page (ENOMEM, memory too fragmented), which is not
 	 * the library's: most pages must still make it.
 	 */
-	assert_int_equal(n + c->nr_collapse_failed, size / PMD);
+	assert_int_equal(n + c->nr_collapse_failed, size / PS);
 	if (c->nr_collapse_failed)
 		assert_int_equal(c->collapse_errno, ENOMEM);
-	assert_true(n >= size / PMD / 2);
+	assert_true(n >= size / PS / 2);
 	assert_int_equal(fc_cache_stats(c, &st), 0);	/* the public counts */
 	assert_int_equal(st.collapses, n);
 	assert_int_equal(st.collapse_failures, c->nr_collapse_failed);
@@ -176,7 +182,7 @@ static void collapsed_and_pmd_mapped(void **state)
 	kb = pmd_mapped_kb(p);
 	print_message("fresh view: %ld kB PMD-mapped of %zu\n", kb,
 		      size / 1024);
-	assert_true(kb >= (long)(n * PMD / 1024) - 2048);
+	assert_true(kb >= (long)(n * PS / 1024) - 2048);
 out:
 	fc_unmap(p);
 	fc_cache_destroy(c);
@@ -209,10 +215,16 @@ static void evicted_and_dropped(void **state)
 	check_all(a, ra, size);
 	if (th_zero_copy(c) && can_collapse())
 		assert_int_equal(wait_collapsed(c) + c->nr_collapse_failed,
-				 size / PMD);
+				 size / PS);
 	check_all(b, rb, size);		/* evicts most of a */
 	fc_cache_stats(c, &st);
-	assert_true(st.evictions >= (size - 8 * MB) / PMD);
+	assert_true(st.evictions >= (size - 8 * MB) / PS);
+	pthread_mutex_lock(&c->lock);
+	print_message("%lu evictions, %lu chunks split to evict part\n",
+		      (unsigned long)st.evictions,
+		      (unsigned long)c->nr_chunk_splits);
+	pthread_mutex_unlock(&c->lock);
+	assert_true(st.resident_bytes <= 32 * MB);
 	check_all(a, ra, size);		/* read again, over collapsed ones */
 	/* how many of b's and a's new pages are collapsed before eviction
 	 * takes them depends on timing: only wait for the queue */
@@ -257,10 +269,14 @@ static void partial_last_page(void **state)
 	for (i = size; i < end; i++)
 		assert_int_equal(p[i], 0);
 	if (th_zero_copy(c) && can_collapse()) {
-		/* the three whole pages (ENOMEM aside), not the last: EBUSY */
+		/*
+		 * the three whole pages (ENOMEM aside), not the last: EBUSY;
+		 * a last chunk of smaller pages is never whole, never tried
+		 */
 		n = wait_collapsed(c);
-		assert_true(n <= 3);
-		assert_int_equal(n + c->nr_collapse_failed, 4);
+		assert_true(n <= 3 * PMD / PS);
+		assert_int_equal(n + c->nr_collapse_failed,
+				 PS == PMD ? 4 : 3 * PMD / PS);
 	}
 	fc_unmap(p);
 	p = fc_map(c, fd, 0, 0, 0);
@@ -268,6 +284,83 @@ static void partial_last_page(void **state)
 	check_all(p, ref, size);
 	for (i = size; i < end; i++)
 		assert_int_equal(p[i], 0);
+	fc_unmap(p);
+	fc_cache_destroy(c);
+	close(fd);
+	unlink(path);
+	free(ref);
+}
+
+/* mincore of the store page behind page @index of @f (its alias). */
+static bool in_store(struct fc_file *f, uint64_t index)
+{
+	unsigned char v = 0;
+
+	assert_int_equal(mincore(f->alias + index * PS, 4096, &v), 0);
+	return v & 1;
+}
+
+/*
+ * 4 KiB pages: one page of a collapsed chunk dropped on its own (what a
+ * file that shrank does to its pages past the end). The chunk is split:
+ * copied out, punched whole, the rest put back small. That page is gone
+ * from the store, its neighbours are there, and every byte read again
+ * through a fresh view is the file's. A drop in a chunk that is not all
+ * in the store splits nothing.
+ */
+static void part_of_chunk_dropped(void **state)
+{
+	size_t size = 8 * MB, per = PMD / PS;
+	struct fc_cache *c = huge_cache(32 * MB);
+	char path[256];
+	int fd = th_make_file(path, sizeof(path), (off_t)size, 66);
+	unsigned char *ref = th_read_all(fd, (off_t)size), *p;
+	uint64_t victim = 2 * per + 7, splits;
+	struct fc_page *pg;
+	struct fc_file *f;
+
+	(void)state;
+	if (PS == PMD || !th_zero_copy(c)) {
+		fc_cache_destroy(c);
+		close(fd);
+		unlink(path);
+		free(ref);
+		skip();
+	}
+	p = fc_map(c, fd, 0, 0, 0);
+	assert_non_null(p);
+	check_all(p, ref, size);
+	if (can_collapse())
+		print_message("%lu pages collapsed\n",
+			      (unsigned long)wait_collapsed(c));
+	pthread_mutex_lock(&c->lock);
+	f = c->files;
+	splits = c->nr_chunk_splits;
+	assert_true(fc__chunk_whole(c, f, victim));
+	pg = fc__radix_lookup(&f->tree, victim);
+	assert_non_null(pg);
+	assert_int_equal(pg->pins, 0);
+	fc__page_drop(c, pg);
+	assert_int_equal(c->nr_chunk_splits, splits + 1);
+	assert_false(fc__chunk_whole(c, f, victim));
+	assert_false(in_store(f, victim));
+	assert_true(in_store(f, victim - 1));
+	assert_true(in_store(f, victim + 1));
+	assert_true(in_store(f, 2 * per));
+	assert_true(in_store(f, 3 * per - 1));
+	/* the chunk is not whole now: another drop in it splits nothing */
+	fc__page_drop(c, fc__radix_lookup(&f->tree, victim + 1));
+	assert_int_equal(c->nr_chunk_splits, splits + 1);
+	assert_true(in_store(f, victim + 2));
+	pthread_mutex_unlock(&c->lock);
+	check_all(p, ref, size);	/* the old view: the kernel's mapping */
+	fc_unmap(p);
+	p = fc_map(c, fd, 0, 0, 0);	/* a fresh one: the two read again */
+	assert_non_null(p);
+	check_all(p, ref, size);
+	pthread_mutex_lock(&c->lock);
+	assert_true(in_store(f, victim));
+	pthread_mutex_unlock(&c->lock);
 	fc_unmap(p);
 	fc_cache_destroy(c);
 	close(fd);
@@ -301,13 +394,18 @@ static void destroy_while_collapsing(void **state)
 
 int main(void)
 {
+	const char *ps = getenv("FC_TEST_HUGE_PAGE");
+
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(collapsed_and_pmd_mapped),
 		cmocka_unit_test(evicted_and_dropped),
 		cmocka_unit_test(partial_last_page),
+		cmocka_unit_test(part_of_chunk_dropped),
 		cmocka_unit_test(destroy_while_collapsing),
 	};
 
+	if (ps && *ps)
+		PS = strtoul(ps, NULL, 0);
 	th_require_uffd();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
