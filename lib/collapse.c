@@ -57,8 +57,10 @@
 
 #define RING 4096	/* pages (chunks) waiting; more are left small */
 
-/* A chunk's entry in f->chunks: its pages in the store, times CHUNK_ONE
- * (radix values are non-NULL with the low bit clear). */
+/*
+ * A chunk's entry in f->chunks: its pages in the store, times CHUNK_ONE
+ * (radix values are non-NULL with the low bit clear).
+ */
 #define CHUNK_ONE ((uintptr_t)2)
 
 struct fc_collapse {
