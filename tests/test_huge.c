@@ -368,6 +368,49 @@ static void part_of_chunk_dropped(void **state)
 	free(ref);
 }
 
+/*
+ * FC_CONFIG_NO_COLLAPSE (and FC_NO_COLLAPSE=1 for the default cache):
+ * no huge store pages, nothing collapsed or PMD-mapped, the same bytes.
+ */
+static void no_collapse(void **state)
+{
+	size_t size = 8 * MB;
+	struct fc_config cfg;
+	struct fc_cache *c;
+	char path[256];
+	int fd = th_make_file(path, sizeof(path), (off_t)size, 67);
+	unsigned char *ref = th_read_all(fd, (off_t)size), *p;
+
+	(void)state;
+	setenv("FC_NO_COLLAPSE", "1", 1);
+	assert_int_equal(fc__config_from_env(&cfg), 0);
+	assert_true(cfg.flags & FC_CONFIG_NO_COLLAPSE);
+	unsetenv("FC_NO_COLLAPSE");
+	th_config_init(&cfg);
+	cfg.page_size = PS;
+	cfg.cache_bytes = 32 * MB;
+	cfg.flags |= FC_CONFIG_NO_COLLAPSE;
+	c = fc_cache_create(&cfg);
+	assert_non_null(c);
+	assert_false(c->huge_store || c->chunked);
+	assert_null(c->collapse);
+	p = fc_map(c, fd, 0, 0, 0);
+	assert_non_null(p);
+	check_all(p, ref, size);
+	usleep(200000);
+	assert_int_equal(collapsed(c), 0);
+	fc_unmap(p);
+	p = fc_map(c, fd, 0, 0, 0);
+	assert_non_null(p);
+	check_all(p, ref, size);
+	assert_true(pmd_mapped_kb(p) <= 0);
+	fc_unmap(p);
+	fc_cache_destroy(c);
+	close(fd);
+	unlink(path);
+	free(ref);
+}
+
 /* Destroy the cache while collapses are queued: it waits, nothing leaks. */
 static void destroy_while_collapsing(void **state)
 {
@@ -401,6 +444,7 @@ int main(void)
 		cmocka_unit_test(evicted_and_dropped),
 		cmocka_unit_test(partial_last_page),
 		cmocka_unit_test(part_of_chunk_dropped),
+		cmocka_unit_test(no_collapse),
 		cmocka_unit_test(destroy_while_collapsing),
 	};
 
