@@ -420,6 +420,19 @@ static size_t spare_touched(struct fc_cache *c, struct fc_page **v, size_t n)
 }
 
 /*
+ * Evict @pg, whose store page is punched: out of the index and the LRU (a
+ * victim is off it already), a shadow left for its refault, freed.
+ */
+static void evict_page(struct fc_cache *c, struct fc_page *pg)
+{
+	fc__radix_delete(&pg->file->tree, pg->index);
+	fc__lru_remove(&c->lru, &pg->lru);
+	fc__shadow_evicted(&c->shadows, shadow_key(pg));
+	fc__page_free(c, pg);
+	c->st.evictions++;
+}
+
+/*
  * Chunked caches: of the sorted victims @v[0..@n), those in a chunk all
  * in the store (which may be a huge folio) take the rest of the chunk with
  * them, as the kernel's reclaim takes a whole large folio: one punch of
@@ -457,13 +470,9 @@ static size_t evict_huge(struct fc_cache *c, struct fc_page **v, size_t n)
 		}
 		fc__store_punch(c, f, first, per);
 		for (x = first; x < first + per; x++) {
-			pg = fc__radix_delete(&f->tree, x);
-			if (!pg)
-				continue;
-			fc__lru_remove(&c->lru, &pg->lru);	/* victims: off */
-			fc__shadow_evicted(&c->shadows, shadow_key(pg));
-			fc__page_free(c, pg);
-			c->st.evictions++;
+			pg = fc__radix_lookup(&f->tree, x);
+			if (pg)
+				evict_page(c, pg);
 		}
 	}
 	return k;
@@ -481,7 +490,8 @@ static size_t evict_huge(struct fc_cache *c, struct fc_page **v, size_t n)
 static size_t reclaim(struct fc_cache *c)
 {
 	struct fc_page *v[FC_RECLAIM_BATCH];
-	size_t n, i, looked = 0, lru = fc__lru_size(&c->lru), freed = 0;
+	size_t n, i, looked = 0, lru = fc__lru_size(&c->lru);
+	uint64_t evicted = c->st.evictions;
 
 	fc__cache_age(c);
 	do {
@@ -499,20 +509,12 @@ static size_t reclaim(struct fc_cache *c)
 			n = spare_touched(c, v, n);
 		/* all of them touched: look further, once round the LRU */
 	} while (!n && looked && looked < lru);
-	if (c->chunked) {
-		size_t all = n;
-
+	if (c->chunked)
 		n = evict_huge(c, v, n);
-		freed = all - n;
-	}
 	zap_runs(c, v, n, true);
-	for (i = 0; i < n; i++) {
-		fc__radix_delete(&v[i]->file->tree, v[i]->index);
-		fc__shadow_evicted(&c->shadows, shadow_key(v[i]));
-		fc__page_free(c, v[i]);
-	}
-	c->st.evictions += n;
-	return n + freed;
+	for (i = 0; i < n; i++)
+		evict_page(c, v[i]);
+	return (size_t)(c->st.evictions - evicted);
 }
 
 /**
