@@ -30,7 +30,7 @@
 
 static size_t PS = PMD;	/* the caches' page size */
 
-static struct fc_cache *huge_cache(size_t budget)
+static struct fc_cache *huge_cache(size_t budget, unsigned flags)
 {
 	struct fc_config cfg;
 	struct fc_cache *c;
@@ -44,6 +44,7 @@ static struct fc_cache *huge_cache(size_t budget)
 	 * collapses counted for 16 pages)
 	 */
 	cfg.readahead_max = 8 * MB;
+	cfg.flags |= flags;
 	c = fc_cache_create(&cfg);
 	assert_non_null(c);
 	return c;
@@ -135,7 +136,7 @@ static void check_all(const unsigned char *p, const unsigned char *ref,
 static void collapsed_and_pmd_mapped(void **state)
 {
 	size_t size = 32 * MB;
-	struct fc_cache *c = huge_cache(64 * MB);
+	struct fc_cache *c = huge_cache(64 * MB, 0);
 	char path[256];
 	int fd = th_make_file(path, sizeof(path), (off_t)size, 61);
 	unsigned char *ref = th_read_all(fd, (off_t)size), *p;
@@ -198,7 +199,7 @@ out:
 static void evicted_and_dropped(void **state)
 {
 	size_t size = 24 * MB;
-	struct fc_cache *c = huge_cache(32 * MB);
+	struct fc_cache *c = huge_cache(32 * MB, 0);
 	char pa[256], pb[256];
 	int fa = th_make_file(pa, sizeof(pa), (off_t)size, 62);
 	int fb = th_make_file(pb, sizeof(pb), (off_t)size, 63);
@@ -255,7 +256,7 @@ static void evicted_and_dropped(void **state)
 static void partial_last_page(void **state)
 {
 	size_t size = 6 * MB + 5000, sp = (size_t)sysconf(_SC_PAGESIZE);
-	struct fc_cache *c = huge_cache(32 * MB);
+	struct fc_cache *c = huge_cache(32 * MB, 0);
 	char path[256];
 	int fd = th_make_file(path, sizeof(path), (off_t)size, 64);
 	unsigned char *ref = th_read_all(fd, (off_t)size), *p;
@@ -311,25 +312,20 @@ static bool in_store(struct fc_file *f, uint64_t index)
 static void part_of_chunk_dropped(void **state)
 {
 	size_t size = 8 * MB, per = PMD / PS;
-	struct fc_cache *c = huge_cache(32 * MB);
-	char path[256];
-	int fd = th_make_file(path, sizeof(path), (off_t)size, 66);
-	unsigned char *ref = th_read_all(fd, (off_t)size), *p;
+	struct th_fx *x = th_fx_file((off_t)size, 66);
+	struct fc_cache *c = x->c = huge_cache(32 * MB, 0);
 	uint64_t victim = 2 * per + 7, splits;
 	struct fc_page *pg;
 	struct fc_file *f;
 
 	(void)state;
 	if (PS == PMD || !th_zero_copy(c)) {
-		fc_cache_destroy(c);
-		close(fd);
-		unlink(path);
-		free(ref);
+		th_fx_free(x);
 		skip();
 	}
-	p = fc_map(c, fd, 0, 0, 0);
-	assert_non_null(p);
-	check_all(p, ref, size);
+	x->p = fc_map(c, x->fd, 0, 0, 0);
+	assert_non_null(x->p);
+	check_all(x->p, x->ref, size);
 	if (can_collapse())
 		print_message("%lu pages collapsed\n",
 			      (unsigned long)wait_collapsed(c));
@@ -353,19 +349,15 @@ static void part_of_chunk_dropped(void **state)
 	assert_int_equal(c->nr_chunk_splits, splits + 1);
 	assert_true(in_store(f, victim + 2));
 	pthread_mutex_unlock(&c->lock);
-	check_all(p, ref, size);	/* the old view: the kernel's mapping */
-	fc_unmap(p);
-	p = fc_map(c, fd, 0, 0, 0);	/* a fresh one: the two read again */
-	assert_non_null(p);
-	check_all(p, ref, size);
+	check_all(x->p, x->ref, size);	/* the old view: the kernel's mapping */
+	fc_unmap(x->p);
+	x->p = fc_map(c, x->fd, 0, 0, 0);	/* a fresh one: the two read again */
+	assert_non_null(x->p);
+	check_all(x->p, x->ref, size);
 	pthread_mutex_lock(&c->lock);
 	assert_true(in_store(f, victim));
 	pthread_mutex_unlock(&c->lock);
-	fc_unmap(p);
-	fc_cache_destroy(c);
-	close(fd);
-	unlink(path);
-	free(ref);
+	th_fx_free(x);
 }
 
 /*
@@ -375,40 +367,29 @@ static void part_of_chunk_dropped(void **state)
 static void no_collapse(void **state)
 {
 	size_t size = 8 * MB;
+	struct th_fx *x = th_fx_file((off_t)size, 67);
 	struct fc_config cfg;
 	struct fc_cache *c;
-	char path[256];
-	int fd = th_make_file(path, sizeof(path), (off_t)size, 67);
-	unsigned char *ref = th_read_all(fd, (off_t)size), *p;
 
 	(void)state;
 	setenv("FC_NO_COLLAPSE", "1", 1);
 	assert_int_equal(fc__config_from_env(&cfg), 0);
 	assert_true(cfg.flags & FC_CONFIG_NO_COLLAPSE);
 	unsetenv("FC_NO_COLLAPSE");
-	th_config_init(&cfg);
-	cfg.page_size = PS;
-	cfg.cache_bytes = 32 * MB;
-	cfg.flags |= FC_CONFIG_NO_COLLAPSE;
-	c = fc_cache_create(&cfg);
-	assert_non_null(c);
+	c = x->c = huge_cache(32 * MB, FC_CONFIG_NO_COLLAPSE);
 	assert_false(c->huge_store || c->chunked);
 	assert_null(c->collapse);
-	p = fc_map(c, fd, 0, 0, 0);
-	assert_non_null(p);
-	check_all(p, ref, size);
+	x->p = fc_map(c, x->fd, 0, 0, 0);
+	assert_non_null(x->p);
+	check_all(x->p, x->ref, size);
 	usleep(200000);
 	assert_int_equal(collapsed(c), 0);
-	fc_unmap(p);
-	p = fc_map(c, fd, 0, 0, 0);
-	assert_non_null(p);
-	check_all(p, ref, size);
-	assert_true(pmd_mapped_kb(p) <= 0);
-	fc_unmap(p);
-	fc_cache_destroy(c);
-	close(fd);
-	unlink(path);
-	free(ref);
+	fc_unmap(x->p);
+	x->p = fc_map(c, x->fd, 0, 0, 0);
+	assert_non_null(x->p);
+	check_all(x->p, x->ref, size);
+	assert_true(pmd_mapped_kb(x->p) <= 0);
+	th_fx_free(x);
 }
 
 /* Destroy the cache while collapses are queued: it waits, nothing leaks. */
@@ -419,7 +400,7 @@ static void destroy_while_collapsing(void **state)
 
 	(void)state;
 	for (k = 0; k < 3; k++) {
-		struct fc_cache *c = huge_cache(64 * MB);
+		struct fc_cache *c = huge_cache(64 * MB, 0);
 		char path[256];
 		int fd = th_make_file(path, sizeof(path), (off_t)size, 65 + k);
 		unsigned char *ref = th_read_all(fd, (off_t)size);
