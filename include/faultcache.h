@@ -49,7 +49,8 @@ struct fc_config {
 				    fault, pages (shared views: the kernel's) */
 	unsigned flags;		 /* FC_CONFIG_* */
 	unsigned poll_us;	 /* FC_CONFIG_INLINE: a faulting thread polls
-				    for its read up to this long, then sleeps;
+				    for its read up to this long, then sleeps,
+				    where polled reads measure faster;
 				    0: sleeps at once (since 0.4) */
 };
 

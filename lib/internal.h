@@ -131,6 +131,13 @@ struct fc_file {
 	int dfd_orig;		/* closed with the file (dfd may be reset) */
 	bool in_memory;		/* tmpfs/ramfs: reads are copies, not polled
 				   for (fc__io_sync) */
+	/*
+	 * Inline caches with poll_us: mean latency in ns (moving, 1/8) of
+	 * this file's reads polled for and of those slept in, and a count
+	 * of the reads that chose between them (io.c, poll_pays).
+	 */
+	atomic_ullong poll_avg_ns, sleep_avg_ns;
+	atomic_uint poll_choices;
 	off_t size;		/* revalidated: see fc__file_resize */
 	uint64_t nr_pages;	/* cache pages covering size */
 	uint64_t region;	/* offset of this file in the memfd */
@@ -366,6 +373,8 @@ struct fc_cache {
 	atomic_ulong nr_polled;		/* reads polled for */
 	atomic_ulong nr_poll_slept;	/* of them, waited for after poll_us */
 	atomic_uint nr_poll_retired;	/* rings a submit failed in: busy */
+	bool poll_fixed;	/* tests: poll whenever a ring is free, never
+				   measure which pays (poll_pays) */
 	atomic_ulong nr_copies;	/* system pages copied into views */
 	uint64_t copy_reserved;	/* cache pages planned for copying; lock */
 	uint64_t nr_inflight;	/* pages in state INFLIGHT; lock */
@@ -471,6 +480,7 @@ void fc__stage_init(struct fc_cache *c);
 void fc__stage_destroy(struct fc_cache *c);
 void fc__pollers_init(struct fc_cache *c, unsigned n);
 void fc__poll_inject_submit_failure(int count);
+void fc__poll_inject_delay(unsigned polled_us, unsigned slept_us);
 void fc__pollers_destroy(struct fc_cache *c);
 /* test hook: make reads covering file offset @off fail @count times */
 void fc__io_inject_error(uint64_t off, int count, int err);

@@ -8,7 +8,10 @@
  * when every ring is taken or more faults are under way than rings. Each
  * path must give the file's bytes: compared with pread, page by page, on
  * one thread and on several, with the polls counted so that the path under
- * test is known to have been taken.
+ * test is known to have been taken. Which way a read goes is measured per
+ * file (polled only while polled reads are the faster); the tests of the
+ * ring paths pin it to polling, and the tests of the choice make one way
+ * slow on purpose.
  */
 #include <errno.h>
 #include <linux/magic.h>
@@ -49,6 +52,7 @@ static struct fc_cache *inline_cache(unsigned poll_us)
 	cfg.cache_bytes = 64 * MB;
 	c = fc_cache_create(&cfg);
 	assert_non_null(c);
+	c->poll_fixed = true;	/* the ring paths; the choice: chooses_* */
 	return c;
 }
 
@@ -308,6 +312,128 @@ static void submit_fails(void **state)
 	th_fx_free(g);
 }
 
+/*
+ * Touch pages [@from, @from + @n) of @f, mapped at @p, in an order of
+ * @seed, each compared with the file's.
+ */
+static void touch_range(unsigned char *p, struct th_fx *f, size_t from,
+			size_t n, unsigned seed)
+{
+	size_t *o = shuffled(n, seed), i;
+
+	for (i = 0; i < n; i++)
+		assert_memory_equal(p + (from + o[i]) * PG,
+				    f->ref + (from + o[i]) * PG, PG);
+	free(o);
+}
+
+/* The cache's file behind mapping @p. */
+static struct fc_file *file_of(unsigned char *p)
+{
+	struct fc_mapping *m = fc__mapping_lookup((uintptr_t)p);
+	struct fc_file *file;
+
+	assert_non_null(m);
+	file = m->file;
+	fc__mapping_put(m);
+	return file;
+}
+
+/*
+ * An inline cache that chooses per file whether to poll, with polled
+ * reads made @polled_us slower and slept ones @slept_us, and @f mapped
+ * for random access at *@p.
+ */
+static struct fc_cache *choosing(struct th_fx *f, unsigned char **p,
+				 unsigned polled_us, unsigned slept_us)
+{
+	struct fc_cache *c = inline_cache(200);
+
+	c->poll_fixed = false;
+	fc__poll_inject_delay(polled_us, slept_us);
+	*p = fc_map(c, f->fd, 0, 0, 0);
+	assert_non_null(*p);
+	assert_int_equal(fc_advise(*p, (size_t)f->size, FC_ADVICE_RANDOM), 0);
+	return c;
+}
+
+static void chosen_done(struct fc_cache *c, unsigned char *p,
+			struct th_fx *f)
+{
+	fc__poll_inject_delay(0, 0);
+	assert_memory_equal(p, f->ref, (size_t)f->size);
+	assert_int_equal(fc_unmap(p), 0);
+	fc_cache_destroy(c);
+	th_fx_free(f);
+}
+
+/*
+ * Polled reads 2 ms slower: after one read each way, only one read in
+ * FC_POLL_EXPLORE (16) is polled for, the one that keeps measuring.
+ */
+static void chooses_sleep(void **state)
+{
+	struct th_fx *f = disk_file(8 * MB, 20);
+	size_t n = (size_t)f->size / PG;
+	unsigned long polled;
+	unsigned char *p;
+	struct fc_cache *c = choosing(f, &p, 2000, 0);
+
+	(void)state;
+	touch_range(p, f, 0, n, 21);
+	polled = atomic_load(&c->nr_polled);
+	printf("# %lu of %zu reads polled for\n", polled, n);
+	assert_true(polled >= n / 16 - 8 && polled <= n / 16 + 8);
+	assert_true(atomic_load(&file_of(p)->poll_avg_ns) >
+		    atomic_load(&file_of(p)->sleep_avg_ns));
+	chosen_done(c, p, f);
+}
+
+/* Slept reads 2 ms slower: all but one in 16 polled for. */
+static void chooses_poll(void **state)
+{
+	struct th_fx *f = disk_file(8 * MB, 22);
+	size_t n = (size_t)f->size / PG;
+	unsigned long polled;
+	unsigned char *p;
+	struct fc_cache *c = choosing(f, &p, 0, 2000);
+
+	(void)state;
+	touch_range(p, f, 0, n, 23);
+	polled = atomic_load(&c->nr_polled);
+	printf("# %lu of %zu reads polled for\n", polled, n);
+	assert_true(polled >= n - n / 16 - 8);
+	assert_true(atomic_load(&file_of(p)->poll_avg_ns) <
+		    atomic_load(&file_of(p)->sleep_avg_ns));
+	chosen_done(c, p, f);
+}
+
+/*
+ * The host changes its mind: polled reads slow for the first half of the
+ * file, then slept ones. The reads that keep measuring bring the choice
+ * round within a few hundred reads: most of the second half is polled.
+ */
+static void chooses_again(void **state)
+{
+	struct th_fx *f = disk_file(16 * MB, 24);
+	size_t half = (size_t)f->size / PG / 2;
+	unsigned long polled;
+	unsigned char *p;
+	struct fc_cache *c = choosing(f, &p, 2000, 0);
+
+	(void)state;
+	touch_range(p, f, 0, half, 25);
+	polled = atomic_load(&c->nr_polled);
+	assert_true(polled <= half / 16 + 8);
+	fc__poll_inject_delay(0, 2000);
+	touch_range(p, f, half, half, 26);
+	polled = atomic_load(&c->nr_polled) - polled;
+	printf("# %lu of %zu reads polled for after the change\n", polled,
+	       half);
+	assert_true(polled >= half * 3 / 4);
+	chosen_done(c, p, f);
+}
+
 /* poll_us checked; a configuration from before it gets the default. */
 static void config(void **state)
 {
@@ -353,6 +479,9 @@ int main(void)
 		cmocka_unit_test(memory_fs),
 		cmocka_unit_test(threads),
 		cmocka_unit_test(submit_fails),
+		cmocka_unit_test(chooses_sleep),
+		cmocka_unit_test(chooses_poll),
+		cmocka_unit_test(chooses_again),
 		cmocka_unit_test(config),
 	};
 
