@@ -729,6 +729,12 @@ static void poll_note(atomic_ullong *avg, uint64_t since, atomic_uint *delay)
 		usleep(us);
 	ns = fc__now_ns() - since;
 	a = atomic_load_explicit(avg, memory_order_relaxed);
+	/*
+	 * A read whose thread lost its CPU for a while says little about
+	 * polling: one sample moves the mean by at most 3/8 of it.
+	 */
+	if (a && ns > 4 * a)
+		ns = 4 * a;
 	a = a ? a - a / 8 + ns / 8 : ns;
 	/* a lost update between two readers costs one sample, no more */
 	atomic_store_explicit(avg, a ? a : 1, memory_order_relaxed);
