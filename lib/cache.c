@@ -420,12 +420,12 @@ static size_t spare_touched(struct fc_cache *c, struct fc_page **v, size_t n)
 }
 
 /*
- * Evict @pg, whose store page is punched: out of the index and the LRU (a
- * victim is off it already), a shadow left for its refault, freed.
+ * Evict @pg, whose store page is punched and which the caller took out of
+ * the index: off the LRU (a victim is off it already), a shadow left for
+ * its refault, freed.
  */
 static void evict_page(struct fc_cache *c, struct fc_page *pg)
 {
-	fc__radix_delete(&pg->file->tree, pg->index);
 	fc__lru_remove(&c->lru, &pg->lru);
 	fc__shadow_evicted(&c->shadows, shadow_key(pg));
 	fc__page_free(c, pg);
@@ -470,7 +470,7 @@ static size_t evict_huge(struct fc_cache *c, struct fc_page **v, size_t n)
 		}
 		fc__store_punch(c, f, first, per);
 		for (x = first; x < first + per; x++) {
-			pg = fc__radix_lookup(&f->tree, x);
+			pg = fc__radix_delete(&f->tree, x);
 			if (pg)
 				evict_page(c, pg);
 		}
@@ -512,8 +512,10 @@ static size_t reclaim(struct fc_cache *c)
 	if (c->chunked)
 		n = evict_huge(c, v, n);
 	zap_runs(c, v, n, true);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		fc__radix_delete(&v[i]->file->tree, v[i]->index);
 		evict_page(c, v[i]);
+	}
 	return (size_t)(c->st.evictions - evicted);
 }
 
