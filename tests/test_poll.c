@@ -74,22 +74,34 @@ static size_t *shuffled(size_t n, unsigned seed)
 }
 
 /*
+ * Touch pages [@from, @from + @n) of @f, mapped at @p, in an order of
+ * @seed, each compared with the file's.
+ */
+static void touch_range(unsigned char *p, struct th_fx *f, size_t from,
+			size_t n, unsigned seed)
+{
+	size_t *o = shuffled(n, seed), i;
+
+	for (i = 0; i < n; i++)
+		assert_memory_equal(p + (from + o[i]) * PG,
+				    f->ref + (from + o[i]) * PG, PG);
+	free(o);
+}
+
+/*
  * Map @f in @c with FC_ADVICE_RANDOM (every fault reads its own page in
  * the faulting thread, no readahead handed on), touch its pages in a
  * random order and compare each with the file's.
  */
 static void read_random(struct fc_cache *c, struct th_fx *f, unsigned seed)
 {
-	size_t n = (size_t)f->size / PG, i, *o = shuffled(n, seed);
 	unsigned char *p = fc_map(c, f->fd, 0, 0, 0);
 
 	assert_non_null(p);
 	assert_int_equal(fc_advise(p, (size_t)f->size, FC_ADVICE_RANDOM), 0);
-	for (i = 0; i < n; i++)
-		assert_memory_equal(p + o[i] * PG, f->ref + o[i] * PG, PG);
+	touch_range(p, f, 0, (size_t)f->size / PG, seed);
 	assert_memory_equal(p, f->ref, (size_t)f->size);
 	assert_int_equal(fc_unmap(p), 0);
-	free(o);
 }
 
 static bool is_tmpfs(const char *dir)
@@ -310,21 +322,6 @@ static void submit_fails(void **state)
 	fc_cache_destroy(c);
 	th_fx_free(f);
 	th_fx_free(g);
-}
-
-/*
- * Touch pages [@from, @from + @n) of @f, mapped at @p, in an order of
- * @seed, each compared with the file's.
- */
-static void touch_range(unsigned char *p, struct th_fx *f, size_t from,
-			size_t n, unsigned seed)
-{
-	size_t *o = shuffled(n, seed), i;
-
-	for (i = 0; i < n; i++)
-		assert_memory_equal(p + (from + o[i]) * PG,
-				    f->ref + (from + o[i]) * PG, PG);
-	free(o);
 }
 
 /* The cache's file behind mapping @p. */
