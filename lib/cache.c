@@ -127,14 +127,6 @@ static int config_check(const struct fc_config *in, struct fc_config *out,
 	return 0;
 }
 
-uint64_t fc__now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Context: cache->lock held. */
 void fc__stat_latency(struct fc_cache *c, uint64_t t0)
 {

@@ -50,10 +50,7 @@
 #include "lru.h"
 #include "radix.h"
 #include "readahead.h"
-
-#define likely(x) __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
-#define __cold __attribute__((cold))
+#include "util.h"
 
 #define FC_REGION_ALIGN (2ul << 20)
 #define FC_MEMFD_SIZE (1ull << 46)	/* address space of the store */
@@ -433,7 +430,6 @@ int fc__collapse_start(struct fc_cache *c);
 void fc__collapse_stop(struct fc_cache *c);
 bool fc__collapse_idle(const struct fc_cache *c);
 struct fc_cache *fc__default_cache(void);
-uint64_t fc__now_ns(void);
 void fc__stat_latency(struct fc_cache *c, uint64_t t0);
 
 /* map.c */
