@@ -3,7 +3,9 @@
 #ifndef FC_INTERNAL_H
 #define FC_INTERNAL_H
 
+#include "memlimit.h"
 #include "types.h"
+#include "uffd.h"
 
 /* cache.c */
 struct fc_page *fc__page_alloc(struct fc_cache *c);
@@ -34,7 +36,6 @@ bool fc__page_refault(struct fc_cache *c, struct fc_page *pg);
 bool fc__copy_room(struct fc_cache *c, uint64_t pages);
 uint64_t fc__copy_trim(struct fc_cache *c);
 int fc__config_from_env(struct fc_config *cfg);
-uint64_t fc__memory_limit(const char *root);	/* memlimit.c */
 void *fc__reserve(const struct fc_cache *c, size_t len, uint64_t at);
 
 /* collapse.c */
@@ -63,18 +64,6 @@ bool fc__views_watched(const struct fc_file *f);
 void fc__views_present(struct fc_file *f, uint64_t index, uint64_t nr,
 		       bool *present);
 void fc__view_copied(struct fc_mapping *m, const char *addr, size_t len);
-
-/* uffd.c */
-int fc__uffd_open(uint64_t want, uint64_t *features, bool *user_mode_only);
-int fc__uffd_register(int uffd, void *addr, size_t len);
-int64_t fc__uffd_install(int uffd, char *lo, char *hi, const char *src,
-			 bool wake);
-int fc__uffd_wake(int uffd, char *addr, size_t len);
-uint64_t fc__uffd_copy(int uffd, char *dst, const char *src, uint64_t len,
-		       bool wake);
-int fc__uffd_poison(int uffd, char *addr, size_t len);
-/* test hook: behave as a kernel without UFFDIO_POISON (before 6.6) */
-void fc__uffd_disable_poison(bool off);
 
 /* fault.c */
 void *fc__handler_main(void *arg);

@@ -20,11 +20,12 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "memlimit.h"
 
 #define NO_LIMIT UINT64_MAX
 #define DIR_MAX (2 * PATH_MAX)	/* a prefix, a mount point, a cgroup */

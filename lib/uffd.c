@@ -5,13 +5,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "compat.h"
-#include "internal.h"
+#include "uffd.h"
 
 /* Open a raw uffd: 0 = syscall, 1 = /dev/userfaultfd, 2 = user-mode only. */
 static int open_raw(int how, bool *user_mode_only)

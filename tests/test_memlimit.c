@@ -26,7 +26,7 @@
 #include <faultcache.h>
 
 #include "helpers.h"
-#include "internal.h"
+#include "memlimit.h"
 
 #define MB (1024ull * 1024)
 
