@@ -3,6 +3,7 @@
 #ifndef FC_INTERNAL_H
 #define FC_INTERNAL_H
 
+#include "config.h"
 #include "memlimit.h"
 #include "types.h"
 #include "uffd.h"
@@ -35,7 +36,6 @@ void fc__store_punch(struct fc_cache *c, struct fc_file *f, uint64_t index,
 bool fc__page_refault(struct fc_cache *c, struct fc_page *pg);
 bool fc__copy_room(struct fc_cache *c, uint64_t pages);
 uint64_t fc__copy_trim(struct fc_cache *c);
-int fc__config_from_env(struct fc_config *cfg);
 void *fc__reserve(const struct fc_cache *c, size_t len, uint64_t at);
 
 /* collapse.c */

@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config.c - a cache's configuration: the defaults, the checks of
+ * fc_cache_create(), and the FC_* environment variables of the default
+ * cache.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysinfo.h>
+
+#include "config.h"
+#include "memlimit.h"
+
+#define MIB (1024ul * 1024)
+
+/*
+ * The default budget: 256 MiB, or half the process's memory cgroup limit
+ * @limit (fc__memory_limit) if that is less, leaving the other half to
+ * the rest of the process.
+ */
+static size_t default_budget(uint64_t limit)
+{
+	uint64_t half = limit / 2;
+
+	return half < 256 * MIB ? (size_t)half : 256 * MIB;
+}
+
+/*
+ * A budget the store could never reach: above the memory cgroup limit,
+ * with no swap to take shmem pages, the kernel's OOM killer would end the
+ * process when the store grew to the limit (the kernel's own page cache
+ * would be reclaimed instead). With swap the store pages would be swapped
+ * out, which is slow but not fatal, and the budget is left to the caller.
+ */
+static bool budget_over_limit(size_t budget, uint64_t limit)
+{
+	struct sysinfo si;
+
+	if (budget <= limit)
+		return false;
+	return !sysinfo(&si) && !si.totalswap;
+}
+
+/* The defaults into @cfg, for a memory cgroup limit of @limit. */
+static void config_defaults(struct fc_config *cfg, uint64_t limit)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->size = sizeof(*cfg);
+	cfg->cache_bytes = default_budget(limit);
+	cfg->page_size = 4096;
+	cfg->readahead_max = 8 * MIB;	/* docs/design.md, "Readahead" */
+	cfg->handler_threads = 2;
+	cfg->fault_around = 16;
+	cfg->flags = 0;
+	cfg->poll_us = 200;
+}
+
+void fc_config_init(struct fc_config *cfg)
+{
+	if (cfg)
+		config_defaults(cfg, fc__memory_limit(""));
+}
+
+static bool is_pow2(size_t x)
+{
+	return x && !(x & (x - 1));
+}
+
+/* Copy @in over defaults into @out and check it. 0, -EINVAL or -ENOMEM. */
+int fc__config_check(const struct fc_config *in, struct fc_config *out,
+		     size_t sys_page)
+{
+	uint64_t limit = fc__memory_limit("");	/* read once: a few files */
+	size_t ra_cap;
+
+	config_defaults(out, limit);
+	if (!in)
+		return 0;
+	if (in->size < offsetof(struct fc_config, flags) ||
+	    in->size > sizeof(*in))
+		return -EINVAL;
+	memcpy(out, in, in->size);
+	out->size = sizeof(*out);
+	if (!is_pow2(out->page_size) || out->page_size < sys_page ||
+	    out->page_size < 4096 || out->page_size > 2 * MIB)
+		return -EINVAL;
+	if (out->cache_bytes / out->page_size < 16 ||
+	    out->cache_bytes > FC_MEMFD_SIZE)	/* more than the store holds */
+		return -EINVAL;
+	if (budget_over_limit(out->cache_bytes, limit))
+		return -ENOMEM;
+	if (out->handler_threads == 0)
+		out->handler_threads = 2;
+	if (out->handler_threads > 64 || out->fault_around > 4096 ||
+	    out->poll_us > 1000000)
+		return -EINVAL;
+	if (out->flags & ~(FC_CONFIG_NO_DIRECT | FC_CONFIG_COPY |
+			   FC_CONFIG_INLINE | FC_CONFIG_NO_COLLAPSE))
+		return -EINVAL;
+	if ((out->flags & FC_CONFIG_COPY) && (out->flags & FC_CONFIG_INLINE))
+		return -EINVAL;
+	/*
+	 * readahead never takes more than a quarter of what the cache holds
+	 * of pages in use: the budget, half of it in copy mode (a page and
+	 * its copy).
+	 */
+	ra_cap = out->cache_bytes / ((out->flags & FC_CONFIG_COPY) ? 8 : 4);
+	if (out->readahead_max > ra_cap)
+		out->readahead_max = ra_cap;
+	if (out->readahead_max < out->page_size)
+		out->readahead_max = out->page_size;
+	if (!out->fault_around)
+		out->fault_around = 1;
+	return 0;
+}
+
+/* "64M", "1g", "4096": bytes. false on garbage or overflow. */
+static bool parse_size(const char *s, size_t *out)
+{
+	unsigned long long v;
+	char *end;
+	int shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return false;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	default: break;
+	}
+	if (*end == 'i' || *end == 'b' || *end == 'B')
+		end += (*end == 'i' && (end[1] == 'B' || end[1] == 'b')) ? 2 : 1;
+	if (*end || (shift && v > (SIZE_MAX >> shift)))
+		return false;
+	*out = (size_t)(v << shift);
+	return true;
+}
+
+static int env_size(const char *name, size_t *field)
+{
+	const char *s = getenv(name);
+
+	if (!s)
+		return 0;
+	return parse_size(s, field) ? 0 : -EINVAL;
+}
+
+static int env_uint(const char *name, unsigned *field)
+{
+	size_t v;
+	int ret = env_size(name, &v);
+
+	if (ret || !getenv(name))
+		return ret;
+	if (v > UINT_MAX)
+		return -EINVAL;
+	*field = (unsigned)v;
+	return 0;
+}
+
+/* Read the FC_* variables over the defaults. -EINVAL on a bad value. */
+int fc__config_from_env(struct fc_config *cfg)
+{
+	const char *nd = getenv("FC_NO_DIRECT"), *cp = getenv("FC_COPY");
+	const char *il = getenv("FC_INLINE"), *nc = getenv("FC_NO_COLLAPSE");
+	int ret = 0;
+
+	fc_config_init(cfg);
+	ret |= env_size("FC_CACHE_BYTES", &cfg->cache_bytes);
+	ret |= env_size("FC_PAGE_SIZE", &cfg->page_size);
+	ret |= env_size("FC_READAHEAD_MAX", &cfg->readahead_max);
+	ret |= env_uint("FC_HANDLER_THREADS", &cfg->handler_threads);
+	ret |= env_uint("FC_FAULT_AROUND", &cfg->fault_around);
+	ret |= env_uint("FC_POLL_US", &cfg->poll_us);
+	if (nd && *nd && strcmp(nd, "0"))
+		cfg->flags |= FC_CONFIG_NO_DIRECT;
+	if (cp && *cp && strcmp(cp, "0"))
+		cfg->flags |= FC_CONFIG_COPY;
+	if (il && *il && strcmp(il, "0"))
+		cfg->flags |= FC_CONFIG_INLINE;
+	if (nc && *nc && strcmp(nc, "0"))
+		cfg->flags |= FC_CONFIG_NO_COLLAPSE;
+	return ret ? -EINVAL : 0;
+}

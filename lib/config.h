@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+/* config.h - a cache's configuration: defaults, checks, environment. */
+#ifndef FC_CONFIG_H
+#define FC_CONFIG_H
+
+#include <stddef.h>
+
+#include "types.h"
+
+int fc__config_check(const struct fc_config *in, struct fc_config *out,
+		     size_t sys_page);
+int fc__config_from_env(struct fc_config *cfg);
+
+#endif
