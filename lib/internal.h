@@ -5,6 +5,7 @@
 
 #include "config.h"
 #include "memlimit.h"
+#include "stats.h"
 #include "types.h"
 #include "uffd.h"
 
@@ -49,7 +50,6 @@ int fc__collapse_start(struct fc_cache *c);
 void fc__collapse_stop(struct fc_cache *c);
 bool fc__collapse_idle(const struct fc_cache *c);
 struct fc_cache *fc__default_cache(void);
-void fc__stat_latency(struct fc_cache *c, uint64_t t0);
 
 /* map.c */
 struct fc_mapping *fc__mapping_lookup(uint64_t addr);
