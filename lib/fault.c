@@ -109,32 +109,6 @@ static struct act *plan_add(struct plan *p)
 	return &p->v[p->n++];
 }
 
-static uint64_t view_first_page(const struct fc_mapping *m, size_t ps)
-{
-	return m->offset / ps;
-}
-
-/* One past the last cache page the view shows. */
-static uint64_t view_end_page(const struct fc_mapping *m, size_t ps)
-{
-	return (m->offset + m->len + ps - 1) / ps;
-}
-
-/*
- * Bytes of @m's view that lie inside its file (rounded up to a system page,
- * as the kernel maps the last partial page): installs stop there and
- * faults past it get SIGBUS. Context: cache->lock held.
- */
-static uint64_t view_eof(const struct fc_mapping *m)
-{
-	size_t sp = m->cache->sys_page;
-	uint64_t end = ((uint64_t)m->file->size + sp - 1) & ~(uint64_t)(sp - 1);
-
-	if (end <= m->offset)
-		return 0;
-	return end - m->offset < m->len ? end - m->offset : m->len;
-}
-
 static void mark_used(struct fc_cache *c, struct fc_page *pg)
 {
 	if (pg->ra_unused) {
@@ -203,7 +177,7 @@ static int plan_install(struct plan *p, struct fc_mapping *m, uint64_t first,
 	a->addr = addr;
 	a->t0 = t0;
 	a->skip = skip;
-	a->lim = view_eof(m);
+	a->lim = fc__view_eof(m);
 	return 0;
 }
 
@@ -264,15 +238,15 @@ static void plan_around(struct plan *p, struct fc_mapping *m, uint64_t index,
 	uint64_t wlo = index - index % fa, whi = wlo + fa, ahead, i;
 	struct fc_radix_cursor cur = { 0 };
 
-	if (wlo < view_first_page(m, ps))
-		wlo = view_first_page(m, ps);
-	if (whi > view_end_page(m, ps))
-		whi = view_end_page(m, ps);
+	if (wlo < fc__view_first_page(m, ps))
+		wlo = fc__view_first_page(m, ps);
+	if (whi > fc__view_end_page(m, ps))
+		whi = fc__view_end_page(m, ps);
 	ahead = whi;
 	if (m->ra.advice == FC_RA_SEQUENTIAL || index == m->ra_next) {
 		ahead = index + (m->ra.max > fa ? m->ra.max : fa);
-		if (ahead > view_end_page(m, ps))
-			ahead = view_end_page(m, ps);
+		if (ahead > fc__view_end_page(m, ps))
+			ahead = fc__view_end_page(m, ps);
 	}
 	while (lo > wlo && mappable(m->file, &cur, lo - 1))
 		lo--;
@@ -365,15 +339,16 @@ static struct fc_io *read_window(struct fc_handler *h, struct fc_mapping *m,
 	if (!max_io)	/* cache pages larger than one read: one per read */
 		max_io = 1;
 	/* never read outside what this mapping was asked to show */
-	if (w.start < view_first_page(m, c->cfg.page_size)) {
-		uint64_t cut = view_first_page(m, c->cfg.page_size) - w.start;
+	if (w.start < fc__view_first_page(m, c->cfg.page_size)) {
+		uint64_t cut = fc__view_first_page(m, c->cfg.page_size) -
+			       w.start;
 
 		w.size = w.size > cut ? w.size - cut : 0;
 		w.start += cut;
 	}
-	if (w.start + w.size > view_end_page(m, c->cfg.page_size))
-		w.size = w.start < view_end_page(m, c->cfg.page_size) ?
-			 view_end_page(m, c->cfg.page_size) - w.start : 0;
+	if (w.start + w.size > fc__view_end_page(m, c->cfg.page_size))
+		w.size = w.start < fc__view_end_page(m, c->cfg.page_size) ?
+			 fc__view_end_page(m, c->cfg.page_size) - w.start : 0;
 	if (must != UINT64_MAX && !page_inflight(c, f, must))
 		return NULL;
 	for (i = w.start; i < w.start + w.size; i++) {
@@ -584,7 +559,7 @@ static void handle_fault(struct fc_handler *h, struct plan *p,
 	}
 	if (!retry)
 		c->st.faults++;
-	if (addr - (uintptr_t)m->base >= view_eof(m)) {
+	if (addr - (uintptr_t)m->base >= fc__view_eof(m)) {
 		plan_simple(p, ACT_EOF, m, addr, t0, tid);
 		return;
 	}
@@ -754,7 +729,7 @@ static void do_eof(struct fc_handler *h, struct act *a)
 	}
 	fc__file_revalidate(c, a->m->file);
 	pthread_mutex_lock(&c->lock);
-	inside = a->addr - (uintptr_t)a->m->base < view_eof(a->m);
+	inside = a->addr - (uintptr_t)a->m->base < fc__view_eof(a->m);
 	if (!inside)
 		c->st.sigbus++;
 	else
@@ -927,8 +902,8 @@ static void io_done(struct fc_handler *h, struct plan *p, struct fc_io *io)
 			queued = !pg->held;
 		}
 		if (owner && !c->copy_mode && i != io->marker &&
-		    i >= view_first_page(owner, c->cfg.page_size) &&
-		    i < view_end_page(owner, c->cfg.page_size))
+		    i >= fc__view_first_page(owner, c->cfg.page_size) &&
+		    i < fc__view_end_page(owner, c->cfg.page_size))
 			mapped_ahead(owner, pg);	/* by fc__io_store */
 		fc__lru_insert(&c->lru, &pg->lru, fc__page_refault(c, pg));
 		if (pg->lru.active)
@@ -974,10 +949,10 @@ static void io_done(struct fc_handler *h, struct plan *p, struct fc_io *io)
 		uint64_t lo = io->index, hi = io->index + io->nr;
 		size_t ps = c->cfg.page_size;
 
-		if (lo < view_first_page(owner, ps))
-			lo = view_first_page(owner, ps);
-		if (hi > view_end_page(owner, ps))
-			hi = view_end_page(owner, ps);
+		if (lo < fc__view_first_page(owner, ps))
+			lo = fc__view_first_page(owner, ps);
+		if (hi > fc__view_end_page(owner, ps))
+			hi = fc__view_end_page(owner, ps);
 		if (lo < hi)
 			plan_install(p, owner, lo, hi, 0, 0, mk);
 	}
@@ -1303,7 +1278,7 @@ static bool inline_eof(struct fc_mapping *m, uint64_t addr)
 
 	fc__file_revalidate(c, m->file);
 	pthread_mutex_lock(&c->lock);
-	inside = addr - (uintptr_t)m->base < view_eof(m);
+	inside = addr - (uintptr_t)m->base < fc__view_eof(m);
 	pthread_mutex_unlock(&c->lock);
 	return inside || inline_sigbus(m);
 }
@@ -1339,7 +1314,7 @@ static enum inline_next inline_plan(struct fc_mapping *m, struct plan *p,
 		return INL_DONE;
 	if (first)
 		c->st.faults++;
-	if (addr - (uintptr_t)m->base >= view_eof(m))
+	if (addr - (uintptr_t)m->base >= fc__view_eof(m))
 		return INL_EOF;
 	pg = fc__radix_lookup(&f->tree, index);
 	if (pg && pg->state == FC_PG_UPTODATE) {

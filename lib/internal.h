@@ -8,6 +8,7 @@
 #include "stats.h"
 #include "types.h"
 #include "uffd.h"
+#include "view.h"
 
 /* cache.c */
 struct fc_page *fc__page_alloc(struct fc_cache *c);
@@ -58,12 +59,6 @@ void fc__mapping_get(struct fc_mapping *m);
 void fc__mapping_put(struct fc_mapping *m);
 void fc__unmap_all(struct fc_cache *c);
 void fc__mapping_clear_eof(struct fc_file *f, uint64_t old_size);
-void fc__views_zap(struct fc_file *f, uint64_t off, uint64_t len,
-		   bool watched);
-bool fc__views_watched(const struct fc_file *f);
-void fc__views_present(struct fc_file *f, uint64_t index, uint64_t nr,
-		       bool *present);
-void fc__view_copied(struct fc_mapping *m, const char *addr, size_t len);
 
 /* fault.c */
 void *fc__handler_main(void *arg);

@@ -123,198 +123,6 @@ static void table_remove_at(size_t i)
 	maptab.n--;
 }
 
-/* ---- copies (FC_CONFIG_COPY) ---- */
-
-#define WORD_BITS (8 * sizeof(unsigned long))
-
-/*
- * Set (@set) or clear the copy bits of view bytes [lo, hi) (system-page
- * aligned) and move cache->nr_copies by the bits that changed.
- */
-static void copied_update(struct fc_mapping *m, uint64_t lo, uint64_t hi,
-			  bool set)
-{
-	size_t sp = m->cache->sys_page;
-	uint64_t b = lo / sp, e = hi / sp;
-	unsigned long n = 0;
-
-	while (b < e) {
-		uint64_t w = b / WORD_BITS, s = b % WORD_BITS;
-		uint64_t cnt = e - b < WORD_BITS - s ? e - b : WORD_BITS - s;
-		unsigned long mask = (cnt == WORD_BITS ? ~0ul
-				      : ((1ul << cnt) - 1)) << s;
-		unsigned long old;
-
-		if (set) {
-			old = atomic_fetch_or(&m->copied[w], mask);
-			n += (unsigned long)__builtin_popcountl(~old & mask);
-		} else {
-			old = atomic_fetch_and(&m->copied[w], ~mask);
-			n += (unsigned long)__builtin_popcountl(old & mask);
-		}
-		b += cnt;
-	}
-	if (set)
-		atomic_fetch_add(&m->cache->nr_copies, n);
-	else
-		atomic_fetch_sub(&m->cache->nr_copies, n);
-}
-
-static void copied_clear(struct fc_mapping *m, uint64_t lo, uint64_t hi)
-{
-	copied_update(m, lo, hi, false);
-}
-
-/**
- * fc__view_copied - @len bytes at @addr of @m were just filled by
- * UFFDIO_COPY. Context: any, no lock needed.
- */
-void fc__view_copied(struct fc_mapping *m, const char *addr, size_t len)
-{
-	uint64_t lo = (uint64_t)(addr - m->base);
-
-	copied_update(m, lo, lo + len, true);
-}
-
-/* Drop view bytes [lo, hi) of @m (PTEs, copies and SIGBUS markers). */
-static void view_zap(struct fc_mapping *m, uint64_t lo, uint64_t hi)
-{
-	if (lo >= hi)
-		return;
-	madvise(m->base + lo, hi - lo, MADV_DONTNEED);
-	if (m->copied)
-		copied_clear(m, lo, hi);
-}
-
-/* A view whose accesses count as references (sampling watches it). */
-static bool view_watched(const struct fc_mapping *m)
-{
-	return m->ra.advice == FC_RA_NORMAL && !atomic_load(&m->dead);
-}
-
-/*
- * View bytes of @m showing file bytes [@off, @off + @len), system-page
- * rounded, in [*lo, *hi). Return: false when they do not meet.
- */
-static bool view_span(const struct fc_mapping *m, uint64_t off, uint64_t len,
-		      uint64_t *lo, uint64_t *hi)
-{
-	size_t sp = m->cache->sys_page;
-
-	if (off + len <= m->offset || off >= m->offset + m->len)
-		return false;
-	*lo = (off > m->offset ? off - m->offset : 0) & ~(uint64_t)(sp - 1);
-	*hi = off + len - m->offset;
-	if (*hi > m->len)
-		*hi = m->len;
-	*hi = (*hi + sp - 1) & ~(uint64_t)(sp - 1);
-	return true;
-}
-
-/**
- * fc__views_zap - drop what the views of @f map of file bytes [@off,
- * @off + @len): the copies of pages that left the store (FC_CONFIG_COPY;
- * shared views lose them with the hole punch), or, with @watched, the
- * PTEs of the views sampling watches (the store keeps the data: the next
- * touch is a fault, for the kernel to map again). Context: cache->lock.
- */
-void fc__views_zap(struct fc_file *f, uint64_t off, uint64_t len,
-		   bool watched)
-{
-	struct fc_mapping *m;
-	uint64_t lo, hi;
-
-	for (m = f->views; m; m = m->fnext)
-		if ((!watched || view_watched(m)) &&
-		    view_span(m, off, len, &lo, &hi))
-			view_zap(m, lo, hi);
-}
-
-/* Does any view of @f count its accesses as references? cache->lock. */
-bool fc__views_watched(const struct fc_file *f)
-{
-	const struct fc_mapping *m;
-
-	for (m = f->views; m; m = m->fnext)
-		if (view_watched(m))
-			return true;
-	return false;
-}
-
-#define PM_PRESENT (1ull << 63)	/* /proc/PID/pagemap: a page is mapped */
-
-/*
- * Mark in @present[i] each cache page @index + i of [0, @nr) that @m maps
- * now (any of its system pages), read from /proc/self/pagemap.
- */
-static void view_present(struct fc_mapping *m, int pmfd, uint64_t index,
-			 uint64_t nr, bool *present)
-{
-	size_t ps = m->cache->cfg.page_size, sp = m->cache->sys_page;
-	uint64_t ent[512], lo, hi, pos;
-
-	if (!view_span(m, index * ps, nr * ps, &lo, &hi))
-		return;
-	for (pos = lo; pos < hi;) {
-		uint64_t n = (hi - pos) / sp, i;
-		uint64_t va = (uintptr_t)m->base + pos;
-		ssize_t got;
-
-		if (n > 512)
-			n = 512;
-		got = pread(pmfd, ent, n * sizeof(ent[0]),
-			    (off_t)(va / sp * sizeof(ent[0])));
-		if (got <= 0)
-			return;
-		n = (uint64_t)got / sizeof(ent[0]);
-		for (i = 0; i < n; i++)
-			if (ent[i] & PM_PRESENT)
-				present[(m->offset + pos + i * sp) / ps - index] =
-					true;
-		pos += n * sp;
-	}
-}
-
-/**
- * fc__views_present - which of cache pages [@index, @index + @nr) of @f a
- * watched view maps now: the kernel maps a page the store holds at the
- * touch without telling us, so a page zapped by sampling and mapped again
- * since was touched (the accessed bit userspace does not have). Sets
- * @present[i] (the caller clears the array). Context: cache->lock held.
- */
-void fc__views_present(struct fc_file *f, uint64_t index, uint64_t nr,
-		       bool *present)
-{
-	int pmfd = f->cache->pagemap_fd;
-	struct fc_mapping *m;
-
-	if (pmfd < 0)
-		return;
-	for (m = f->views; m; m = m->fnext)
-		if (view_watched(m))
-			view_present(m, pmfd, index, nr, present);
-}
-
-/* Link @m on (@on) or off its file's list of views. */
-static void views_link(struct fc_mapping *m, bool on)
-{
-	struct fc_cache *c = m->cache;
-	struct fc_mapping **pp;
-
-	pthread_mutex_lock(&c->lock);
-	if (on && !m->listed) {
-		m->fnext = m->file->views;
-		m->file->views = m;
-		m->listed = true;
-	} else if (!on && m->listed) {
-		for (pp = &m->file->views; *pp != m; pp = &(*pp)->fnext)
-			;
-		*pp = m->fnext;
-		m->listed = false;
-	}
-	pthread_mutex_unlock(&c->lock);
-}
-
 void fc__mapping_get(struct fc_mapping *m)
 {
 	atomic_fetch_add(&m->refs, 1);
@@ -391,7 +199,7 @@ void fc__mapping_put(struct fc_mapping *m)
 	munmap(m->base, m->len);
 	/* no handler can copy into it any more: its copies are gone */
 	if (m->copied)
-		copied_clear(m, 0, m->len);
+		fc__view_copied_clear(m, 0, m->len);
 	pthread_mutex_lock(&c->lock);
 	fc__file_put(c, m->file);
 	pthread_mutex_unlock(&c->lock);
@@ -417,7 +225,7 @@ void fc__mapping_clear_eof(struct fc_file *f, uint64_t old_size)
 
 		if (m->file != f || lo >= m->len)
 			continue;
-		view_zap(m, lo, m->len);
+		fc__view_zap(m, lo, m->len);
 	}
 	pthread_rwlock_unlock(&maptab.lock);
 }
@@ -448,14 +256,14 @@ static void unmap_view(struct fc_mapping *m)
 	pthread_mutex_lock(&c->lock);
 	m->dead = true;
 	pthread_mutex_unlock(&c->lock);
-	views_link(m, false);
+	fc__views_link(m, false);
 	/* replaces the view atomically and unregisters it */
 	mmap(m->base, m->len, PROT_NONE,
 	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
 	/* the copies went with the view (a racing install may set a bit
 	 * again: the last put clears them once more) */
 	if (m->copied)
-		copied_clear(m, 0, m->len);
+		fc__view_copied_clear(m, 0, m->len);
 	fc__uffd_wake(m->uffd, m->base, m->len);
 	table_remove(m);
 	atomic_fetch_sub(&c->nr_mappings, 1);
@@ -544,14 +352,11 @@ static int check_args(int fd, off_t offset, size_t *length, int flags,
 /* Build the view inside the reservation at m->base. */
 static int map_view(struct fc_cache *c, struct fc_mapping *m)
 {
-	size_t words;
 	void *v;
 	int ret;
 
 	if (c->copy_mode) {
-		words = (m->len / c->sys_page + WORD_BITS - 1) / WORD_BITS;
-		m->copied = calloc(words, sizeof(*m->copied));
-		if (!m->copied)
+		if (fc__view_copies_alloc(m))
 			return -ENOMEM;
 		v = mmap(m->base, m->len, PROT_READ,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED |
@@ -715,7 +520,7 @@ static void *map_file(struct fc_cache *c, struct fc_mapping *m)
 	err = -table_insert(m);
 	if (err)
 		goto unmap;
-	views_link(m, true);
+	fc__views_link(m, true);
 	atomic_fetch_add(&c->nr_mappings, 1);
 	/*
 	 * Copy mode: pages of this file already in the cache are copied into
@@ -799,7 +604,7 @@ int fc_advise(void *addr, size_t length, int advice)
 		if (length && madvise(addr, length, MADV_DONTNEED))
 			ret = -errno;
 		else if (m->copied)
-			copied_clear(m, start - (uintptr_t)m->base,
+			fc__view_copied_clear(m, start - (uintptr_t)m->base,
 				     start - (uintptr_t)m->base + length);
 		break;
 	default:
