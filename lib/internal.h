@@ -3,6 +3,7 @@
 #ifndef FC_INTERNAL_H
 #define FC_INTERNAL_H
 
+#include "chunk.h"
 #include "config.h"
 #include "memlimit.h"
 #include "stats.h"
@@ -41,10 +42,6 @@ uint64_t fc__copy_trim(struct fc_cache *c);
 void *fc__reserve(const struct fc_cache *c, size_t len, uint64_t at);
 
 /* collapse.c */
-void fc__collapse_queue(struct fc_cache *c, struct fc_page *pg);
-void fc__chunk_page_gone(struct fc_cache *c, const struct fc_page *pg);
-bool fc__chunk_whole(const struct fc_cache *c, const struct fc_file *f,
-		     uint64_t index);
 void fc__chunk_punch(struct fc_cache *c, struct fc_file *f, uint64_t index,
 		     uint64_t nr);
 int fc__collapse_start(struct fc_cache *c);

@@ -387,4 +387,21 @@ struct fc_cache {
 	size_t stage_idle, stage_idle_max;
 };
 
+/* pages (chunks) waiting to be collapsed; more are left small */
+#define FC_COLLAPSE_RING 4096
+
+/* fc-collapse (collapse.c) and its queue (fc__collapse_queue). */
+struct fc_collapse {
+	pthread_t thread;
+	pthread_cond_t cond;	/* with cache->lock */
+	bool stop;
+	bool busy;		/* a collapse runs without the lock */
+	uint64_t head, tail;	/* the queue: ring[head % FC_COLLAPSE_RING] ..
+				   ring[tail % FC_COLLAPSE_RING] */
+	struct {
+		uint64_t file_id, index;
+	} ring[FC_COLLAPSE_RING];
+};
+
 #endif
+
