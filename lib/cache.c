@@ -64,77 +64,6 @@ static void sort_pages(struct fc_page **v, size_t n)
 	}
 }
 
-/* Free the store memory behind @nr pages of @f from @index. */
-void fc__store_punch(struct fc_cache *c, struct fc_file *f, uint64_t index,
-		  uint64_t nr)
-{
-	size_t ps = c->cfg.page_size;
-
-	fc__chunk_punch(c, f, index, nr);
-	fallocate(c->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		  (off_t)(f->region + index * ps), (off_t)(nr * ps));
-	if (c->copy_mode && f->views)
-		fc__views_zap(f, index * ps, nr * ps, false);
-}
-
-/* pwrite all of @len bytes of @buf at store offset @at. 0 / -errno. */
-static int store_pwrite(struct fc_cache *c, uint64_t at, const char *buf,
-			uint64_t len)
-{
-	uint64_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pwrite(c->memfd, buf + done, (size_t)(len - done),
-				   (off_t)(at + done));
-
-		if (n <= 0)
-			return n < 0 ? -errno : -ENOSPC;
-		done += (uint64_t)n;
-	}
-	return 0;
-}
-
-/**
- * fc__store_write - put @len bytes of @buf (system pages, page aligned)
- * in @f's store region at offset @off, each page whole.
- *
- * Not with pwrite: when shmem may allocate huge folios on a write
- * (shmem_enabled "always", "within_size" or "force", which an
- * administrator can set at any time), a write into an empty 2 MiB range
- * makes a whole huge folio, up to date with zeros outside the bytes
- * written, and the views map those zeros, as cached data, where the file
- * has other bytes. UFFDIO_COPY into the alias (registered for missing
- * faults with store_uffd) allocates each page on its own, whatever the
- * setting, and fills it before it is visible, as pwrite does. A page the
- * store holds already is overwritten in place (pwrite into a folio that
- * exists allocates nothing).
- * Return: 0, or -errno (-ENOMEM when the store takes nothing more).
- */
-int fc__store_write(struct fc_file *f, uint64_t off, const void *buf,
-		    uint64_t len)
-{
-	struct fc_cache *c = f->cache;
-	uint64_t done = 0, sp = c->sys_page;
-	int ret;
-
-	while (done < len) {
-		/* nobody waits on the alias: no wake */
-		done += fc__uffd_copy(c->store_uffd, f->alias + off + done,
-				      (const char *)buf + done, len - done,
-				      false);
-		if (done == len)
-			break;
-		if (errno != EEXIST)
-			return -errno;
-		ret = store_pwrite(c, f->region + off + done,
-				   (const char *)buf + done, sp);
-		if (ret)
-			return ret;
-		done += sp;
-	}
-	return 0;
-}
-
 /*
  * FC_CONFIG_COPY: cache pages' worth of memory charged to the budget:
  *
@@ -297,9 +226,9 @@ static void evict_page(struct fc_cache *c, struct fc_page *pg)
  * in the store (which may be a huge folio) take the rest of the chunk with
  * them, as the kernel's reclaim takes a whole large folio: one punch of
  * the whole chunk, where evicting them alone would have the chunk copied
- * back into small pages first (fc__chunk_punch). Not when a page of the
- * chunk is pinned (or, with counts lost, being read or held): those
- * victims go alone. Return: the victims left, in @v, to evict as usual.
+ * back into small pages first (the store's chunk_punch). Not when a page
+ * of the chunk is pinned (or, with counts lost, being read or held):
+ * those victims go alone. Return: the victims left, in @v, to evict as usual.
  */
 static size_t evict_huge(struct fc_cache *c, struct fc_page **v, size_t n)
 {
@@ -426,27 +355,6 @@ struct fc_page *fc__page_alloc(struct fc_cache *c)
 	return pg;
 }
 
-/**
- * fc__held_alloc - memory for a held page's bytes (struct fc_page), or
- * NULL. A mapping of its own: page aligned, as UFFDIO_COPY wants it, and
- * given back when freed. From malloc, freed 2 MiB copies stayed in its
- * arenas (its mmap threshold rises to the size of a chunk freed), and
- * fcsoak --page-size 2M grew by 215 MiB of RSS in 30 s.
- */
-void *fc__held_alloc(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	return p == MAP_FAILED ? NULL : p;
-}
-
-void fc__held_free(void *held, size_t len)
-{
-	if (held)
-		munmap(held, len);
-}
-
 /* Return @pg (already out of index and LRU) to the free list. */
 void fc__page_free(struct fc_cache *c, struct fc_page *pg)
 {
@@ -495,26 +403,6 @@ bool fc__page_store_held(struct fc_cache *c, struct fc_page *pg)
 	return true;
 }
 
-/**
- * fc__store_holds - does the store hold the system page at file offset
- * @off of @f? A fault on a page the index says is cached and stored is a
- * race with the store's write (then it is there now) and nothing else; if
- * it is not there, the caller reads it again rather than send the thread
- * back to a fault that would come again for ever. Asked of the alias,
- * which maps nothing in the default mode: mincore reports the memfd's
- * page cache. Return: true, also when it cannot tell.
- * Context: cache->lock held.
- */
-bool fc__store_holds(struct fc_cache *c, struct fc_file *f, uint64_t off)
-{
-	unsigned char v = 1;
-
-	off &= ~(uint64_t)(c->sys_page - 1);
-	if (mincore(f->alias + off, c->sys_page, &v))
-		return true;
-	return v & 1;
-}
-
 /* True when a shadow says @pg's index was evicted recently. */
 bool fc__page_refault(struct fc_cache *c, struct fc_page *pg)
 {
@@ -523,56 +411,11 @@ bool fc__page_refault(struct fc_cache *c, struct fc_page *pg)
 
 /* ---- files ---- */
 
-/* Allocate a store region: first fit among freed ones, else bump. */
-static int region_alloc(struct fc_cache *c, size_t len, uint64_t *out)
-{
-	uint64_t need = (len + FC_REGION_ALIGN - 1) & ~(FC_REGION_ALIGN - 1);
-	size_t i;
-
-	for (i = 0; i < c->nr_extents; i++) {
-		struct fc_extent *e = &c->extents[i];
-
-		if (e->len < need)
-			continue;
-		*out = e->start;
-		e->start += need;
-		e->len -= need;
-		if (!e->len)
-			c->extents[i] = c->extents[--c->nr_extents];
-		return 0;
-	}
-	if (c->next_region + need > FC_MEMFD_SIZE)
-		return -ENOMEM;
-	*out = c->next_region;
-	c->next_region += need;
-	return 0;
-}
-
-/* Give a region back (its pages are punched already). Context: lock. */
-static void region_free(struct fc_cache *c, uint64_t start, size_t len)
-{
-	uint64_t n = (len + FC_REGION_ALIGN - 1) & ~(FC_REGION_ALIGN - 1);
-	struct fc_extent *e;
-
-	if (c->nr_extents == c->cap_extents) {
-		size_t cap = c->cap_extents ? 2 * c->cap_extents : 16;
-
-		e = realloc(c->extents, cap * sizeof(*e));
-		if (!e)
-			return;	/* leaks address space of the store, not memory */
-		c->extents = e;
-		c->cap_extents = cap;
-	}
-	c->extents[c->nr_extents].start = start;
-	c->extents[c->nr_extents++].len = n;
-}
-
 static void file_free(struct fc_file *f)
 {
 	if (f->owns_ctx && f->bops->release)
 		f->bops->release(f->bctx);
-	if (f->alias && f->alias != MAP_FAILED)
-		munmap(f->alias, f->region_len);
+	fc__store_alias_unmap(f);
 	if (f->fd >= 0)
 		close(f->fd);
 	if (f->dfd_orig >= 0)
@@ -663,69 +506,13 @@ fail:
 	return NULL;
 }
 
-/**
- * fc__reserve - address space for a mapping of @len bytes of the store
- * from offset @at: an inaccessible reservation to map over with
- * MAP_FIXED. With huge store pages it is placed so that address and store
- * offset agree modulo the PMD size, which a PMD mapping (and
- * MADV_COLLAPSE) needs; the slack around it is given back.
- * Return: the address, or MAP_FAILED with errno set.
- */
-void *fc__reserve(const struct fc_cache *c, size_t len, uint64_t at)
-{
-	size_t pmd = c->huge_store ? c->cfg.page_size : FC_REGION_ALIGN, lead;
-	char *p;
-
-	if (!c->huge_store && !c->chunked)
-		return mmap(NULL, len, PROT_NONE,
-			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	p = mmap(NULL, len + pmd, PROT_NONE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
-		return p;
-	lead = (at - (uintptr_t)p) & (pmd - 1);
-	if (lead)
-		munmap(p, lead);
-	munmap(p + lead + len, pmd - lead);
-	return p + lead;
-}
-
 /* Give @f its store region and alias. Context: cache->lock held. */
 static int file_attach(struct fc_cache *c, struct fc_file *f)
 {
-	int ret = region_alloc(c, f->region_len, &f->region);
-	void *at;
+	int ret = fc__store_attach(c, f);
 
 	if (ret)
 		return ret;
-	at = fc__reserve(c, f->region_len, f->region);
-	if (at == MAP_FAILED)
-		return -errno;
-	f->alias = mmap(at, f->region_len, PROT_READ | PROT_WRITE,
-			MAP_SHARED | MAP_FIXED, c->memfd, (off_t)f->region);
-	if (f->alias == MAP_FAILED) {
-		ret = -errno;
-		munmap(at, f->region_len);
-		return ret;
-	}
-	/* a child must not share (or write) the store through the alias */
-	madvise(f->alias, f->region_len, MADV_DONTFORK);
-	/*
-	 * Copy mode's reads fault pages in here: with shmem THP enabled
-	 * (shmem_enabled "always" or "within_size") each 4 KiB read would
-	 * allocate a 2 MiB folio, 512 times the budget's count of it (even
-	 * "force" gives way to this on 6.18). Best effort: a kernel without
-	 * THP says EINVAL. Not with huge store pages, collapsed through it
-	 * (copy mode has none).
-	 */
-	if (!c->huge_store && !c->chunked)
-		madvise(f->alias, f->region_len, MADV_NOHUGEPAGE);
-	if (c->store_uffd >= 0) {
-		ret = fc__uffd_register(c->store_uffd, f->alias,
-					f->region_len);
-		if (ret)
-			return ret;
-	}
 	if (f->fd >= 0 && c->inotify_fd >= 0) {
 		char path[64];
 
@@ -1056,7 +843,7 @@ static void file_destroy(struct fc_cache *c, struct fc_file *f)
 	else
 		c->file_pages -= f->region_len / c->cfg.page_size;
 	drop_file_pages(c, f);
-	region_free(c, f->region, f->region_len);
+	fc__store_region_free(c, f);
 	if (f->wd >= 0) {
 		struct fc_file *o;
 
@@ -1187,31 +974,11 @@ static int handler_init(struct fc_cache *c, struct fc_handler *h)
 	return 0;
 }
 
-static int store_init(struct fc_cache *c)
+/* The page entries of @c, all free, and the LRU over them. */
+static int pages_init(struct fc_cache *c)
 {
-	uint64_t features;
-	bool umo;
 	size_t i;
-	int fd;
 
-	c->memfd = memfd_create("faultcache", MFD_CLOEXEC);
-	if (c->memfd < 0)
-		return -errno;
-	if (ftruncate(c->memfd, (off_t)FC_MEMFD_SIZE))
-		return -errno;
-	/*
-	 * The uffd through which pages enter the store (fc__store_write).
-	 * Nothing reads it: no fault in an alias is expected, and SIGBUS
-	 * makes one a crash, where a message nobody reads would hang it.
-	 */
-	if (!c->copy_mode) {
-		fd = fc__uffd_open(UFFD_FEATURE_SIGBUS |
-					   UFFD_FEATURE_MISSING_SHMEM,
-				   &features, &umo);
-		if (fd < 0)
-			return fd;
-		c->store_uffd = fd;
-	}
 	c->nr_slots = c->cfg.cache_bytes / c->cfg.page_size;
 	c->pages = calloc(c->nr_slots, sizeof(*c->pages));
 	if (!c->pages)
@@ -1241,21 +1008,6 @@ static int inline_init(struct fc_cache *c)
 		return fd;
 	c->inline_uffd = fd;
 	return fc__sigbus_install();
-}
-
-/* The size of a PMD mapping (THP's hpage_pmd_size), or 0 without THP. */
-static size_t pmd_size(void)
-{
-	unsigned long v = 0;
-	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size",
-			"re");
-
-	if (f) {
-		if (fscanf(f, "%lu", &v) != 1)
-			v = 0;
-		fclose(f);
-	}
-	return (size_t)v;
 }
 
 /*
@@ -1299,21 +1051,12 @@ struct fc_cache *fc_cache_create(const struct fc_config *cfg)
 	fc__stage_init(c);
 	c->copy_mode = c->cfg.flags & FC_CONFIG_COPY;
 	c->inline_mode = c->cfg.flags & FC_CONFIG_INLINE;
-	/*
-	 * Huge store pages (collapse.c) for shared views, where the PMD is
-	 * 2 MiB: each page of a cache of 2 MiB pages, or each 2 MiB chunk
-	 * of smaller ones. sysfs is read only when they are possible.
-	 */
-	if (!c->copy_mode && !(c->cfg.flags & FC_CONFIG_NO_COLLAPSE) &&
-	    pmd_size() == 2 * MIB) {
-		c->huge_store = c->cfg.page_size == 2 * MIB;
-		c->chunked = !c->huge_store;
-		c->chunk_shift = (unsigned)__builtin_ctzl(2 * MIB /
-							  c->cfg.page_size);
-	}
 	c->inline_uffd = -1;
 	c->store_uffd = -1;
-	ret = store_init(c);
+	ret = fc__store_init(c);
+	if (ret)
+		goto fail;
+	ret = pages_init(c);
 	if (ret)
 		goto fail;
 	if (c->inline_mode) {
@@ -1348,12 +1091,9 @@ fail:
 	fc__pollers_destroy(c);
 	if (c->inline_uffd >= 0)
 		close(c->inline_uffd);
-	if (c->store_uffd >= 0)
-		close(c->store_uffd);
 	free(c->pages);
 	fc__shadows_destroy(&c->shadows);
-	if (c->memfd >= 0)
-		close(c->memfd);
+	fc__store_destroy(c);
 	if (c->inotify_fd >= 0)
 		close(c->inotify_fd);
 	if (c->pagemap_fd >= 0)
@@ -1393,13 +1133,10 @@ void fc_cache_destroy(struct fc_cache *c)
 	pthread_mutex_unlock(&c->lock);
 	fc__files_reap(c);
 	free(c->pages);
-	free(c->extents);
 	fc__shadows_destroy(&c->shadows);
-	close(c->memfd);
+	fc__store_destroy(c);
 	if (c->inline_uffd >= 0)
 		close(c->inline_uffd);
-	if (c->store_uffd >= 0)
-		close(c->store_uffd);
 	if (c->inotify_fd >= 0)
 		close(c->inotify_fd);
 	if (c->pagemap_fd >= 0)

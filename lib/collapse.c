@@ -8,7 +8,7 @@
  * So 2 MiB of the store whole in it is collapsed into one huge folio by
  * MADV_COLLAPSE on its file's alias, in this background thread
  * (fc-collapse), and the views are placed so that address and store offset
- * agree modulo 2 MiB (fc__reserve):
+ * agree modulo 2 MiB (fc__store_reserve):
  * - in a cache whose page is the PMD size (huge_store), each page once
  *   whole; the kernel maps it with one PMD;
  * - in a cache of smaller pages (chunked), each 2 MiB chunk once all its
@@ -20,7 +20,7 @@
  *   where shmem_enabled lets it). Eviction takes such a chunk whole
  *   (reclaim, as the kernel evicts a large folio), and anything else that
  *   drops part of one has the rest copied back as small pages first
- *   (fc__chunk_punch).
+ *   (the store's chunk_punch).
  *
  * Why this is safe where writing huge folios was not (docs/design.md,
  * "Huge store pages by collapse"): the collapse copies the small pages into a new
@@ -50,116 +50,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-
-#ifndef MADV_COLLAPSE
-#define MADV_COLLAPSE 25
-#endif
-
-/* pread all of @len bytes at @at of the store. */
-static bool store_read(struct fc_cache *c, char *buf, size_t len, off_t at)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pread(c->memfd, buf + done, len - done,
-				  at + (off_t)done);
-
-		if (n <= 0)
-			return false;
-		done += (size_t)n;
-	}
-	return true;
-}
-
-/*
- * Put back in the store the pages of chunk [@first, @end) of @f outside
- * [@lo, @hi) that the index holds as stored and @vec (mincore of the
- * alias before the punch) saw there, from @buf (the chunk's bytes).
- */
-static void chunk_put_back(struct fc_cache *c, struct fc_file *f,
-			   uint64_t first, uint64_t end, uint64_t lo,
-			   uint64_t hi, const char *buf,
-			   const unsigned char *vec)
-{
-	size_t ps = c->cfg.page_size, spp = ps / c->sys_page, j;
-	struct fc_radix_cursor cur = { 0 };
-	uint64_t i;
-
-	for (i = first; i < end; i++) {
-		struct fc_page *pg;
-		bool there = true;
-
-		if (i >= lo && i < hi)
-			continue;
-		pg = fc__radix_lookup_near(&f->tree, &cur, i);
-		if (!pg || pg->state != FC_PG_UPTODATE || pg->held)
-			continue;
-		for (j = 0; j < spp; j++)
-			there = there && (vec[(i - first) * spp + j] & 1);
-		if (there)
-			fc__store_write(f, i * ps, buf + (i - first) * ps, ps);
-	}
-}
-
-/*
- * Whole chunk @k of @f loses pages [@lo, @hi) but not all of it: a punch
- * inside a huge folio has the kernel split it or, failing that, zero the
- * bytes in place while they stay mapped. So the chunk is copied out and
- * punched whole (the folio goes whole), and the pages it keeps go back as
- * small pages: those the index holds as stored and the store had (a page
- * the store lacked would go back as zeros). Faults on them meanwhile wait
- * for the lock we hold. Without memory for the copy they are punched too,
- * and stay in the index only: a fault on one finds the store without it
- * and reads it again (plan_hit). Context: cache->lock held.
- */
-static void split_chunk(struct fc_cache *c, struct fc_file *f, uint64_t k,
-			uint64_t lo, uint64_t hi)
-{
-	size_t ps = c->cfg.page_size, len = ps << c->chunk_shift;
-	uint64_t first = k << c->chunk_shift, end = first + (len / ps);
-	off_t at = (off_t)(f->region + first * ps);
-	unsigned char vec[FC_REGION_ALIGN / 4096];
-	char *buf = fc__held_alloc(len);
-	bool ok = buf && !mincore(f->alias + first * ps, len, vec) &&
-		  store_read(c, buf, len, at);
-
-	fallocate(c->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, at,
-		  (off_t)len);
-	c->nr_chunk_splits++;
-	if (ok)
-		chunk_put_back(c, f, first, end, lo, hi, buf, vec);
-	fc__held_free(buf, len);
-}
-
-/**
- * fc__chunk_punch - pages [@index, @index + @nr) of @f are about to be
- * punched: no chunk that may be a huge folio is cut into. One the range
- * covers whole goes with the punch; one it covers in part is split first.
- * Context: cache->lock held, before the punch.
- */
-void fc__chunk_punch(struct fc_cache *c, struct fc_file *f, uint64_t index,
-		     uint64_t nr)
-{
-	uint64_t per = 1ull << c->chunk_shift, end = index + nr, k;
-
-	if (!c->chunked)
-		return;
-	for (k = index >> c->chunk_shift; k * per < end; k++) {
-		uint64_t lo = k * per, hi = lo + per;
-
-		if (index > lo || end < hi) {
-			if (fc__chunk_whole(c, f, lo))
-				split_chunk(c, f, k, index > lo ? index : lo,
-					    end < hi ? end : hi);
-		} else if (!f->chunks_lost) {	/* skip to the next counted */
-			uint64_t next = k + 1;
-
-			if (!fc__radix_next(&f->chunks, &next))
-				break;
-			k = next - 1;
-		}
-	}
-}
 
 /*
  * The file of id @id, or NULL. Retained files count: their pages are
@@ -214,24 +104,6 @@ static void unpin_range(struct fc_cache *c, struct fc_file *f,
 	}
 }
 
-/* MADV_COLLAPSE of @len bytes at @at: 0 or the errno. No lock. */
-static int collapse_range(char *at, size_t len)
-{
-	int ret = 0, tries;
-
-	/*
-	 * EAGAIN: a small page was locked or not yet on an LRU list (a
-	 * page just added can sit in another CPU's batch): soon over.
-	 */
-	for (tries = 0; tries < 8; tries++) {
-		ret = madvise(at, len, MADV_COLLAPSE) ? errno : 0;
-		if (ret != EAGAIN)
-			break;
-		usleep(1000u << tries);		/* 1 ms .. 128 ms */
-	}
-	return ret;
-}
-
 /*
  * Collapse the next queued page (chunk), if it is still to be had.
  * Context: lock held; dropped while the collapse runs.
@@ -242,7 +114,6 @@ static void collapse_one(struct fc_cache *c, struct fc_collapse *q)
 	uint64_t first = q->ring[q->head % FC_COLLAPSE_RING].index, n = 1;
 	struct fc_file *f = find_file(c, id);
 	size_t len = c->cfg.page_size;
-	char *at;
 	int ret;
 
 	q->head++;
@@ -260,14 +131,7 @@ static void collapse_one(struct fc_cache *c, struct fc_collapse *q)
 	fc__file_take(c, f);	/* a retained one is taken back meanwhile */
 	q->busy = true;
 	pthread_mutex_unlock(&c->lock);
-	at = f->alias + first * c->cfg.page_size;
-	ret = collapse_range(at, len);
-	/*
-	 * The collapse maps the new folio in the alias, which would count
-	 * it twice in RSS with a view's mapping of it; the alias needs none.
-	 */
-	if (!ret)
-		madvise(at, len, MADV_DONTNEED);
+	ret = fc__store_collapse(f, first * c->cfg.page_size, len);
 	pthread_mutex_lock(&c->lock);
 	q->busy = false;
 	if (!ret) {

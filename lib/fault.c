@@ -618,7 +618,8 @@ static int64_t install(struct fc_mapping *m, char *lo, char *hi, bool wake)
 	int64_t n;
 
 	if (m->copied)
-		src = m->file->alias + m->offset + (uint64_t)(lo - m->base);
+		src = fc__store_alias(m->file,
+				      m->offset + (uint64_t)(lo - m->base));
 	n = fc__uffd_install(m->uffd, lo, hi, src, wake);
 	if (n > 0 && m->copied)
 		fc__view_copied(m, lo, (size_t)n);

@@ -7,6 +7,7 @@
 #include "config.h"
 #include "memlimit.h"
 #include "stats.h"
+#include "store.h"
 #include "types.h"
 #include "uffd.h"
 #include "view.h"
@@ -27,23 +28,13 @@ void fc__file_revalidate(struct fc_cache *c, struct fc_file *f);
 void fc__files_notified(struct fc_cache *c);
 void fc__page_drop(struct fc_cache *c, struct fc_page *pg);
 bool fc__page_store_held(struct fc_cache *c, struct fc_page *pg);
-void *fc__held_alloc(size_t len);
-void fc__held_free(void *held, size_t len);
-bool fc__store_holds(struct fc_cache *c, struct fc_file *f, uint64_t off);
 void fc__cache_age(struct fc_cache *c);
 bool fc__cache_valid(const struct fc_cache *c);
-int fc__store_write(struct fc_file *f, uint64_t off, const void *buf,
-		    uint64_t len);
-void fc__store_punch(struct fc_cache *c, struct fc_file *f, uint64_t index,
-		     uint64_t nr);
 bool fc__page_refault(struct fc_cache *c, struct fc_page *pg);
 bool fc__copy_room(struct fc_cache *c, uint64_t pages);
 uint64_t fc__copy_trim(struct fc_cache *c);
-void *fc__reserve(const struct fc_cache *c, size_t len, uint64_t at);
 
 /* collapse.c */
-void fc__chunk_punch(struct fc_cache *c, struct fc_file *f, uint64_t index,
-		     uint64_t nr);
 int fc__collapse_start(struct fc_cache *c);
 void fc__collapse_stop(struct fc_cache *c);
 bool fc__collapse_idle(const struct fc_cache *c);

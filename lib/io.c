@@ -210,8 +210,8 @@ static char *io_dst(struct fc_io *io)
 	struct fc_file *f = io->file;
 
 	if (f->cache->copy_mode)
-		return f->alias + io->index * f->cache->cfg.page_size +
-		       io->done;
+		return fc__store_alias(f, io->index * f->cache->cfg.page_size +
+					  io->done);
 	if (!io->buf && !stage_get(io))
 		return NULL;
 	return io->buf + io->done;

@@ -362,8 +362,7 @@ static int map_view(struct fc_cache *c, struct fc_mapping *m)
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED |
 				 MAP_NORESERVE, -1, 0);
 	} else {
-		v = mmap(m->base, m->len, PROT_READ, MAP_SHARED | MAP_FIXED,
-			 c->memfd, (off_t)(m->file->region + m->offset));
+		v = fc__store_map(c, m->file, m->base, m->offset, m->len);
 	}
 	if (v == MAP_FAILED)
 		return -errno;
@@ -376,10 +375,10 @@ static int map_view(struct fc_cache *c, struct fc_mapping *m)
 	 * its 2 MiB chunks (FC_CONFIG_NO_COLLAPSE, copy mode): evicting one
 	 * page would then punch inside the folio, which the kernel splits or,
 	 * failing that, zeroes in place while it stays mapped; chunked caches
-	 * never punch part of a chunk that may be one (fc__chunk_punch). (It
-	 * does not fill holes: on 6.18 a range with one, in a
-	 * MISSING-registered mapping, is left alone; docs/design.md, "Huge
-	 * store pages by collapse".) Best effort, as for the alias.
+	 * never punch part of a chunk that may be one (the store's
+	 * chunk_punch). (It does not fill holes: on 6.18 a range with one,
+	 * in a MISSING-registered mapping, is left alone; docs/design.md,
+	 * "Huge store pages by collapse".) Best effort, as for the alias.
 	 */
 	if (!c->huge_store && !c->chunked)	/* meant to be huge */
 		madvise(m->base, m->len, MADV_NOHUGEPAGE);
@@ -509,7 +508,7 @@ static void *map_file(struct fc_cache *c, struct fc_mapping *m)
 {
 	int err;
 
-	m->base = fc__reserve(c, m->len, m->file->region + m->offset);
+	m->base = fc__store_reserve(c, m->len, m->file->region + m->offset);
 	if (m->base == MAP_FAILED) {
 		err = errno;
 		goto put_file;

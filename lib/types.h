@@ -52,7 +52,6 @@
 #include "readahead.h"
 #include "util.h"
 
-#define FC_REGION_ALIGN (2ul << 20)
 #define FC_MEMFD_SIZE (1ull << 46)	/* address space of the store */
 #define FC_RECLAIM_BATCH 32
 /* pages the sampling hand passes at most per call */
