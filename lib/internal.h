@@ -6,6 +6,7 @@
 #include "chunk.h"
 #include "config.h"
 #include "memlimit.h"
+#include "reclaim.h"
 #include "stats.h"
 #include "store.h"
 #include "types.h"
@@ -13,8 +14,6 @@
 #include "view.h"
 
 /* cache.c */
-struct fc_page *fc__page_alloc(struct fc_cache *c);
-void fc__page_free(struct fc_cache *c, struct fc_page *pg);
 void fc__file_put(struct fc_cache *c, struct fc_file *f);
 void fc__file_take(struct fc_cache *c, struct fc_file *f);
 struct fc_file *fc__file_get(struct fc_cache *c, int fd,
@@ -26,13 +25,7 @@ void fc__files_reap(struct fc_cache *c);
 void fc__file_resize(struct fc_cache *c, struct fc_file *f, off_t size);
 void fc__file_revalidate(struct fc_cache *c, struct fc_file *f);
 void fc__files_notified(struct fc_cache *c);
-void fc__page_drop(struct fc_cache *c, struct fc_page *pg);
-bool fc__page_store_held(struct fc_cache *c, struct fc_page *pg);
-void fc__cache_age(struct fc_cache *c);
 bool fc__cache_valid(const struct fc_cache *c);
-bool fc__page_refault(struct fc_cache *c, struct fc_page *pg);
-bool fc__copy_room(struct fc_cache *c, uint64_t pages);
-uint64_t fc__copy_trim(struct fc_cache *c);
 
 /* collapse.c */
 int fc__collapse_start(struct fc_cache *c);

@@ -1,0 +1,425 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * reclaim.c - the cache's pages: the page entries (one per page of the
+ * budget), their allocation and freeing, the LRU, sampling (the accessed
+ * bit userspace lacks), eviction, and copy mode's charge of the copies
+ * against the budget. All under cache->lock.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chunk.h"
+#include "reclaim.h"
+#include "store.h"
+#include "view.h"
+
+/**
+ * fc__reclaim_init - the page entries of @c, all free, and the LRU and
+ * shadows over them. Return: 0 or -ENOMEM. Context: fc_cache_create.
+ */
+int fc__reclaim_init(struct fc_cache *c)
+{
+	size_t i;
+
+	c->nr_slots = c->cfg.cache_bytes / c->cfg.page_size;
+	c->pages = calloc(c->nr_slots, sizeof(*c->pages));
+	if (!c->pages)
+		return -ENOMEM;
+	for (i = c->nr_slots; i-- > 0;)
+		fc__page_free(c, &c->pages[i]);
+	c->nr_working = c->copy_mode ? c->nr_slots / 2 : c->nr_slots;
+	if (!c->nr_working)
+		c->nr_working = 1;
+	fc__lru_init(&c->lru, c->nr_working);
+	return fc__shadows_init(&c->shadows, c->nr_working);
+}
+
+/* Context: fc_cache_destroy, or a failed fc_cache_create. */
+void fc__reclaim_destroy(struct fc_cache *c)
+{
+	free(c->pages);
+	fc__shadows_destroy(&c->shadows);
+}
+
+static bool page_busy(struct fc_lru_node *n, void *arg)
+{
+	(void)arg;
+	return ((struct fc_page *)n)->pins > 0;
+}
+
+static uint64_t shadow_key(const struct fc_page *pg)
+{
+	return (pg->file->id << 44) ^ pg->index;
+}
+
+static bool page_before(const struct fc_page *x, const struct fc_page *y)
+{
+	if (x->file != y->file)
+		return x->file->id < y->file->id;
+	return x->index < y->index;
+}
+
+/*
+ * Sort @v[0..@n) by (file, index) in place. Insertion sort: the pages come
+ * in LRU order, nearly sorted already, and n is at most FC_SAMPLE_MAX; and
+ * unlike qsort, which may malloc, it is safe in an inline fault's signal
+ * handler (sampling runs there when the fault's read completes).
+ */
+static void sort_pages(struct fc_page **v, size_t n)
+{
+	size_t i, j;
+
+	for (i = 1; i < n; i++) {
+		struct fc_page *x = v[i];
+
+		for (j = i; j > 0 && page_before(x, v[j - 1]); j--)
+			v[j] = v[j - 1];
+		v[j] = x;
+	}
+}
+
+/*
+ * FC_CONFIG_COPY: cache pages' worth of memory charged to the budget:
+ *
+ *   store pages + copies in views + copies planned (copy_reserved)
+ *                + one copy for each page being read (nr_inflight)
+ *
+ * A page being read is charged for the copy it is read for in advance,
+ * when it is allocated: once it is read, it is pinned for installation and
+ * cannot be evicted, so room made only then could not be found when the
+ * store is full of such pages (the soak measured 25.7 MiB resident for a
+ * 16 MiB budget: 11.4 MiB pinned, 4 MiB being read, 10.4 MiB copied).
+ * On completion the charge moves to copy_reserved for the pages installed.
+ */
+static uint64_t charged_pages(struct fc_cache *c)
+{
+	uint64_t copies = atomic_load(&c->nr_copies) * c->sys_page;
+
+	return c->nr_slots - c->nr_free + c->copy_reserved + c->nr_inflight +
+	       (copies + c->cfg.page_size - 1) / c->cfg.page_size;
+}
+
+/*
+ * FC_CONFIG_COPY: can @pages more copies be made without going over the
+ * budget? Always true in the default mode. Context: cache->lock held.
+ */
+bool fc__copy_room(struct fc_cache *c, uint64_t pages)
+{
+	return !c->copy_mode || charged_pages(c) + pages <= c->nr_slots;
+}
+
+/* End of the run of adjacent pages of one file in sorted @v from @i. */
+static size_t run_end(struct fc_page **v, size_t i, size_t n)
+{
+	size_t j;
+
+	for (j = i + 1; j < n && v[j]->file == v[i]->file &&
+			v[j]->index == v[j - 1]->index + 1; j++)
+		;
+	return j;
+}
+
+/* Zap (or punch) the sorted pages @v[0..@n) in runs, one call per run. */
+static void zap_runs(struct fc_cache *c, struct fc_page **v, size_t n,
+		     bool punch)
+{
+	size_t ps = c->cfg.page_size, i, j;
+
+	for (i = 0; i < n; i = j) {
+		j = run_end(v, i, n);
+		if (punch)
+			fc__store_punch(c, v[i]->file, v[i]->index, j - i);
+		else
+			fc__views_zap(v[i]->file, v[i]->index * ps,
+				      (j - i) * ps, !c->copy_mode);
+	}
+}
+
+struct sampling {
+	struct fc_page *v[FC_SAMPLE_MAX];
+	size_t n;
+	bool copy;
+};
+
+static void sample_one(struct fc_lru_node *node, void *arg)
+{
+	struct sampling *s = arg;
+	struct fc_page *pg = (struct fc_page *)node;
+
+	/*
+	 * Copy mode: the copies the library made in views that count. The
+	 * default mode: any page the kernel may have mapped, in a view that
+	 * counts (it maps the store's pages without telling us).
+	 */
+	if (s->copy ? pg->sample != FC_SAMPLE_MAPPED || !pg->file->views
+		    : pg->held || !fc__views_watched(pg->file))
+		return;
+	pg->sample = FC_SAMPLE_ZAPPED;
+	node->referenced = 1;	/* in use through the view: one reference */
+	s->v[s->n++] = pg;
+}
+
+/**
+ * fc__cache_age - sampling, the accessed bit userspace lacks.
+ * A page mapped in a view may be in use there without a fault the
+ * library could see. The front hand of a two-handed clock (eviction, at
+ * the inactive head, is the back hand) passes each inactive page once
+ * half a cache's worth of pages were read after it: a page it passes that
+ * may be mapped where accesses count is zapped from those views (the
+ * store keeps the data) and counted as referenced once. If it is touched
+ * before eviction reaches it, that is its second reference and promotes
+ * it, as a young PTE does in the kernel's reclaim: in the default mode the
+ * kernel maps it again at the touch, and reclaim finds it mapped
+ * (fc__views_present); in copy mode the touch is a fault, and so is being
+ * mapped again by fault-around (plan_install()). Measured by age in pages
+ * read, not by position: the pages a reader had installed ahead are
+ * young, and a cache that stops reading stops zapping. Off while the
+ * files mapped fit in the cache (nothing will be evicted). At most
+ * FC_SAMPLE_MAX pages per call, to bound the time under the lock.
+ * Context: cache->lock held.
+ */
+void fc__cache_age(struct fc_cache *c)
+{
+	struct sampling s;
+
+	if (c->file_pages <= c->nr_working)	/* it all fits: no eviction */
+		return;
+	s.n = 0;
+	s.copy = c->copy_mode;
+	if (!fc__lru_age(&c->lru, (uint32_t)(c->nr_working / 2), FC_SAMPLE_MAX,
+			 sample_one, &s))
+		return;
+	sort_pages(s.v, s.n);
+	zap_runs(c, s.v, s.n, false);
+}
+
+/*
+ * The default mode's back hand: of the sorted victims @v[0..@n), give the
+ * ones sampling zapped and a watched view maps again (they were touched
+ * since) another round, on the active list, and keep the rest in @v.
+ * Return: how many are left to evict.
+ */
+static size_t spare_touched(struct fc_cache *c, struct fc_page **v, size_t n)
+{
+	bool seen[FC_RECLAIM_BATCH];
+	size_t i, j, k = 0;
+
+	memset(seen, 0, sizeof(seen));
+	for (i = 0; i < n; i = j) {
+		j = run_end(v, i, n);
+		if (v[i]->file->views)
+			fc__views_present(v[i]->file, v[i]->index, j - i,
+					  &seen[i]);
+	}
+	for (i = 0; i < n; i++) {
+		if (seen[i] && v[i]->sample == FC_SAMPLE_ZAPPED) {
+			v[i]->sample = FC_SAMPLE_NONE;
+			fc__lru_activate(&c->lru, &v[i]->lru);
+		} else {
+			v[k++] = v[i];
+		}
+	}
+	return k;
+}
+
+/*
+ * Evict @pg, whose store page is punched and which the caller took out of
+ * the index: off the LRU (a victim is off it already), a shadow left for
+ * its refault, freed.
+ */
+static void evict_page(struct fc_cache *c, struct fc_page *pg)
+{
+	fc__lru_remove(&c->lru, &pg->lru);
+	fc__shadow_evicted(&c->shadows, shadow_key(pg));
+	fc__page_free(c, pg);
+	c->st.evictions++;
+}
+
+/*
+ * Chunked caches: of the sorted victims @v[0..@n), those in a chunk all
+ * in the store (which may be a huge folio) take the rest of the chunk with
+ * them, as the kernel's reclaim takes a whole large folio: one punch of
+ * the whole chunk, where evicting them alone would have the chunk copied
+ * back into small pages first (the store's chunk_punch). Not when a page
+ * of the chunk is pinned (or, with counts lost, being read or held):
+ * those victims go alone. Return: the victims left, in @v, to evict as usual.
+ */
+static size_t evict_huge(struct fc_cache *c, struct fc_page **v, size_t n)
+{
+	uint64_t per = 1ull << c->chunk_shift, first, x;
+	size_t i, j, k = 0;
+
+	for (i = 0; i < n; i = j) {
+		struct fc_file *f = v[i]->file;
+		struct fc_radix_cursor cur = { 0 };
+		struct fc_page *pg;
+		bool whole;
+
+		first = v[i]->index & ~(per - 1);
+		for (j = i + 1; j < n && v[j]->file == f &&
+				v[j]->index < first + per; j++)
+			;
+		/* all of it idle in the store (no read, no pin, none held) */
+		whole = fc__chunk_whole(c, f, first);
+		for (x = first; x < first + per && whole; x++) {
+			pg = fc__radix_lookup_near(&f->tree, &cur, x);
+			whole = !pg || (pg->state == FC_PG_UPTODATE &&
+					!pg->pins && !pg->held);
+		}
+		if (!whole) {
+			while (i < j)
+				v[k++] = v[i++];
+			continue;
+		}
+		fc__store_punch(c, f, first, per);
+		for (x = first; x < first + per; x++) {
+			pg = fc__radix_delete(&f->tree, x);
+			if (pg)
+				evict_page(c, pg);
+		}
+	}
+	return k;
+}
+
+/*
+ * Evict up to FC_RECLAIM_BATCH pages. The hole punch runs under the lock on
+ * purpose: a page's store location is fixed by (file, index), so a new read
+ * of the same index must not start before the old data is gone, and it
+ * cannot while the page is still in the index and we hold the lock.
+ * Neighbouring victims are punched with one call (a scan evicts in runs).
+ * In the default mode victims sampling finds touched are spared, and the
+ * next ones looked at, once round the LRU at most.
+ */
+static size_t reclaim(struct fc_cache *c)
+{
+	struct fc_page *v[FC_RECLAIM_BATCH];
+	size_t n, i, looked = 0, lru = fc__lru_size(&c->lru);
+	uint64_t evicted = c->st.evictions;
+
+	fc__cache_age(c);
+	do {
+		for (n = 0; n < FC_RECLAIM_BATCH; n++) {
+			struct fc_lru_node *node =
+				fc__lru_victim(&c->lru, page_busy, NULL);
+
+			if (!node)
+				break;
+			v[n] = (struct fc_page *)node;
+		}
+		looked += n;
+		sort_pages(v, n);
+		if (!c->copy_mode)
+			n = spare_touched(c, v, n);
+		/* all of them touched: look further, once round the LRU */
+	} while (!n && looked && looked < lru);
+	if (c->chunked)
+		n = evict_huge(c, v, n);
+	zap_runs(c, v, n, true);
+	for (i = 0; i < n; i++) {
+		fc__radix_delete(&v[i]->file->tree, v[i]->index);
+		evict_page(c, v[i]);
+	}
+	return (size_t)(c->st.evictions - evicted);
+}
+
+/**
+ * fc__copy_trim - FC_CONFIG_COPY: evict until everything charged (see
+ * charged_pages) fits the budget. Pinned and in-flight pages stay.
+ * Return: the cache pages still charged over the budget (0 when it fits,
+ * always 0 in the default mode); the caller gives up planned copies for it.
+ * Context: cache->lock held.
+ */
+uint64_t fc__copy_trim(struct fc_cache *c)
+{
+	uint64_t charged;
+
+	if (!c->copy_mode)
+		return 0;
+	while ((charged = charged_pages(c)) > c->nr_slots && reclaim(c))
+		;
+	return charged > c->nr_slots ? charged - c->nr_slots : 0;
+}
+
+/**
+ * fc__page_alloc - a free page entry, evicting if the budget is used up.
+ * Return: the page (state FREE, not in any index) or NULL when every
+ * cached page is busy or being read. Context: cache->lock held.
+ */
+struct fc_page *fc__page_alloc(struct fc_cache *c)
+{
+	struct fc_page *pg;
+
+	if (!c->free_list)
+		reclaim(c);
+	/*
+	 * In copy mode the copies take their share of the budget too, and
+	 * the new page is charged twice (itself and its copy to come): when
+	 * nothing more can be evicted (pages being read or installed), the
+	 * caller waits as it does for a full store (its fault is deferred).
+	 */
+	while (c->copy_mode && charged_pages(c) + 2 > c->nr_slots)
+		if (!reclaim(c))
+			return NULL;
+	pg = c->free_list;
+	if (!pg)
+		return NULL;
+	c->free_list = pg->free_next;
+	c->nr_free--;
+	pg->free_next = NULL;
+	return pg;
+}
+
+/* Return @pg (already out of index and LRU) to the free list. */
+void fc__page_free(struct fc_cache *c, struct fc_page *pg)
+{
+	fc__chunk_page_gone(c, pg);
+	fc__held_free(pg->held, pg->held_len);
+	memset(pg, 0, sizeof(*pg));
+	pg->free_next = c->free_list;
+	c->free_list = pg;
+	c->nr_free++;
+}
+
+/*
+ * Forget one page now: out of the index and the LRU, its store memory
+ * punched (which also unmaps it from every view). The page must be neither
+ * pinned nor being read. Context: cache->lock held.
+ */
+void fc__page_drop(struct fc_cache *c, struct fc_page *pg)
+{
+	struct fc_file *f = pg->file;
+
+	fc__radix_delete(&f->tree, pg->index);
+	if (pg->state == FC_PG_UPTODATE)
+		fc__lru_remove(&c->lru, &pg->lru);
+	fc__store_punch(c, f, pg->index, 1);
+	fc__page_free(c, pg);
+}
+
+/**
+ * fc__page_store_held - put held page @pg (its bytes kept out of the store,
+ * see struct fc_page) in the store now: a fault reached it, and the views
+ * may map it from here on. On failure (the store cannot take it) the page
+ * is dropped: the next touch reads it again.
+ * Return: false when it was dropped. Context: cache->lock held (a page's
+ * store location is fixed: nothing else may write it meanwhile).
+ */
+bool fc__page_store_held(struct fc_cache *c, struct fc_page *pg)
+{
+	if (fc__store_write(pg->file, pg->index * c->cfg.page_size, pg->held,
+			    pg->held_len)) {
+		fc__page_drop(c, pg);
+		return false;
+	}
+	fc__held_free(pg->held, pg->held_len);
+	pg->held = NULL;
+	fc__collapse_queue(c, pg);
+	return true;
+}
+
+/* True when a shadow says @pg's index was evicted recently. */
+bool fc__page_refault(struct fc_cache *c, struct fc_page *pg)
+{
+	return fc__shadow_refault(&c->shadows, shadow_key(pg), c->nr_working);
+}
