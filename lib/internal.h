@@ -5,6 +5,7 @@
 
 #include "chunk.h"
 #include "config.h"
+#include "file.h"
 #include "memlimit.h"
 #include "reclaim.h"
 #include "stats.h"
@@ -14,17 +15,6 @@
 #include "view.h"
 
 /* cache.c */
-void fc__file_put(struct fc_cache *c, struct fc_file *f);
-void fc__file_take(struct fc_cache *c, struct fc_file *f);
-struct fc_file *fc__file_get(struct fc_cache *c, int fd,
-			     const struct stat *st, uint64_t need, int *err);
-struct fc_file *fc__file_backend(struct fc_cache *c,
-				 const struct fc_backend_ops *ops, void *ctx,
-				 uint64_t size, uint64_t need, int *err);
-void fc__files_reap(struct fc_cache *c);
-void fc__file_resize(struct fc_cache *c, struct fc_file *f, off_t size);
-void fc__file_revalidate(struct fc_cache *c, struct fc_file *f);
-void fc__files_notified(struct fc_cache *c);
 bool fc__cache_valid(const struct fc_cache *c);
 
 /* collapse.c */

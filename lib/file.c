@@ -1,0 +1,519 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * file.c - the cache's file objects: one per (device, inode) mapped, or
+ * per fc_map_backend(); found, referenced and released; kept with their
+ * pages after the last mapping goes (retained); resized when the file
+ * changes size (inotify, or a fault past the end), and discarded when it
+ * changes unmapped.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "reclaim.h"
+#include "store.h"
+
+static void file_free(struct fc_file *f)
+{
+	if (f->owns_ctx && f->bops->release)
+		f->bops->release(f->bctx);
+	fc__store_alias_unmap(f);
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->dfd_orig >= 0)
+		close(f->dfd_orig);
+	fc__radix_destroy(&f->tree);
+	fc__radix_destroy(&f->chunks);
+	free(f);
+}
+
+/*
+ * A file system whose reads are copies from memory (tmpfs, ramfs): a read
+ * never waits for a device, and io_uring hands shmem's reads to a worker
+ * thread, so polling for one only waits for that worker to be scheduled
+ * (design.md, "Polling for the read").
+ */
+static bool in_memory_fs(int fd)
+{
+	struct statfs s;
+
+	return !fstatfs(fd, &s) &&
+	       (s.f_type == TMPFS_MAGIC || s.f_type == RAMFS_MAGIC);
+}
+
+static int reopen_direct(int fd, const struct stat *st)
+{
+	char path[64];
+	struct stat dst;
+	int dfd;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	dfd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	if (dfd < 0)
+		return -1;
+	if (fstat(dfd, &dst) || dst.st_dev != st->st_dev ||
+	    dst.st_ino != st->st_ino) {
+		close(dfd);
+		return -1;
+	}
+	return dfd;
+}
+
+/* Build a file object outside the lock. NULL with *err on failure. */
+static struct fc_file *file_new(struct fc_cache *c, int fd,
+				const struct stat *st, uint64_t need, int *err)
+{
+	size_t ps = c->cfg.page_size;
+	struct fc_file *f = calloc(1, sizeof(*f));
+
+	if (!f) {
+		*err = ENOMEM;
+		return NULL;
+	}
+	f->cache = c;
+	f->dev = st->st_dev;
+	f->ino = st->st_ino;
+	f->size = st->st_size;
+	f->mtime = st->st_mtim;
+	f->ctime = st->st_ctim;
+	f->nr_pages = ((uint64_t)st->st_size + ps - 1) / ps;
+	f->region_len = f->nr_pages * ps;
+	if (f->region_len < need)
+		f->region_len = (need + ps - 1) & ~(ps - 1);
+	if (!f->region_len)
+		f->region_len = ps;
+	f->dfd_orig = -1;
+	f->wd = -1;
+	fc__radix_init(&f->tree);
+	fc__radix_init(&f->chunks);
+	if (fd < 0) {		/* a backend: no descriptors */
+		f->fd = -1;
+		atomic_store(&f->dfd, -1);
+		f->refs = 1;
+		return f;
+	}
+	f->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (f->fd < 0) {
+		*err = errno;
+		goto fail;
+	}
+	if (!(c->cfg.flags & FC_CONFIG_NO_DIRECT))
+		f->dfd_orig = reopen_direct(fd, st);
+	atomic_store(&f->dfd, f->dfd_orig);
+	f->in_memory = in_memory_fs(fd);
+	f->refs = 1;
+	return f;
+fail:
+	file_free(f);
+	return NULL;
+}
+
+/* Give @f its store region and alias. Context: cache->lock held. */
+static int file_attach(struct fc_cache *c, struct fc_file *f)
+{
+	int ret = fc__store_attach(c, f);
+
+	if (ret)
+		return ret;
+	if (f->fd >= 0 && c->inotify_fd >= 0) {
+		char path[64];
+
+		/* truncate and extend raise IN_MODIFY (best effort) */
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", f->fd);
+		f->wd = inotify_add_watch(c->inotify_fd, path, IN_MODIFY);
+	}
+	f->id = ++c->next_file_id;
+	f->next = c->files;
+	c->files = f;
+	c->file_pages += f->region_len / c->cfg.page_size;
+	return 0;
+}
+
+static void file_destroy(struct fc_cache *c, struct fc_file *f);
+
+/* Is retained @f still the file @st describes, and big enough for @need? */
+static bool file_current(const struct fc_file *f, const struct stat *st,
+			 uint64_t need)
+{
+	return f->region_len >= need && f->size == st->st_size &&
+	       f->mtime.tv_sec == st->st_mtim.tv_sec &&
+	       f->mtime.tv_nsec == st->st_mtim.tv_nsec &&
+	       f->ctime.tv_sec == st->st_ctim.tv_sec &&
+	       f->ctime.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+/*
+ * @f has no mapping and the file changed since it was cached: free it if
+ * nothing holds it, else (a read in flight) let no one find it again.
+ * Context: cache->lock held.
+ */
+static void file_discard(struct fc_cache *c, struct fc_file *f)
+{
+	if (f->released)
+		file_destroy(c, f);
+	else
+		f->defunct = true;
+}
+
+/*
+ * A file object for @st whose region covers @need bytes. One without a
+ * live mapping (retained, or held only by reads still in flight) is used
+ * only if the file is unchanged since it was cached (size, mtime, ctime)
+ * and big enough; otherwise it is discarded: its pages would show old
+ * bytes. Context: cache->lock held.
+ */
+static struct fc_file *file_find(struct fc_cache *c, const struct stat *st,
+				 uint64_t need)
+{
+	struct fc_file *f, *next;
+
+	for (f = c->files; f; f = next) {
+		next = f->next;
+		if (f->bops || f->defunct || f->dev != st->st_dev ||
+		    f->ino != st->st_ino)
+			continue;
+		if (f->views) {
+			if (f->region_len >= need)
+				return f;
+		} else if (file_current(f, st, need)) {
+			return f;
+		} else {
+			file_discard(c, f);
+		}
+	}
+	return NULL;
+}
+
+/* Take a reference on @f, mapping a retained file again. Context: lock. */
+void fc__file_take(struct fc_cache *c, struct fc_file *f)
+{
+	if (f->released) {
+		f->released = 0;
+		c->nr_retained--;
+		c->file_pages += f->region_len / c->cfg.page_size;
+	}
+	f->refs++;
+}
+
+/**
+ * fc__file_get - the cache's file object for @fd, taking a reference.
+ * Files are shared by every mapping of the same (device, inode), so a
+ * page read for one mapping is a hit for another. Its store region holds
+ * at least @need bytes (the end of the mapping, which may lie past EOF); a
+ * mapping reaching past the region of the existing object gets a new one.
+ * Return: the file, or NULL with *err set. Context: cache->lock NOT held.
+ */
+struct fc_file *fc__file_get(struct fc_cache *c, int fd, const struct stat *st,
+			     uint64_t need, int *err)
+{
+	struct fc_file *f, *nf;
+	int ret;
+
+	/* a retained file written before this call must not be reused */
+	if (c->inotify_fd >= 0)
+		fc__files_notified(c);
+	pthread_mutex_lock(&c->lock);
+	f = file_find(c, st, need);
+	if (f)
+		fc__file_take(c, f);
+	pthread_mutex_unlock(&c->lock);
+	if (f)
+		return f;
+	nf = file_new(c, fd, st, need, err);
+	if (!nf)
+		return NULL;
+	pthread_mutex_lock(&c->lock);
+	f = file_find(c, st, need);	/* lost a race with another fc_map? */
+	if (f) {
+		fc__file_take(c, f);
+		pthread_mutex_unlock(&c->lock);
+		file_free(nf);
+		return f;
+	}
+	ret = file_attach(c, nf);
+	pthread_mutex_unlock(&c->lock);
+	if (ret) {
+		*err = -ret;
+		file_free(nf);
+		return NULL;
+	}
+	return nf;
+}
+
+/**
+ * fc__file_backend - a new file object served by @ops on @ctx (never
+ * shared: each fc_map_backend() owns its context).
+ * Return: the file, or NULL with *err set. Context: cache->lock NOT held.
+ */
+struct fc_file *fc__file_backend(struct fc_cache *c,
+				 const struct fc_backend_ops *ops, void *ctx,
+				 uint64_t size, uint64_t need, int *err)
+{
+	struct stat st;
+	struct fc_file *f;
+	int ret;
+
+	memset(&st, 0, sizeof(st));
+	st.st_size = (off_t)size;
+	f = file_new(c, -1, &st, need, err);
+	if (!f)
+		return NULL;
+	pthread_mutex_lock(&c->lock);
+	ret = file_attach(c, f);
+	pthread_mutex_unlock(&c->lock);
+	if (ret) {
+		*err = -ret;
+		file_free(f);	/* no ops yet: the caller keeps ctx */
+		return NULL;
+	}
+	/* set last: from here on release() runs when the file goes */
+	f->bops = ops;
+	f->bctx = ctx;
+	f->owns_ctx = true;
+	return f;
+}
+
+/*
+ * Release dead backend files: their release() is user code, which must not
+ * run under cache->lock. Context: cache->lock NOT held.
+ */
+void fc__files_reap(struct fc_cache *c)
+{
+	struct fc_file *f, *next;
+
+	pthread_mutex_lock(&c->lock);
+	f = c->zombies;
+	c->zombies = NULL;
+	pthread_mutex_unlock(&c->lock);
+	for (; f; f = next) {
+		next = f->next;
+		file_free(f);
+	}
+}
+
+/**
+ * fc__file_resize - the file now has @size bytes. Cached pages from the one
+ * holding the smaller of the old and new ends onwards are stale (past a new
+ * end, or zero-filled past the old one): they are dropped, which unmaps
+ * them from every view, or marked to be dropped when their read or
+ * installation finishes. Faults past the new end get SIGBUS.
+ * Context: cache->lock held.
+ */
+void fc__file_resize(struct fc_cache *c, struct fc_file *f, off_t size)
+{
+	size_t ps = c->cfg.page_size;
+	uint64_t cut, key, cap = f->region_len / ps;
+	struct fc_page *pg;
+
+	if (size == f->size || size < 0)
+		return;
+	cut = (uint64_t)(size < f->size ? size : f->size) / ps;
+	f->size = size;
+	f->nr_pages = ((uint64_t)size + ps - 1) / ps;
+	if (f->nr_pages > cap)	/* beyond every mapping: never cached */
+		f->nr_pages = cap;
+	key = cut;
+	while ((pg = fc__radix_next(&f->tree, &key))) {
+		key = pg->index + 1;
+		if (pg->state == FC_PG_UPTODATE && !pg->pins)
+			fc__page_drop(c, pg);
+		else
+			pg->stale = 1;
+	}
+}
+
+/* Current size of @f from its source. 0 or -errno. Context: no lock. */
+static int file_source_size(struct fc_file *f, off_t *size)
+{
+	struct stat st;
+	uint64_t sz;
+	int ret;
+
+	if (f->bops) {
+		if (!f->bops->get_size)
+			return -ENOSYS;
+		ret = f->bops->get_size(f->bctx, &sz);
+		if (ret)
+			return ret < 0 ? ret : -EIO;
+		if (sz > (uint64_t)INT64_MAX)
+			return -EFBIG;
+		*size = (off_t)sz;
+		return 0;
+	}
+	if (fstat(f->fd, &st))
+		return -errno;
+	*size = st.st_size;
+	return 0;
+}
+
+/**
+ * fc__file_revalidate - look at the size of @f's source again and apply a
+ * change. A file that grew has its views' SIGBUS markers past the old end
+ * cleared, so the new bytes are seen on the next touch.
+ * Context: no locks held; the caller holds a reference on @f.
+ */
+void fc__file_revalidate(struct fc_cache *c, struct fc_file *f)
+{
+	off_t size = 0, old;
+
+	if (file_source_size(f, &size))
+		return;
+	pthread_mutex_lock(&c->lock);
+	old = f->size;
+	fc__file_resize(c, f, size);
+	pthread_mutex_unlock(&c->lock);
+	if (size > old)
+		fc__mapping_clear_eof(f, (uint64_t)old);
+}
+
+/*
+ * Events from inotify (IN_MODIFY: a write, truncate or extension): the
+ * mapped files they name have their size looked at again; files without a
+ * mapping (retained, or held by reads in flight) are discarded, since
+ * their pages may no longer be the file's.
+ */
+void fc__files_notified(struct fc_cache *c)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	struct fc_file *v[64], *f, *next;
+	size_t n = 0, i;
+	ssize_t len;
+
+	while ((len = read(c->inotify_fd, buf, sizeof(buf))) > 0) {
+		char *p = buf;
+
+		while (p < buf + len) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+
+			p += sizeof(*ev) + ev->len;
+			pthread_mutex_lock(&c->lock);
+			for (f = c->files; f && n < 64; f = next) {
+				next = f->next;
+				if (f->wd != ev->wd || f->defunct)
+					continue;
+				if (!f->views) {	/* not mapped: drop it */
+					file_discard(c, f);
+					continue;
+				}
+				for (i = 0; i < n && v[i] != f; i++)
+					;
+				if (i == n) {
+					f->refs++;
+					v[n++] = f;
+				}
+			}
+			pthread_mutex_unlock(&c->lock);
+		}
+	}
+	for (i = 0; i < n; i++)
+		fc__file_revalidate(c, v[i]);
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < n; i++)
+		fc__file_put(c, v[i]);
+	pthread_mutex_unlock(&c->lock);
+	fc__files_reap(c);
+}
+
+/* Drop every cached page of @f. Context: cache->lock held, no reads. */
+static void drop_file_pages(struct fc_cache *c, struct fc_file *f)
+{
+	uint64_t key = 0;
+	struct fc_page *pg;
+
+	while ((pg = fc__radix_next(&f->tree, &key))) {
+		fc__radix_delete(&f->tree, pg->index);
+		fc__lru_remove(&c->lru, &pg->lru);
+		fc__page_free(c, pg);
+		key = pg->index + 1;
+	}
+	fc__store_punch(c, f, 0, f->region_len / c->cfg.page_size);
+}
+
+/* Free @f (no references left), its pages and region. Context: lock. */
+static void file_destroy(struct fc_cache *c, struct fc_file *f)
+{
+	struct fc_file **pp;
+
+	for (pp = &c->files; *pp; pp = &(*pp)->next) {
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	}
+	if (f->released)
+		c->nr_retained--;
+	else
+		c->file_pages -= f->region_len / c->cfg.page_size;
+	drop_file_pages(c, f);
+	fc__store_region_free(c, f);
+	if (f->wd >= 0) {
+		struct fc_file *o;
+
+		for (o = c->files; o && o->wd != f->wd; o = o->next)
+			;
+		if (!o)	/* the watch is per inode: keep it for the others */
+			inotify_rm_watch(c->inotify_fd, f->wd);
+	}
+	if (f->bops) {	/* release() is user code: not under the lock */
+		f->next = c->zombies;
+		c->zombies = f;
+		return;
+	}
+	file_free(f);
+}
+
+/*
+ * Free the retained files eviction left without pages, and the longest
+ * retained beyond @keep (0 at destroy: all of them). Context: lock.
+ */
+void fc__retained_trim(struct fc_cache *c, unsigned keep)
+{
+	struct fc_file *f, *next, *oldest;
+
+	for (f = c->files; f; f = next) {
+		next = f->next;
+		if (f->released && (!keep || !f->tree.nr_entries))
+			file_destroy(c, f);
+	}
+	while (c->nr_retained > keep) {
+		oldest = NULL;
+		for (f = c->files; f; f = f->next)
+			if (f->released &&
+			    (!oldest || f->released < oldest->released))
+				oldest = f;
+		if (!oldest)
+			break;
+		file_destroy(c, oldest);
+	}
+}
+
+/**
+ * fc__file_put - drop a reference. When the last goes, a file with cached
+ * pages is retained, as the kernel keeps a file's page cache after munmap
+ * and close: its pages stay on the LRU and are evicted as any others, and
+ * the next fc_map() of the same unchanged file finds them (file_find).
+ * At most FC_RETAIN_FILES are kept (each holds two descriptors and an
+ * inotify watch); backend files and files of a cache being destroyed are
+ * freed at once. Context: cache->lock held.
+ */
+void fc__file_put(struct fc_cache *c, struct fc_file *f)
+{
+	if (--f->refs)
+		return;
+	if (!f->bops && !f->defunct && !c->destroying && f->tree.nr_entries) {
+		f->released = ++c->release_seq;
+		c->nr_retained++;
+		c->file_pages -= f->region_len / c->cfg.page_size;
+		fc__retained_trim(c, FC_RETAIN_FILES);
+		return;
+	}
+	file_destroy(c, f);
+}
