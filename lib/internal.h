@@ -6,6 +6,8 @@
 #include "chunk.h"
 #include "config.h"
 #include "file.h"
+#include "mapping.h"
+#include "maptab.h"
 #include "memlimit.h"
 #include "reclaim.h"
 #include "stats.h"
@@ -22,14 +24,6 @@ int fc__collapse_start(struct fc_cache *c);
 void fc__collapse_stop(struct fc_cache *c);
 bool fc__collapse_idle(const struct fc_cache *c);
 struct fc_cache *fc__default_cache(void);
-
-/* map.c */
-struct fc_mapping *fc__mapping_lookup(uint64_t addr);
-struct fc_mapping *fc__mapping_lookup_inline(uint64_t addr, bool *gone);
-void fc__mapping_get(struct fc_mapping *m);
-void fc__mapping_put(struct fc_mapping *m);
-void fc__unmap_all(struct fc_cache *c);
-void fc__mapping_clear_eof(struct fc_file *f, uint64_t old_size);
 
 /* fault.c */
 void *fc__handler_main(void *arg);

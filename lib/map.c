@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * map.c - fc_map(), fc_unmap(), fc_advise() and the process-wide table
- * from addresses to mappings.
+ * map.c - the API on mappings: fc_map(), fc_map_backend(), fc_unmap()
+ * and fc_advise().
  *
  * A mapping of a file at offset O, length L is one view: a MAP_SHARED
  * mapping of the file's store region from O, registered MISSING over all
@@ -13,16 +13,6 @@
  * With FC_CONFIG_COPY the view is private anonymous memory registered
  * MISSING, filled by UFFDIO_COPY; a bitmap counts its copies (budget), and
  * the file's list of views lets eviction zap them.
- *
- * Lifetime: the table holds one reference; handlers take more while they
- * work on a fault. fc_unmap() marks the mapping dead, puts a PROT_NONE
- * placeholder over the range (which also unregisters it), wakes the
- * threads blocked in it (they retry and get SIGSEGV, as after munmap),
- * and only then removes it from the table and drops the table's
- * reference: a fault taken before the placeholder is in still finds its
- * mapping (an inline fault that did not would take the signal for someone
- * else's). The placeholder is unmapped by the last reference, so no
- * address is reused while a handler may still install.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,281 +24,20 @@
 
 #include "internal.h"
 
-/*
- * Ranges taken out of the table lately (FC_CONFIG_INLINE): a SIGBUS raised
- * by a fault just before fc_unmap put its placeholder in can be handled
- * just after the mapping left the table. Such a fault is retried (it meets
- * the placeholder: SIGSEGV, as documented) rather than passed on as
- * someone else's SIGBUS. Entries count for FC_TOMB_NS only, so that a
- * real SIGBUS at a reused address is never retried for long.
- */
-#define FC_TOMBS 64
-#define FC_TOMB_NS (10 * 1000 * 1000ull)
-
-struct fc_tomb {
-	uintptr_t lo, hi;
-	uint64_t t;		/* fc__now_ns() when it left the table */
-};
-
-static struct {
-	pthread_rwlock_t lock;
-	struct fc_mapping **v;	/* sorted by base */
-	size_t n, cap;
-	struct fc_tomb tombs[FC_TOMBS];
-	unsigned next_tomb;
-} maptab = { PTHREAD_RWLOCK_INITIALIZER, NULL, 0, 0, { { 0, 0, 0 } }, 0 };
-
 static int post_cmd(struct fc_mapping *m, enum fc_cmd_kind kind, uint64_t off,
 		    size_t len);
-
-/* Index of the first mapping with base > addr. Context: maptab.lock held. */
-static size_t upper_bound(uintptr_t addr)
-{
-	size_t lo = 0, hi = maptab.n;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if ((uintptr_t)maptab.v[mid]->base <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-static struct fc_mapping *find_locked(uintptr_t addr, size_t *pos)
-{
-	size_t i = upper_bound(addr);
-	struct fc_mapping *m;
-
-	if (!i)
-		return NULL;
-	m = maptab.v[i - 1];
-	if (addr >= (uintptr_t)m->base + m->len)
-		return NULL;
-	*pos = i - 1;
-	return m;
-}
-
-static int table_insert(struct fc_mapping *m)
-{
-	size_t i;
-
-	pthread_rwlock_wrlock(&maptab.lock);
-	if (maptab.n == maptab.cap) {
-		size_t cap = maptab.cap ? 2 * maptab.cap : 64;
-		struct fc_mapping **v = realloc(maptab.v, cap * sizeof(*v));
-
-		if (!v) {
-			pthread_rwlock_unlock(&maptab.lock);
-			return -ENOMEM;
-		}
-		maptab.v = v;
-		maptab.cap = cap;
-	}
-	i = upper_bound((uintptr_t)m->base);
-	memmove(&maptab.v[i + 1], &maptab.v[i],
-		(maptab.n - i) * sizeof(maptab.v[0]));
-	maptab.v[i] = m;
-	maptab.n++;
-	pthread_rwlock_unlock(&maptab.lock);
-	return 0;
-}
-
-static void table_remove_at(size_t i)
-{
-	memmove(&maptab.v[i], &maptab.v[i + 1],
-		(maptab.n - i - 1) * sizeof(maptab.v[0]));
-	maptab.n--;
-}
-
-void fc__mapping_get(struct fc_mapping *m)
-{
-	atomic_fetch_add(&m->refs, 1);
-}
-
-/**
- * fc__mapping_lookup - the live mapping containing @addr, referenced.
- * Return: the mapping or NULL. Context: any thread, no locks held.
- */
-struct fc_mapping *fc__mapping_lookup(uint64_t addr)
-{
-	struct fc_mapping *m;
-	size_t pos;
-
-	pthread_rwlock_rdlock(&maptab.lock);
-	m = find_locked((uintptr_t)addr, &pos);
-	if (m)
-		fc__mapping_get(m);
-	pthread_rwlock_unlock(&maptab.lock);
-	return m;
-}
-
-/* @addr was in an inline mapping unmapped in the last FC_TOMB_NS. */
-static bool tomb_recent(uintptr_t addr)
-{
-	uint64_t now = fc__now_ns();
-	unsigned i;
-
-	for (i = 0; i < FC_TOMBS; i++) {
-		const struct fc_tomb *t = &maptab.tombs[i];
-
-		if (addr >= t->lo && addr < t->hi && now - t->t < FC_TOMB_NS)
-			return true;
-	}
-	return false;
-}
-
-/**
- * fc__mapping_lookup_inline - as fc__mapping_lookup, for an inline fault:
- * NULL unless the mapping is in an inline cache, and the cache's
- * inline_active count is raised under the table lock, so that
- * fc_cache_destroy, which waits for the count to fall to 0 after taking
- * every mapping out of the table, cannot miss this fault. The caller
- * drops both when done. @gone is set when @addr was in an inline mapping
- * unmapped a moment ago (the fault is to be retried, see FC_TOMBS).
- */
-struct fc_mapping *fc__mapping_lookup_inline(uint64_t addr, bool *gone)
-{
-	struct fc_mapping *m;
-	size_t pos;
-
-	*gone = false;
-	pthread_rwlock_rdlock(&maptab.lock);
-	m = find_locked((uintptr_t)addr, &pos);
-	if (m && m->cache->inline_mode) {
-		fc__mapping_get(m);
-		atomic_fetch_add(&m->cache->inline_active, 1);
-	} else {
-		if (!m)
-			*gone = tomb_recent((uintptr_t)addr);
-		m = NULL;
-	}
-	pthread_rwlock_unlock(&maptab.lock);
-	return m;
-}
-
-/* Drop a reference; the last frees the address range and the file ref. */
-void fc__mapping_put(struct fc_mapping *m)
-{
-	struct fc_cache *c = m->cache;
-
-	if (atomic_fetch_sub(&m->refs, 1) != 1)
-		return;
-	munmap(m->base, m->len);
-	/* no handler can copy into it any more: its copies are gone */
-	if (m->copied)
-		fc__view_copied_clear(m, 0, m->len);
-	pthread_mutex_lock(&c->lock);
-	fc__file_put(c, m->file);
-	pthread_mutex_unlock(&c->lock);
-	fc__files_reap(c);
-	free(m->copied);
-	free(m);
-}
-
-/**
- * fc__mapping_clear_eof - @f grew from @old_size: clear the SIGBUS markers
- * that faults past the old end left in its views, so the new bytes fault
- * in on the next touch. Context: no locks held.
- */
-void fc__mapping_clear_eof(struct fc_file *f, uint64_t old_size)
-{
-	size_t sp = f->cache->sys_page, i;
-	uint64_t from = (old_size + sp - 1) & ~(uint64_t)(sp - 1);
-
-	pthread_rwlock_rdlock(&maptab.lock);
-	for (i = 0; i < maptab.n; i++) {
-		struct fc_mapping *m = maptab.v[i];
-		uint64_t lo = from > m->offset ? from - m->offset : 0;
-
-		if (m->file != f || lo >= m->len)
-			continue;
-		fc__view_zap(m, lo, m->len);
-	}
-	pthread_rwlock_unlock(&maptab.lock);
-}
-
-/* Take @m, already marked unmapping, out of the table. */
-static void table_remove(struct fc_mapping *m)
-{
-	size_t pos;
-
-	pthread_rwlock_wrlock(&maptab.lock);
-	if (find_locked((uintptr_t)m->base, &pos) == m)
-		table_remove_at(pos);
-	if (m->cache->inline_mode) {
-		struct fc_tomb *t = &maptab.tombs[maptab.next_tomb++ % FC_TOMBS];
-
-		t->lo = (uintptr_t)m->base;
-		t->hi = (uintptr_t)m->base + m->len;
-		t->t = fc__now_ns();
-	}
-	pthread_rwlock_unlock(&maptab.lock);
-}
-
-/* Tear down @m (marked unmapping by the caller) and drop the table's ref. */
-static void unmap_view(struct fc_mapping *m)
-{
-	struct fc_cache *c = m->cache;
-
-	pthread_mutex_lock(&c->lock);
-	m->dead = true;
-	pthread_mutex_unlock(&c->lock);
-	fc__views_link(m, false);
-	/* replaces the view atomically and unregisters it */
-	mmap(m->base, m->len, PROT_NONE,
-	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
-	/* the copies went with the view (a racing install may set a bit
-	 * again: the last put clears them once more) */
-	if (m->copied)
-		fc__view_copied_clear(m, 0, m->len);
-	fc__uffd_wake(m->uffd, m->base, m->len);
-	table_remove(m);
-	atomic_fetch_sub(&c->nr_mappings, 1);
-	fc__mapping_put(m);
-}
 
 int fc_unmap(void *addr)
 {
 	struct fc_mapping *m;
-	size_t pos;
 
 	if (!addr)
 		return -EINVAL;
-	pthread_rwlock_wrlock(&maptab.lock);
-	m = find_locked((uintptr_t)addr, &pos);
-	if (!m || m->base != addr || m->unmapping) {
-		pthread_rwlock_unlock(&maptab.lock);
+	m = fc__maptab_unmapping(addr);
+	if (!m)
 		return -EINVAL;
-	}
-	m->unmapping = true;
-	pthread_rwlock_unlock(&maptab.lock);
-	unmap_view(m);
+	fc__mapping_unmap(m);
 	return 0;
-}
-
-/* Unmap every mapping of @c (fc_cache_destroy). */
-void fc__unmap_all(struct fc_cache *c)
-{
-	for (;;) {
-		struct fc_mapping *m = NULL;
-		size_t i;
-
-		pthread_rwlock_wrlock(&maptab.lock);
-		for (i = 0; i < maptab.n; i++) {
-			if (maptab.v[i]->cache == c && !maptab.v[i]->unmapping) {
-				m = maptab.v[i];
-				m->unmapping = true;
-				break;
-			}
-		}
-		pthread_rwlock_unlock(&maptab.lock);
-		if (!m)
-			return;
-		unmap_view(m);
-	}
 }
 
 /* Validate the arguments of fc_map(). 0 or a positive errno. */
@@ -516,7 +245,7 @@ static void *map_file(struct fc_cache *c, struct fc_mapping *m)
 	err = -map_view(c, m);
 	if (err)
 		goto unmap;
-	err = -table_insert(m);
+	err = -fc__maptab_insert(m);
 	if (err)
 		goto unmap;
 	fc__views_link(m, true);

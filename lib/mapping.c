@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mapping.c - a mapping's lifetime after fc_map(): the references fault
+ * handlers hold on it, its teardown by fc_unmap() or fc_cache_destroy(),
+ * and, with the last reference, its address range and its file.
+ *
+ * The table (maptab.c) holds one reference; handlers take more while they
+ * work on a fault. fc_unmap() marks the mapping dead, puts a PROT_NONE
+ * placeholder over the range (which also unregisters it), wakes the
+ * threads blocked in it (they retry and get SIGSEGV, as after munmap),
+ * and only then removes it from the table and drops the table's
+ * reference: a fault taken before the placeholder is in still finds its
+ * mapping (an inline fault that did not would take the signal for someone
+ * else's). The placeholder is unmapped by the last reference, so no
+ * address is reused while a handler may still install.
+ */
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "file.h"
+#include "mapping.h"
+#include "maptab.h"
+#include "uffd.h"
+#include "view.h"
+
+/* Drop a reference; the last frees the address range and the file ref. */
+void fc__mapping_put(struct fc_mapping *m)
+{
+	struct fc_cache *c = m->cache;
+
+	if (atomic_fetch_sub(&m->refs, 1) != 1)
+		return;
+	munmap(m->base, m->len);
+	/* no handler can copy into it any more: its copies are gone */
+	if (m->copied)
+		fc__view_copied_clear(m, 0, m->len);
+	pthread_mutex_lock(&c->lock);
+	fc__file_put(c, m->file);
+	pthread_mutex_unlock(&c->lock);
+	fc__files_reap(c);
+	free(m->copied);
+	free(m);
+}
+
+/* Tear down @m (marked unmapping by the caller) and drop the table's ref. */
+void fc__mapping_unmap(struct fc_mapping *m)
+{
+	struct fc_cache *c = m->cache;
+
+	pthread_mutex_lock(&c->lock);
+	m->dead = true;
+	pthread_mutex_unlock(&c->lock);
+	fc__views_link(m, false);
+	/* replaces the view atomically and unregisters it */
+	mmap(m->base, m->len, PROT_NONE,
+	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	/* the copies went with the view (a racing install may set a bit
+	 * again: the last put clears them once more) */
+	if (m->copied)
+		fc__view_copied_clear(m, 0, m->len);
+	fc__uffd_wake(m->uffd, m->base, m->len);
+	fc__maptab_remove(m);
+	atomic_fetch_sub(&c->nr_mappings, 1);
+	fc__mapping_put(m);
+}
+
+/* Unmap every mapping of @c (fc_cache_destroy). */
+void fc__unmap_all(struct fc_cache *c)
+{
+	struct fc_mapping *m;
+
+	while ((m = fc__maptab_unmapping_of(c)))
+		fc__mapping_unmap(m);
+}

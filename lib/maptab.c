@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * maptab.c - the process-wide table from addresses to mappings, and the
+ * tombstones of mappings that left it a moment ago. Fault handlers and
+ * inline faults look their mapping up here; fc_map() and fc_unmap()
+ * insert and remove (map.c, mapping.c). The table holds one reference on
+ * each mapping in it.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "maptab.h"
+#include "view.h"
+
+/*
+ * Ranges taken out of the table lately (FC_CONFIG_INLINE): a SIGBUS raised
+ * by a fault just before fc_unmap put its placeholder in can be handled
+ * just after the mapping left the table. Such a fault is retried (it meets
+ * the placeholder: SIGSEGV, as documented) rather than passed on as
+ * someone else's SIGBUS. Entries count for FC_TOMB_NS only, so that a
+ * real SIGBUS at a reused address is never retried for long.
+ */
+#define FC_TOMBS 64
+#define FC_TOMB_NS (10 * 1000 * 1000ull)
+
+struct fc_tomb {
+	uintptr_t lo, hi;
+	uint64_t t;		/* fc__now_ns() when it left the table */
+};
+
+static struct {
+	pthread_rwlock_t lock;
+	struct fc_mapping **v;	/* sorted by base */
+	size_t n, cap;
+	struct fc_tomb tombs[FC_TOMBS];
+	unsigned next_tomb;
+} maptab = { PTHREAD_RWLOCK_INITIALIZER, NULL, 0, 0, { { 0, 0, 0 } }, 0 };
+
+/* Index of the first mapping with base > addr. Context: maptab.lock held. */
+static size_t upper_bound(uintptr_t addr)
+{
+	size_t lo = 0, hi = maptab.n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if ((uintptr_t)maptab.v[mid]->base <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static struct fc_mapping *find_locked(uintptr_t addr, size_t *pos)
+{
+	size_t i = upper_bound(addr);
+	struct fc_mapping *m;
+
+	if (!i)
+		return NULL;
+	m = maptab.v[i - 1];
+	if (addr >= (uintptr_t)m->base + m->len)
+		return NULL;
+	*pos = i - 1;
+	return m;
+}
+
+/* Put @m in the table. 0 or -ENOMEM. */
+int fc__maptab_insert(struct fc_mapping *m)
+{
+	size_t i;
+
+	pthread_rwlock_wrlock(&maptab.lock);
+	if (maptab.n == maptab.cap) {
+		size_t cap = maptab.cap ? 2 * maptab.cap : 64;
+		struct fc_mapping **v = realloc(maptab.v, cap * sizeof(*v));
+
+		if (!v) {
+			pthread_rwlock_unlock(&maptab.lock);
+			return -ENOMEM;
+		}
+		maptab.v = v;
+		maptab.cap = cap;
+	}
+	i = upper_bound((uintptr_t)m->base);
+	memmove(&maptab.v[i + 1], &maptab.v[i],
+		(maptab.n - i) * sizeof(maptab.v[0]));
+	maptab.v[i] = m;
+	maptab.n++;
+	pthread_rwlock_unlock(&maptab.lock);
+	return 0;
+}
+
+static void table_remove_at(size_t i)
+{
+	memmove(&maptab.v[i], &maptab.v[i + 1],
+		(maptab.n - i - 1) * sizeof(maptab.v[0]));
+	maptab.n--;
+}
+
+void fc__mapping_get(struct fc_mapping *m)
+{
+	atomic_fetch_add(&m->refs, 1);
+}
+
+/**
+ * fc__mapping_lookup - the live mapping containing @addr, referenced.
+ * Return: the mapping or NULL. Context: any thread, no locks held.
+ */
+struct fc_mapping *fc__mapping_lookup(uint64_t addr)
+{
+	struct fc_mapping *m;
+	size_t pos;
+
+	pthread_rwlock_rdlock(&maptab.lock);
+	m = find_locked((uintptr_t)addr, &pos);
+	if (m)
+		fc__mapping_get(m);
+	pthread_rwlock_unlock(&maptab.lock);
+	return m;
+}
+
+/* @addr was in an inline mapping unmapped in the last FC_TOMB_NS. */
+static bool tomb_recent(uintptr_t addr)
+{
+	uint64_t now = fc__now_ns();
+	unsigned i;
+
+	for (i = 0; i < FC_TOMBS; i++) {
+		const struct fc_tomb *t = &maptab.tombs[i];
+
+		if (addr >= t->lo && addr < t->hi && now - t->t < FC_TOMB_NS)
+			return true;
+	}
+	return false;
+}
+
+/**
+ * fc__mapping_lookup_inline - as fc__mapping_lookup, for an inline fault:
+ * NULL unless the mapping is in an inline cache, and the cache's
+ * inline_active count is raised under the table lock, so that
+ * fc_cache_destroy, which waits for the count to fall to 0 after taking
+ * every mapping out of the table, cannot miss this fault. The caller
+ * drops both when done. @gone is set when @addr was in an inline mapping
+ * unmapped a moment ago (the fault is to be retried, see FC_TOMBS).
+ */
+struct fc_mapping *fc__mapping_lookup_inline(uint64_t addr, bool *gone)
+{
+	struct fc_mapping *m;
+	size_t pos;
+
+	*gone = false;
+	pthread_rwlock_rdlock(&maptab.lock);
+	m = find_locked((uintptr_t)addr, &pos);
+	if (m && m->cache->inline_mode) {
+		fc__mapping_get(m);
+		atomic_fetch_add(&m->cache->inline_active, 1);
+	} else {
+		if (!m)
+			*gone = tomb_recent((uintptr_t)addr);
+		m = NULL;
+	}
+	pthread_rwlock_unlock(&maptab.lock);
+	return m;
+}
+
+/**
+ * fc__mapping_clear_eof - @f grew from @old_size: clear the SIGBUS markers
+ * that faults past the old end left in its views, so the new bytes fault
+ * in on the next touch. Context: no locks held.
+ */
+void fc__mapping_clear_eof(struct fc_file *f, uint64_t old_size)
+{
+	size_t sp = f->cache->sys_page, i;
+	uint64_t from = (old_size + sp - 1) & ~(uint64_t)(sp - 1);
+
+	pthread_rwlock_rdlock(&maptab.lock);
+	for (i = 0; i < maptab.n; i++) {
+		struct fc_mapping *m = maptab.v[i];
+		uint64_t lo = from > m->offset ? from - m->offset : 0;
+
+		if (m->file != f || lo >= m->len)
+			continue;
+		fc__view_zap(m, lo, m->len);
+	}
+	pthread_rwlock_unlock(&maptab.lock);
+}
+
+/* Take @m, already marked unmapping, out of the table. */
+void fc__maptab_remove(struct fc_mapping *m)
+{
+	size_t pos;
+
+	pthread_rwlock_wrlock(&maptab.lock);
+	if (find_locked((uintptr_t)m->base, &pos) == m)
+		table_remove_at(pos);
+	if (m->cache->inline_mode) {
+		struct fc_tomb *t = &maptab.tombs[maptab.next_tomb++ % FC_TOMBS];
+
+		t->lo = (uintptr_t)m->base;
+		t->hi = (uintptr_t)m->base + m->len;
+		t->t = fc__now_ns();
+	}
+	pthread_rwlock_unlock(&maptab.lock);
+}
+
+/**
+ * fc__maptab_unmapping - the mapping whose view starts at @addr, marked
+ * unmapping (fc_unmap has begun, and no other fc_unmap may begin it);
+ * NULL if there is none or it is being unmapped already.
+ */
+struct fc_mapping *fc__maptab_unmapping(const void *addr)
+{
+	struct fc_mapping *m;
+	size_t pos;
+
+	pthread_rwlock_wrlock(&maptab.lock);
+	m = find_locked((uintptr_t)addr, &pos);
+	if (!m || m->base != addr || m->unmapping)
+		m = NULL;
+	else
+		m->unmapping = true;
+	pthread_rwlock_unlock(&maptab.lock);
+	return m;
+}
+
+/*
+ * A mapping of @c not yet being unmapped, marked unmapping as
+ * fc__maptab_unmapping; NULL when none is left (fc_cache_destroy).
+ */
+struct fc_mapping *fc__maptab_unmapping_of(const struct fc_cache *c)
+{
+	struct fc_mapping *m = NULL;
+	size_t i;
+
+	pthread_rwlock_wrlock(&maptab.lock);
+	for (i = 0; i < maptab.n; i++) {
+		if (maptab.v[i]->cache == c && !maptab.v[i]->unmapping) {
+			m = maptab.v[i];
+			m->unmapping = true;
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&maptab.lock);
+	return m;
+}

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/* maptab.h - the table from addresses to mappings (maptab.c). */
+#ifndef FC_MAPTAB_H
+#define FC_MAPTAB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "types.h"
+
+int fc__maptab_insert(struct fc_mapping *m);
+void fc__maptab_remove(struct fc_mapping *m);
+struct fc_mapping *fc__maptab_unmapping(const void *addr);
+struct fc_mapping *fc__maptab_unmapping_of(const struct fc_cache *c);
+void fc__mapping_get(struct fc_mapping *m);
+struct fc_mapping *fc__mapping_lookup(uint64_t addr);
+struct fc_mapping *fc__mapping_lookup_inline(uint64_t addr, bool *gone);
+void fc__mapping_clear_eof(struct fc_file *f, uint64_t old_size);
+
+#endif
