@@ -9,6 +9,7 @@
 #include "mapping.h"
 #include "maptab.h"
 #include "memlimit.h"
+#include "polled.h"
 #include "reclaim.h"
 #include "stats.h"
 #include "store.h"
@@ -41,10 +42,6 @@ struct fc_io *fc__io_new(struct fc_file *f, uint64_t index, uint32_t nr);
 void fc__io_free(struct fc_io *io);
 void fc__stage_init(struct fc_cache *c);
 void fc__stage_destroy(struct fc_cache *c);
-void fc__pollers_init(struct fc_cache *c, unsigned n);
-void fc__poll_inject_submit_failure(int count);
-void fc__poll_inject_delay(unsigned polled_us, unsigned slept_us);
-void fc__pollers_destroy(struct fc_cache *c);
 /* test hook: make reads covering file offset @off fail @count times */
 void fc__io_inject_error(uint64_t off, int count, int err);
 
