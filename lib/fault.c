@@ -29,6 +29,10 @@
 #include "internal.h"
 #include "io.h"
 
+#define FC_TAG_UFFD ((uint64_t)1)
+#define FC_TAG_EVFD ((uint64_t)2)
+#define FC_TAG_INOTIFY ((uint64_t)3)
+
 enum act_kind {
 	ACT_INSTALL,
 	ACT_POISON,	/* the read failed: SIGBUS */

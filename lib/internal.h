@@ -6,6 +6,7 @@
 #include "chunk.h"
 #include "config.h"
 #include "file.h"
+#include "io.h"
 #include "mapping.h"
 #include "maptab.h"
 #include "memlimit.h"
@@ -33,16 +34,5 @@ int fc__handler_post(struct fc_handler *h, struct fc_cmd *cmd);
 
 /* inline.c */
 int fc__sigbus_install(void);
-
-/* io.c */
-int fc__io_ring_init(struct fc_handler *h);
-void fc__io_queue(struct fc_handler *h, struct fc_io *io);
-void fc__io_submit(struct fc_handler *h);
-struct fc_io *fc__io_new(struct fc_file *f, uint64_t index, uint32_t nr);
-void fc__io_free(struct fc_io *io);
-void fc__stage_init(struct fc_cache *c);
-void fc__stage_destroy(struct fc_cache *c);
-/* test hook: make reads covering file offset @off fail @count times */
-void fc__io_inject_error(uint64_t off, int count, int err);
 
 #endif

@@ -31,8 +31,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "compat.h"
 #include "io.h"
+#include "polled.h"
+#include "store.h"
+#include "uffd.h"
 
 #define FC_IO_MAX_AGAIN 64
 

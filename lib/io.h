@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* io.h - outcome of one io_uring completion, decided by fc__io_complete. */
+/* io.h - reads: io_uring, backends, staging, and into the store (io.c). */
 #ifndef FC_IO_H
 #define FC_IO_H
 
-#include "internal.h"
+#include <stdint.h>
 
+#include "types.h"
+
+/* How a read (or one completion of it) ended. */
 enum fc_io_outcome {
 	FC_IO_DONE,		/* all bytes read (zero-filled past EOF) */
 	FC_IO_AGAIN,		/* resubmitted: short read or -EAGAIN */
@@ -12,13 +15,18 @@ enum fc_io_outcome {
 	FC_IO_EOF,		/* the source ended early (rest zeroed) */
 };
 
+int fc__io_ring_init(struct fc_handler *h);
+struct fc_io *fc__io_new(struct fc_file *f, uint64_t index, uint32_t nr);
+void fc__io_free(struct fc_io *io);
+void fc__io_queue(struct fc_handler *h, struct fc_io *io);
+void fc__io_submit(struct fc_handler *h);
 enum fc_io_outcome fc__io_complete(struct fc_handler *h, struct fc_io *io,
 				   int res, int *err);
 enum fc_io_outcome fc__io_sync(struct fc_io *io, int *err);
 int64_t fc__io_store(struct fc_io *io, struct fc_mapping *m);
-
-#define FC_TAG_UFFD ((uint64_t)1)
-#define FC_TAG_EVFD ((uint64_t)2)
-#define FC_TAG_INOTIFY ((uint64_t)3)
+void fc__stage_init(struct fc_cache *c);
+void fc__stage_destroy(struct fc_cache *c);
+/* test hook: make reads covering file offset @off fail @count times */
+void fc__io_inject_error(uint64_t off, int count, int err);
 
 #endif
