@@ -12,6 +12,7 @@
 #include "memlimit.h"
 #include "polled.h"
 #include "reclaim.h"
+#include "sigbus.h"
 #include "stats.h"
 #include "store.h"
 #include "types.h"
@@ -31,8 +32,5 @@ struct fc_cache *fc__default_cache(void);
 void *fc__handler_main(void *arg);
 bool fc__inline_fault(uint64_t addr);
 int fc__handler_post(struct fc_handler *h, struct fc_cmd *cmd);
-
-/* inline.c */
-int fc__sigbus_install(void);
 
 #endif

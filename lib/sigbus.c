@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * inline.c - FC_CONFIG_INLINE: the process's SIGBUS handler.
+ * sigbus.c - FC_CONFIG_INLINE: the process's SIGBUS handler.
  *
  * The views of an inline cache are registered with a uffd that has
  * UFFD_FEATURE_SIGBUS. A missing fault in them (a page the store lacks:

@@ -1,0 +1,8 @@
+/* SPDX-License-Identifier: MIT */
+/* sigbus.h - the process's SIGBUS handler for inline faults (sigbus.c). */
+#ifndef FC_SIGBUS_H
+#define FC_SIGBUS_H
+
+int fc__sigbus_install(void);
+
+#endif
