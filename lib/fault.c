@@ -12,9 +12,8 @@
  * others in the (shared) views itself. In copy mode every first touch of a
  * page in a (private) view does, and is installed with UFFDIO_COPY.
  *
- * Work is done in two phases so that no ioctl runs under cache->lock:
- *   plan (lock held): look pages up, start reads, pin the pages to install;
- *   act  (no lock):   UFFDIO_COPY / POISON / WAKE, then unpin.
+ * Faults are resolved in two phases, plan and act (plan.c), so that no
+ * ioctl runs under cache->lock.
  */
 #include <errno.h>
 #include <linux/futex.h>
@@ -32,183 +31,6 @@
 #define FC_TAG_UFFD ((uint64_t)1)
 #define FC_TAG_EVFD ((uint64_t)2)
 #define FC_TAG_INOTIFY ((uint64_t)3)
-
-enum act_kind {
-	ACT_INSTALL,
-	ACT_POISON,	/* the read failed: SIGBUS */
-	ACT_WAKE,
-	ACT_EOF,	/* past the end: look at the size again, else SIGBUS */
-};
-
-/* One thing to do after the lock is dropped. Holds a mapping reference. */
-struct act {
-	enum act_kind kind;
-	struct fc_mapping *m;
-	uint64_t first, end;	/* pinned cache pages [first, end) */
-	uint64_t addr;		/* fault address, 0 for install-ahead */
-	uint64_t t0;
-	pid_t tid;		/* faulting thread (for SIGBUS), 0 if unknown */
-	uint64_t skip;		/* page not to install (marker), or ~0 */
-	uint64_t lim;		/* bytes of the view inside the file */
-	uint64_t reserved;	/* copy mode: pages in cache->copy_reserved */
-	bool fault_only;	/* copy mode, over budget: the fault page only */
-	bool timed;		/* ACT_WAKE that resolves a fault: latency */
-};
-
-struct plan {
-	struct act *v;
-	size_t n, cap;
-	struct fc_mapping **puts;	/* references to drop after the lock */
-	size_t nputs, capputs;
-	bool fixed;	/* v and puts are the caller's arrays: never grown */
-};
-
-/*
- * A plan on the stack of an inline fault: it never allocates, so a fault
- * on a cached page allocates nothing (and what does not fit is done by
- * the fault coming again).
- */
-#define INLINE_PLAN(name)                                                  \
-	struct act name##_v[8];                                            \
-	struct fc_mapping *name##_puts[16];                                \
-	struct plan name = { name##_v, 0, 8, name##_puts, 0, 16, true }
-
-/*
- * Drop @m's reference once the lock is released (the last reference
- * takes the lock itself). If no room can be found, drop it now: the plan
- * entries just taken keep it above zero except in the dead-mapping case,
- * where the extra reference is leaked rather than deadlocking.
- */
-static void plan_put(struct plan *p, struct fc_mapping *m)
-{
-	if (p->nputs == p->capputs) {
-		size_t cap = p->capputs ? 2 * p->capputs : 64;
-		struct fc_mapping **v = p->fixed ? NULL
-						 : realloc(p->puts, cap * sizeof(*v));
-
-		if (!v) {
-			if (atomic_load(&m->refs) > 1)
-				atomic_fetch_sub(&m->refs, 1);
-			return;
-		}
-		p->puts = v;
-		p->capputs = cap;
-	}
-	p->puts[p->nputs++] = m;
-}
-
-static struct act *plan_add(struct plan *p)
-{
-	if (p->n == p->cap) {
-		size_t cap = p->cap ? 2 * p->cap : 64;
-		struct act *v = p->fixed ? NULL : realloc(p->v, cap * sizeof(*v));
-
-		if (!v)
-			return NULL;
-		p->v = v;
-		p->cap = cap;
-	}
-	memset(&p->v[p->n], 0, sizeof(p->v[0]));
-	p->v[p->n].skip = ~0ull;
-	return &p->v[p->n++];
-}
-
-static void mark_used(struct fc_cache *c, struct fc_page *pg)
-{
-	if (pg->ra_unused) {
-		pg->ra_unused = 0;
-		c->st.ra_used++;
-	}
-}
-
-/*
- * @pg is mapped in @m's view now: it counts as used, and is watched by
- * sampling when @m's accesses count as references. Context: cache->lock.
- */
-static void mapped_ahead(struct fc_mapping *m, struct fc_page *pg)
-{
-	mark_used(m->cache, pg);
-	if (m->ra.advice == FC_RA_NORMAL)
-		pg->sample = FC_SAMPLE_MAPPED;
-}
-
-/*
- * Pin [first, end) of @m's file and queue its installation. The caller has
- * checked every page in the range is UPTODATE.
- * Context: cache->lock held.
- */
-static int plan_install(struct plan *p, struct fc_mapping *m, uint64_t first,
-			uint64_t end, uint64_t addr, uint64_t t0, uint64_t skip)
-{
-	struct act *a = plan_add(p);
-	struct fc_radix_cursor cur = { 0 };
-	uint64_t i;
-
-	if (!a)
-		return -ENOMEM;
-	for (i = first; i < end; i++) {
-		struct fc_page *pg = fc__radix_lookup_near(&m->file->tree,
-							   &cur, i);
-
-		if (i == skip)
-			continue;
-		pg->pins++;
-		mark_used(m->cache, pg);
-		if (m->ra.advice != FC_RA_NORMAL) {
-			if (pg->sample == FC_SAMPLE_ZAPPED)
-				pg->sample = FC_SAMPLE_NONE;	/* unwatched */
-			continue;
-		}
-		/*
-		 * A sampled page mapped again along with a fault on a
-		 * neighbour counts as used, as the kernel's fault-around
-		 * PTEs are young: one fault brings a block of a hot set
-		 * back, not one page.
-		 */
-		if (pg->sample == FC_SAMPLE_ZAPPED)
-			fc__lru_access(&m->cache->lru, &pg->lru);
-		pg->sample = FC_SAMPLE_MAPPED;
-	}
-	if (m->cache->copy_mode) {	/* room is made before act() copies */
-		a->reserved = end - first;
-		m->cache->copy_reserved += a->reserved;
-	}
-	fc__mapping_get(m);
-	a->kind = ACT_INSTALL;
-	a->m = m;
-	a->first = first;
-	a->end = end;
-	a->addr = addr;
-	a->t0 = t0;
-	a->skip = skip;
-	a->lim = fc__view_eof(m);
-	return 0;
-}
-
-static void plan_simple(struct plan *p, enum act_kind kind,
-			struct fc_mapping *m, uint64_t addr, uint64_t t0,
-			pid_t tid)
-{
-	struct act *a = plan_add(p);
-
-	if (!a)
-		return;	/* the thread is woken by its duplicate fault */
-	fc__mapping_get(m);
-	a->kind = kind;
-	a->m = m;
-	a->addr = addr;
-	a->t0 = t0;
-	a->tid = tid;
-}
-
-/* Wake the thread faulting at @addr in @m, and time its fault. */
-static void plan_wake(struct plan *p, struct fc_mapping *m, uint64_t addr,
-		      uint64_t t0)
-{
-	plan_simple(p, ACT_WAKE, m, addr, t0, 0);
-	if (p->n && p->v[p->n - 1].m == m && p->v[p->n - 1].addr == addr)
-		p->v[p->n - 1].timed = true;
-}
 
 /*
  * Page @index of @f if a view may map it without a fault (fault-around,
@@ -257,8 +79,8 @@ static void plan_around(struct plan *p, struct fc_mapping *m, uint64_t index,
 	while (hi < ahead && mappable(m->file, &cur, hi))
 		hi++;
 	m->ra_next = hi;
-	if (plan_install(p, m, lo, hi, addr, t0, ~0ull)) {
-		plan_simple(p, ACT_WAKE, m, addr, t0, 0);
+	if (fc__plan_install(p, m, lo, hi, addr, t0, ~0ull)) {
+		fc__plan_simple(p, ACT_WAKE, m, addr, t0, 0);
 		return;
 	}
 	if (c->copy_mode)
@@ -273,7 +95,7 @@ static void plan_around(struct plan *p, struct fc_mapping *m, uint64_t index,
 		} else {
 			while (i < whi && i != lo && mappable(m->file, &cur, i))
 				i++;
-			if (plan_install(p, m, first, i, 0, t0, ~0ull))
+			if (fc__plan_install(p, m, first, i, 0, t0, ~0ull))
 				return;
 		}
 	}
@@ -451,24 +273,6 @@ static void async_readahead(struct fc_handler *h, struct fc_mapping *m,
 	pg->pins--;
 }
 
-static struct fc_waiter *waiter_new(struct fc_mapping *m, uint64_t addr,
-				     uint64_t t0, pid_t tid,
-				     struct fc_waiter *next)
-{
-	struct fc_waiter *w = malloc(sizeof(*w));
-
-	if (!w)
-		return NULL;
-	fc__mapping_get(m);
-	w->m = m;
-	w->addr = addr;
-	w->t0 = t0;
-	w->tid = tid;
-	w->own = false;
-	w->next = next;
-	return w;
-}
-
 /*
  * Queue a waiter on @io: one per address, so its threads are woken, or
  * sent SIGBUS, once. A fault the kernel sends again (a thread waiting on
@@ -484,21 +288,11 @@ static int add_waiter(struct fc_io *io, struct fc_mapping *m, uint64_t addr,
 	for (w = io->waiters; w; w = w->next)
 		if (w->m == m && w->addr == addr)
 			return w->tid == tid;
-	w = waiter_new(m, addr, t0, tid, io->waiters);
+	w = fc__waiter_new(m, addr, t0, tid, io->waiters);
 	if (!w)
 		return -ENOMEM;
 	io->waiters = w;
 	return 0;
-}
-
-/* No page to be had now: retry the fault after the next completion. */
-static void defer(struct fc_handler *h, struct fc_mapping *m, uint64_t addr,
-		  uint64_t t0, pid_t tid)
-{
-	struct fc_waiter *w = waiter_new(m, addr, t0, tid, h->deferred);
-
-	if (w)	/* else the re-sent fault message brings it back */
-		h->deferred = w;
 }
 
 /*
@@ -537,7 +331,7 @@ static void plan_hit(struct fc_handler *h, struct plan *p,
 				  m->offset + (addr - (uintptr_t)m->base)))
 		fc__page_drop(c, pg);	/* never loop on a page it lacks */
 	if (!c->inline_mode)
-		plan_wake(p, m, addr, t0);
+		fc__plan_wake(p, m, addr, t0);
 }
 
 /**
@@ -558,13 +352,13 @@ static void handle_fault(struct fc_handler *h, struct plan *p,
 	struct fc_io *io;
 
 	if (m->dead || addr >= (uintptr_t)m->base + m->len) {
-		plan_simple(p, ACT_WAKE, m, addr, t0, 0);
+		fc__plan_simple(p, ACT_WAKE, m, addr, t0, 0);
 		return;
 	}
 	if (!retry)
 		c->st.faults++;
 	if (addr - (uintptr_t)m->base >= fc__view_eof(m)) {
-		plan_simple(p, ACT_EOF, m, addr, t0, tid);
+		fc__plan_simple(p, ACT_EOF, m, addr, t0, tid);
 		return;
 	}
 	pg = fc__radix_lookup(&f->tree, index);
@@ -585,246 +379,16 @@ static void handle_fault(struct fc_handler *h, struct plan *p,
 		}
 		c->st.misses++;
 		if (ret)
-			defer(h, m, addr, t0, tid);
+			fc__defer(h, m, addr, t0, tid);
 		return;
 	}
 	w = fc__ra_miss(&m->ra, index, f->nr_pages);
 	io = read_window(h, m, w, index, NULL);
 	if (!io || add_waiter(io, m, addr, t0, tid)) {
-		defer(h, m, addr, t0, tid);
+		fc__defer(h, m, addr, t0, tid);
 		return;
 	}
 	c->st.misses++;
-}
-
-/* ---- the act phase (no lock) ---- */
-
-/* Address of cache page @index in @m, clipped to [base, base + lim]. */
-static char *page_addr(const struct fc_mapping *m, uint64_t index, size_t ps,
-		       uint64_t lim)
-{
-	uint64_t off = index * ps;
-
-	if (off < m->offset)
-		off = m->offset;
-	if (off > m->offset + lim)
-		off = m->offset + lim;
-	return m->base + (off - m->offset);
-}
-
-/*
- * Install view bytes [lo, hi) of @m: map the store's pages, or copy them
- * from the alias (FC_CONFIG_COPY) and count the copies.
- */
-static int64_t install(struct fc_mapping *m, char *lo, char *hi, bool wake)
-{
-	const char *src = NULL;
-	int64_t n;
-
-	if (m->copied)
-		src = fc__store_alias(m->file,
-				      m->offset + (uint64_t)(lo - m->base));
-	n = fc__uffd_install(m->uffd, lo, hi, src, wake);
-	if (n > 0 && m->copied)
-		fc__view_copied(m, lo, (size_t)n);
-	return n;
-}
-
-static void do_install(struct fc_cache *c, struct act *a)
-{
-	size_t ps = c->cfg.page_size, sp = c->sys_page;
-	struct fc_mapping *m = a->m;
-	char *lo = page_addr(m, a->first, ps, a->lim);
-	char *hi = page_addr(m, a->end, ps, a->lim);
-	char *fault = (char *)(uintptr_t)a->addr;
-	int64_t ret;
-
-	if (m->dead || (a->fault_only && !fault))
-		return;
-	if (a->skip != ~0ull) {	/* install ahead around the marker */
-		char *s = page_addr(m, a->skip, ps, a->lim);
-		char *e = page_addr(m, a->skip + 1, ps, a->lim);
-
-		install(m, lo, s, true);
-		install(m, e, hi, true);
-		return;
-	}
-	if (!fault) {
-		install(m, lo, hi, true);
-		return;
-	}
-	/*
-	 * The faulting page alone first, so its thread runs again after one
-	 * page, then its neighbours without waking anyone: a fault on a cached
-	 * page went from 47 to 44 us p50 (docs/design.md, "Wake first").
-	 */
-	fault = (char *)((uintptr_t)fault & ~(uintptr_t)(sp - 1));
-	if (fault >= hi) {	/* the file shrank since the plan */
-		fc__uffd_wake(m->uffd, fault, sp);
-		return;
-	}
-	ret = install(m, fault, fault + sp, true);
-	if (ret < 0 && ret != -ENOENT && ret != -EINVAL)
-		fc__uffd_wake(m->uffd, fault, sp);
-	if (a->fault_only)
-		return;
-	install(m, fault + sp, hi, false);
-	install(m, lo, fault, false);
-}
-
-static void do_poison(struct fc_cache *c, struct act *a)
-{
-	size_t sp = c->sys_page;
-	char *fault = (char *)((uintptr_t)a->addr & ~(uintptr_t)(sp - 1));
-
-	if (a->m->dead)
-		return;
-	/*
-	 * Without UFFDIO_POISON (before 6.6), signal the faulting thread
-	 * (known from UFFD_FEATURE_THREAD_ID) and wake it: it takes SIGBUS
-	 * on its way back to user mode, without si_addr (fc_map(3)).
-	 */
-	if (fc__uffd_poison(a->m->uffd, fault, sp)) {
-		if (a->tid > 0)
-			syscall(SYS_tgkill, getpid(), a->tid, SIGBUS);
-		fc__uffd_wake(a->m->uffd, fault, sp);
-	}
-}
-
-static void unpin(struct fc_cache *c, struct act *a)
-{
-	struct fc_radix_cursor cur = { 0 };
-	uint64_t i;
-
-	for (i = a->first; i < a->end; i++) {
-		struct fc_page *pg = fc__radix_lookup_near(&a->m->file->tree,
-							   &cur, i);
-
-		if (i != a->skip && pg) {
-			pg->pins--;
-			if (!a->fault_only)
-				c->st.pages_installed++;
-			if (pg->stale && !pg->pins) {	/* the file changed */
-				fc__page_drop(c, pg);
-				cur.leaf = NULL;	/* it may free the leaf */
-			}
-		}
-	}
-	if (a->fault_only && a->addr)
-		c->st.pages_installed++;
-	c->copy_reserved -= a->reserved;
-	if (a->addr)
-		fc__stat_latency(c, a->t0);
-}
-
-/*
- * A fault past the end of the file: the file may have grown (the size is
- * looked at again, and the fault retried); else SIGBUS, as the kernel
- * gives past the end of a mapped file.
- */
-static void do_eof(struct fc_handler *h, struct act *a)
-{
-	struct fc_cache *c = h->cache;
-	bool inside;
-
-	if (a->m->dead) {
-		fc__uffd_wake(a->m->uffd, (char *)(uintptr_t)a->addr,
-			      c->sys_page);
-		return;
-	}
-	fc__file_revalidate(c, a->m->file);
-	pthread_mutex_lock(&c->lock);
-	inside = a->addr - (uintptr_t)a->m->base < fc__view_eof(a->m);
-	if (!inside)
-		c->st.sigbus++;
-	else
-		defer(h, a->m, a->addr, a->t0, a->tid);
-	pthread_mutex_unlock(&c->lock);
-	if (!inside)
-		do_poison(c, a);
-}
-
-/*
- * Copy mode, @excess cache pages over the budget after eviction (the rest
- * is pinned or being read): give up planned copies until it fits, the
- * speculative ones first (install-ahead, then a fault's neighbours). The
- * faulting page itself is always copied, so the overshoot is bounded by
- * one page per fault being resolved. Context: cache->lock held.
- */
-static void copy_shed(struct fc_cache *c, struct plan *p, uint64_t excess)
-{
-	int pass;
-	size_t i;
-
-	for (pass = 0; pass < 2 && excess; pass++) {
-		for (i = 0; i < p->n && excess; i++) {
-			struct act *a = &p->v[i];
-			bool ahead = !a->addr;	/* no thread waits for it */
-			uint64_t keep = ahead ? 0 : 1, give;
-
-			if (a->kind != ACT_INSTALL || a->fault_only ||
-			    ahead != (pass == 0) || a->reserved <= keep)
-				continue;
-			give = a->reserved - keep;
-			a->fault_only = true;
-			a->reserved = keep;
-			c->copy_reserved -= give;
-			excess = excess > give ? excess - give : 0;
-		}
-	}
-}
-
-/* Carry out @p, then release its pins and references. */
-static void act(struct fc_handler *h, struct plan *p)
-{
-	struct fc_cache *c = h->cache;
-	size_t i;
-
-	/*
-	 * Copy mode: evict for the planned copies now that their pages are
-	 * pinned (not while planning: the planner still holds page pointers);
-	 * what eviction cannot cover is not copied.
-	 */
-	if (c->copy_mode && p->n) {
-		pthread_mutex_lock(&c->lock);
-		copy_shed(c, p, fc__copy_trim(c));
-		pthread_mutex_unlock(&c->lock);
-	}
-	for (i = 0; i < p->n; i++) {
-		struct act *a = &p->v[i];
-
-		if (a->kind == ACT_INSTALL)
-			do_install(c, a);
-		else if (a->kind == ACT_POISON)
-			do_poison(c, a);
-		else if (a->kind == ACT_EOF)
-			do_eof(h, a);
-		else
-			fc__uffd_wake(a->m->uffd,
-				      (char *)((uintptr_t)a->addr &
-					       ~(uintptr_t)(c->sys_page - 1)),
-				      c->sys_page);
-	}
-	for (i = 0; i < p->n && !c->copy_mode; i++)
-		if (p->v[i].kind == ACT_INSTALL || p->v[i].timed)
-			break;
-	if (i < p->n || c->copy_mode) {	/* else nothing to do locked */
-		pthread_mutex_lock(&c->lock);
-		for (i = 0; i < p->n; i++) {
-			if (p->v[i].kind == ACT_INSTALL)
-				unpin(c, &p->v[i]);
-			else if (p->v[i].timed)
-				fc__stat_latency(c, p->v[i].t0);
-		}
-		fc__copy_trim(c);
-		pthread_mutex_unlock(&c->lock);
-	}
-	for (i = 0; i < p->n; i++)
-		fc__mapping_put(p->v[i].m);
-	for (i = 0; i < p->nputs; i++)
-		fc__mapping_put(p->puts[i]);
-	p->n = 0;
-	p->nputs = 0;
 }
 
 /* ---- read completions ---- */
@@ -850,7 +414,7 @@ static void iwake(struct fc_io *io, unsigned how)
 static void io_release(struct fc_cache *c, struct plan *p, struct fc_io *io)
 {
 	if (io->ra_owner)
-		plan_put(p, io->ra_owner);
+		fc__plan_put(p, io->ra_owner);
 	c->st.reads_inflight--;
 	fc__file_put(c, io->file);
 	fc__io_free(io);
@@ -909,7 +473,7 @@ static void io_done(struct fc_handler *h, struct plan *p, struct fc_io *io)
 		if (owner && !c->copy_mode && i != io->marker &&
 		    i >= fc__view_first_page(owner, c->cfg.page_size) &&
 		    i < fc__view_end_page(owner, c->cfg.page_size))
-			mapped_ahead(owner, pg);	/* by fc__io_store */
+			fc__mapped_ahead(owner, pg);	/* by fc__io_store */
 		fc__lru_insert(&c->lru, &pg->lru, fc__page_refault(c, pg));
 		if (pg->lru.active)
 			c->st.refaults_active++;
@@ -926,8 +490,8 @@ static void io_done(struct fc_handler *h, struct plan *p, struct fc_io *io)
 
 		next = w->next;
 		if (!pg) {	/* dropped as stale: fault again */
-			defer(h, w->m, w->addr, w->t0, w->tid);
-			plan_put(p, w->m);
+			fc__defer(h, w->m, w->addr, w->t0, w->tid);
+			fc__plan_put(p, w->m);
 			free(w);
 			continue;
 		}
@@ -937,12 +501,12 @@ static void io_done(struct fc_handler *h, struct plan *p, struct fc_io *io)
 		if (pg->held)	/* the marker, faulted on while read */
 			fc__page_store_held(c, pg);
 		if (w->m->dead)
-			plan_simple(p, ACT_WAKE, w->m, w->addr, w->t0, 0);
+			fc__plan_simple(p, ACT_WAKE, w->m, w->addr, w->t0, 0);
 		else if (!c->copy_mode)	/* in the store: the kernel maps it */
-			plan_wake(p, w->m, w->addr, w->t0);
+			fc__plan_wake(p, w->m, w->addr, w->t0);
 		else
 			plan_around(p, w->m, idx, w->addr, w->t0);
-		plan_put(p, w->m);
+		fc__plan_put(p, w->m);
 		free(w);
 	}
 	io->waiters = NULL;
@@ -959,7 +523,7 @@ static void io_done(struct fc_handler *h, struct plan *p, struct fc_io *io)
 		if (hi > fc__view_end_page(owner, ps))
 			hi = fc__view_end_page(owner, ps);
 		if (lo < hi)
-			plan_install(p, owner, lo, hi, 0, 0, mk);
+			fc__plan_install(p, owner, lo, hi, 0, 0, mk);
 	}
 }
 
@@ -989,13 +553,13 @@ static void io_fail(struct fc_handler *h, struct plan *p, struct fc_io *io)
 	for (w = io->waiters; w; w = next) {
 		next = w->next;
 		if (w->own || !io->retried) {
-			plan_simple(p, ACT_POISON, w->m, w->addr, w->t0,
+			fc__plan_simple(p, ACT_POISON, w->m, w->addr, w->t0,
 				    w->tid);
 			c->st.sigbus++;
 		} else {
-			defer(h, w->m, w->addr, w->t0, w->tid);
+			fc__defer(h, w->m, w->addr, w->t0, w->tid);
 		}
-		plan_put(p, w->m);
+		fc__plan_put(p, w->m);
 		free(w);
 	}
 	io->waiters = NULL;
@@ -1156,7 +720,7 @@ static void finish_reads(struct fc_handler *h, struct plan *p)
 		io->next = NULL;
 		io_end(h, p, io, (enum fc_io_outcome)io->end_out,
 		       io->ra_owner, NULL);
-		act(h, p);
+		fc__act(h, p);
 		if (h->ended) {
 			if (cmds_pending(h)) {
 				evfd_consume(h);
@@ -1243,7 +807,7 @@ static enum fc_io_outcome inline_end(struct fc_mapping *m, struct fc_io *io,
 	INLINE_PLAN(p);
 
 	out = io_end(m->h, &p, io, out, m, &split);
-	act(m->h, &p);
+	fc__act(m->h, &p);
 	if (split)
 		inline_submit(m, split);
 	return out;
@@ -1436,7 +1000,7 @@ bool fc__inline_fault(uint64_t addr)
 			retry = inline_eof(m, addr);
 			next = INL_DONE;
 		}
-		act(m->h, &p);
+		fc__act(m->h, &p);
 	} while (next != INL_DONE);
 	if (retry && !c->copy_mode) {	/* copy mode times it in unpin() */
 		pthread_mutex_lock(&c->lock);
@@ -1506,7 +1070,7 @@ static size_t fault_batch(struct fc_handler *h, struct plan *p)
 				     msgs[i].arg.pagefault.address & mask, t0,
 				     (pid_t)msgs[i].arg.pagefault.feat.ptid, false);
 	pthread_mutex_unlock(&c->lock);
-	act(h, p);	/* hits first: submitting a read takes a while */
+	fc__act(h, p);	/* hits first: submitting a read takes a while */
 	fc__io_submit(h);
 	for (i = 0; i < cnt; i++)
 		if (ms[i])
@@ -1525,7 +1089,7 @@ static void run_deferred(struct fc_handler *h, struct plan *p)
 		handle_fault(h, p, next->m, next->addr, next->t0, next->tid,
 			     true);
 	pthread_mutex_unlock(&c->lock);
-	act(h, p);
+	fc__act(h, p);
 	fc__io_submit(h);
 	for (; d; d = next) {
 		next = d->next;
@@ -1585,7 +1149,7 @@ static bool cmd_populate(struct plan *p, struct fc_cmd *cmd)
 		/* copies must not push cached pages out: stop at the budget */
 		if (!fc__copy_room(m->cache, done + hi - lo))
 			return true;
-		if (plan_install(p, m, lo, hi, 0, 0, ~0ull))
+		if (fc__plan_install(p, m, lo, hi, 0, 0, ~0ull))
 			return true;	/* no memory: faults will do it */
 		done += hi - lo;
 		key = hi;
@@ -1622,7 +1186,7 @@ static void run_cmds(struct fc_handler *h, struct plan *p)
 			fc__io_queue(h, io);
 		}
 		if (atomic_load(&cmd->m->dead)) {
-			plan_put(p, cmd->m);
+			fc__plan_put(p, cmd->m);
 			free(cmd);
 			continue;
 		}
@@ -1633,12 +1197,12 @@ static void run_cmds(struct fc_handler *h, struct plan *p)
 		}
 		if (cmd->kind == FC_CMD_WILLNEED)
 			cmd_willneed(h, cmd);
-		plan_put(p, cmd->m);
+		fc__plan_put(p, cmd->m);
 		free(cmd);
 	}
 	pthread_mutex_unlock(&c->lock);
 	fc__io_submit(h);
-	act(h, p);
+	fc__act(h, p);
 	for (; again; again = next) {
 		next = again->next;
 		if (fc__handler_post(h, again)) {
@@ -1771,7 +1335,7 @@ void *fc__handler_main(void *arg)
 		if (cmds)
 			evfd_consume(h);
 		backend_drain(h, &p);
-		act(h, &p);
+		fc__act(h, &p);
 		if (cmds)
 			run_cmds(h, &p);
 		if (faults)

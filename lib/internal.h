@@ -11,6 +11,7 @@
 #include "maptab.h"
 #include "memlimit.h"
 #include "polled.h"
+#include "plan.h"
 #include "reclaim.h"
 #include "sigbus.h"
 #include "stats.h"
