@@ -6,6 +6,7 @@
 #include "chunk.h"
 #include "config.h"
 #include "file.h"
+#include "filemap.h"
 #include "io.h"
 #include "mapping.h"
 #include "maptab.h"

@@ -234,6 +234,21 @@ void fc__io_queue(struct fc_handler *h, struct fc_io *io)
 	h->to_submit = io;
 }
 
+/*
+ * A read is ready to go: queue it on @h, or push it on *@out when the
+ * caller submits it itself (an inline fault, not on the handler thread).
+ */
+void fc__io_hand(struct fc_handler *h, struct fc_io *io,
+		 struct fc_io **out)
+{
+	if (out) {
+		io->next = *out;
+		*out = io;
+	} else {
+		fc__io_queue(h, io);
+	}
+}
+
 /* O_DIRECT needs the remaining offset and length block aligned. */
 static bool direct_ok(const struct fc_io *io)
 {

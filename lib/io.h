@@ -19,6 +19,7 @@ int fc__io_ring_init(struct fc_handler *h);
 struct fc_io *fc__io_new(struct fc_file *f, uint64_t index, uint32_t nr);
 void fc__io_free(struct fc_io *io);
 void fc__io_queue(struct fc_handler *h, struct fc_io *io);
+void fc__io_hand(struct fc_handler *h, struct fc_io *io, struct fc_io **out);
 void fc__io_submit(struct fc_handler *h);
 enum fc_io_outcome fc__io_complete(struct fc_handler *h, struct fc_io *io,
 				   int res, int *err);
