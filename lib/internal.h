@@ -4,6 +4,7 @@
 #define FC_INTERNAL_H
 
 #include "chunk.h"
+#include "completion.h"
 #include "config.h"
 #include "file.h"
 #include "filemap.h"
