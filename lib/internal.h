@@ -8,6 +8,8 @@
 #include "config.h"
 #include "file.h"
 #include "filemap.h"
+#include "handler.h"
+#include "inline.h"
 #include "io.h"
 #include "mapping.h"
 #include "maptab.h"
@@ -30,10 +32,5 @@ int fc__collapse_start(struct fc_cache *c);
 void fc__collapse_stop(struct fc_cache *c);
 bool fc__collapse_idle(const struct fc_cache *c);
 struct fc_cache *fc__default_cache(void);
-
-/* fault.c */
-void *fc__handler_main(void *arg);
-bool fc__inline_fault(uint64_t addr);
-int fc__handler_post(struct fc_handler *h, struct fc_cmd *cmd);
 
 #endif
