@@ -27,70 +27,6 @@
 
 /* ---- cache lifetime ---- */
 
-static void handler_stop(struct fc_handler *h)
-{
-	uint64_t one = 1;
-
-	atomic_store(&h->stop, true);
-	if (h->evfd >= 0 && write(h->evfd, &one, sizeof(one)) < 0)
-		return;
-}
-
-static void handlers_destroy(struct fc_cache *c)
-{
-	unsigned i;
-
-	for (i = 0; i < c->nr_handlers; i++)
-		if (c->handlers[i].started)
-			handler_stop(&c->handlers[i]);
-	for (i = 0; i < c->nr_handlers; i++) {
-		struct fc_handler *h = &c->handlers[i];
-
-		if (h->started)
-			pthread_join(h->thread, NULL);
-		if (h->ring_ok)
-			io_uring_queue_exit(&h->ring);
-		if (h->uffd >= 0)
-			close(h->uffd);
-		if (h->evfd >= 0)
-			close(h->evfd);
-		pthread_mutex_destroy(&h->cmd_lock);
-	}
-	free(c->handlers);
-}
-
-static int handler_init(struct fc_cache *c, struct fc_handler *h)
-{
-	/* copy mode fills anonymous memory: no shmem features needed */
-	uint64_t want = c->copy_mode ? 0 : UFFD_FEATURE_MISSING_SHMEM;
-	char name[16];
-	int ret;
-
-	h->cache = c;
-	h->uffd = -1;
-	h->evfd = -1;
-	pthread_mutex_init(&h->cmd_lock, NULL);
-	ret = fc__uffd_open(want, &c->uffd_features, &c->user_mode_only);
-	if (ret < 0)
-		return ret;
-	h->uffd = ret;
-	h->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (h->evfd < 0)
-		return -errno;
-	ret = fc__io_ring_init(h);
-	if (ret)
-		return ret;
-	ret = pthread_create(&h->thread, NULL, fc__handler_main, h);
-	if (ret)
-		return -ret;
-	h->started = true;
-	/* what top, perf and gdb show for it (best effort) */
-	snprintf(name, sizeof(name), "fc-handler%u",
-		 (unsigned)(h - c->handlers));
-	pthread_setname_np(h->thread, name);
-	return 0;
-}
-
 /*
  * FC_CONFIG_INLINE: the uffd the views are registered with, in SIGBUS mode
  * (faults are signals to the faulting thread, never messages), and the
@@ -170,7 +106,7 @@ struct fc_cache *fc_cache_create(const struct fc_config *cfg)
 		goto fail;
 	for (i = 0; i < c->cfg.handler_threads; i++) {
 		c->nr_handlers++;
-		ret = handler_init(c, &c->handlers[i]);
+		ret = fc__handler_init(c, &c->handlers[i]);
 		if (ret)
 			goto fail_handlers;
 	}
@@ -184,7 +120,7 @@ struct fc_cache *fc_cache_create(const struct fc_config *cfg)
 	return c;
 
 fail_handlers:
-	handlers_destroy(c);
+	fc__handlers_destroy(c);
 	c->handlers = NULL;
 fail:
 	fc__pollers_destroy(c);
@@ -224,7 +160,7 @@ void fc_cache_destroy(struct fc_cache *c)
 	while (atomic_load(&c->inline_active))
 		usleep(1000);
 	fc__pollers_destroy(c);
-	handlers_destroy(c);
+	fc__handlers_destroy(c);
 	/* every mapping, read and so file reference is gone now */
 	pthread_mutex_lock(&c->lock);
 	fc__retained_trim(c, 0);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fault.c - the fault handler threads: filemap_fault() in userspace.
+ * handler.c - the fault handler threads.
  *
  * Each handler thread owns one uffd and one io_uring; the ring also polls
  * the uffd and the handler's eventfd, so the thread sleeps in one place and
@@ -15,6 +15,8 @@
 #include <linux/futex.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,11 +354,11 @@ static bool cmds_pending(struct fc_handler *h)
 }
 
 /**
- * fc__handler_main - body of one handler thread.
+ * handler_main - body of one handler thread.
  * Runs until stop is set and every read it started has completed, so no
  * read is left writing into the store when the cache is freed.
  */
-void *fc__handler_main(void *arg)
+static void *handler_main(void *arg)
 {
 	struct fc_handler *h = arg;
 	struct plan p = { 0 };
@@ -399,4 +401,68 @@ void *fc__handler_main(void *arg)
 	}
 	handler_cleanup(h, &p);
 	return NULL;
+}
+
+static void handler_stop(struct fc_handler *h)
+{
+	uint64_t one = 1;
+
+	atomic_store(&h->stop, true);
+	if (h->evfd >= 0 && write(h->evfd, &one, sizeof(one)) < 0)
+		return;
+}
+
+void fc__handlers_destroy(struct fc_cache *c)
+{
+	unsigned i;
+
+	for (i = 0; i < c->nr_handlers; i++)
+		if (c->handlers[i].started)
+			handler_stop(&c->handlers[i]);
+	for (i = 0; i < c->nr_handlers; i++) {
+		struct fc_handler *h = &c->handlers[i];
+
+		if (h->started)
+			pthread_join(h->thread, NULL);
+		if (h->ring_ok)
+			io_uring_queue_exit(&h->ring);
+		if (h->uffd >= 0)
+			close(h->uffd);
+		if (h->evfd >= 0)
+			close(h->evfd);
+		pthread_mutex_destroy(&h->cmd_lock);
+	}
+	free(c->handlers);
+}
+
+int fc__handler_init(struct fc_cache *c, struct fc_handler *h)
+{
+	/* copy mode fills anonymous memory: no shmem features needed */
+	uint64_t want = c->copy_mode ? 0 : UFFD_FEATURE_MISSING_SHMEM;
+	char name[16];
+	int ret;
+
+	h->cache = c;
+	h->uffd = -1;
+	h->evfd = -1;
+	pthread_mutex_init(&h->cmd_lock, NULL);
+	ret = fc__uffd_open(want, &c->uffd_features, &c->user_mode_only);
+	if (ret < 0)
+		return ret;
+	h->uffd = ret;
+	h->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (h->evfd < 0)
+		return -errno;
+	ret = fc__io_ring_init(h);
+	if (ret)
+		return ret;
+	ret = pthread_create(&h->thread, NULL, handler_main, h);
+	if (ret)
+		return -ret;
+	h->started = true;
+	/* what top, perf and gdb show for it (best effort) */
+	snprintf(name, sizeof(name), "fc-handler%u",
+		 (unsigned)(h - c->handlers));
+	pthread_setname_np(h->thread, name);
+	return 0;
 }
