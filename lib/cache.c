@@ -5,23 +5,26 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <linux/falloc.h>
-#include <linux/magic.h>
+#include <linux/userfaultfd.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/inotify.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/statfs.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "compat.h"
-#include "internal.h"
+#include "cache.h"
+#include "collapse.h"
+#include "config.h"
+#include "file.h"
+#include "handler.h"
+#include "io.h"
+#include "mapping.h"
+#include "polled.h"
+#include "reclaim.h"
+#include "sigbus.h"
+#include "stats.h"
+#include "store.h"
+#include "uffd.h"
 
 #define MIB (1024ul * 1024)
 

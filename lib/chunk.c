@@ -9,6 +9,7 @@
 #include <pthread.h>
 
 #include "chunk.h"
+#include "radix.h"
 
 /*
  * A chunk's entry in f->chunks: its pages in the store, times CHUNK_ONE

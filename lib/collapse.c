@@ -41,15 +41,17 @@
  * work for good.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-#include "internal.h"
+#include "chunk.h"
+#include "collapse.h"
+#include "file.h"
+#include "radix.h"
+#include "reclaim.h"
+#include "store.h"
 
 /*
  * The file of id @id, or NULL. Retained files count: their pages are

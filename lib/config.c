@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "memlimit.h"
+#include "types.h"
 
 #define MIB (1024ul * 1024)
 

@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "types.h"
+#include "faultcache.h"
 
 int fc__config_check(const struct fc_config *in, struct fc_config *out,
 		     size_t sys_page);

@@ -17,7 +17,10 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "file.h"
+#include "lru.h"
+#include "maptab.h"
+#include "radix.h"
 #include "reclaim.h"
 #include "store.h"
 

@@ -17,8 +17,11 @@
 
 #include "filemap.h"
 #include "io.h"
+#include "lru.h"
 #include "maptab.h"
 #include "plan.h"
+#include "radix.h"
+#include "readahead.h"
 #include "reclaim.h"
 #include "store.h"
 #include "view.h"

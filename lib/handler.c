@@ -12,19 +12,25 @@
  * ioctl runs under cache->lock.
  */
 #include <errno.h>
-#include <linux/futex.h>
+#include <linux/userfaultfd.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
-#include <sys/eventfd.h>
-#include <sys/syscall.h>
 #include <stdlib.h>
-#include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "compat.h"
-#include "internal.h"
+#include "completion.h"
+#include "file.h"
+#include "filemap.h"
+#include "handler.h"
 #include "io.h"
+#include "mapping.h"
+#include "maptab.h"
+#include "plan.h"
+#include "radix.h"
+#include "reclaim.h"
+#include "uffd.h"
+#include "util.h"
 
 #define FC_TAG_UFFD ((uint64_t)1)
 #define FC_TAG_EVFD ((uint64_t)2)

@@ -22,7 +22,10 @@
 #include "mapping.h"
 #include "maptab.h"
 #include "plan.h"
+#include "radix.h"
+#include "readahead.h"
 #include "stats.h"
+#include "util.h"
 #include "view.h"
 
 static enum fc_io_outcome inline_end(struct fc_mapping *m, struct fc_io *io,

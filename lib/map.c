@@ -16,13 +16,21 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "cache.h"
+#include "file.h"
+#include "handler.h"
+#include "mapping.h"
+#include "maptab.h"
+#include "readahead.h"
+#include "store.h"
+#include "uffd.h"
+#include "view.h"
 
 static int post_cmd(struct fc_mapping *m, enum fc_cmd_kind kind, uint64_t off,
 		    size_t len);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "maptab.h"
+#include "util.h"
 #include "view.h"
 
 /*

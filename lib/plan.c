@@ -17,9 +17,11 @@
 #include <unistd.h>
 
 #include "file.h"
+#include "lru.h"
 #include "mapping.h"
 #include "maptab.h"
 #include "plan.h"
+#include "radix.h"
 #include "reclaim.h"
 #include "stats.h"
 #include "store.h"

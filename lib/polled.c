@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "polled.h"
+#include "util.h"
 
 /*
  * A thread that sleeps for its read lets its CPU go idle, and on these

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "chunk.h"
+#include "lru.h"
+#include "radix.h"
 #include "reclaim.h"
 #include "store.h"
 #include "view.h"

@@ -30,7 +30,9 @@
 #include <string.h>
 #include <ucontext.h>
 
-#include "internal.h"
+#include "faultcache.h"
+#include "inline.h"
+#include "sigbus.h"
 
 static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool installed;

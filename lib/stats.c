@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 
 #include "stats.h"
+#include "util.h"
 
 /* Context: cache->lock held. */
 void fc__stat_latency(struct fc_cache *c, uint64_t t0)

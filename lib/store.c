@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <linux/falloc.h>
+#include <linux/userfaultfd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,7 @@
 #include <unistd.h>
 
 #include "chunk.h"
-#include "compat.h"
+#include "radix.h"
 #include "store.h"
 #include "uffd.h"
 #include "view.h"

@@ -50,7 +50,6 @@
 #include "lru.h"
 #include "radix.h"
 #include "readahead.h"
-#include "util.h"
 
 #define FC_MEMFD_SIZE (1ull << 46)	/* address space of the store */
 #define FC_RECLAIM_BATCH 32

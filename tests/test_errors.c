@@ -17,7 +17,11 @@
 #include <faultcache.h>
 
 #include "helpers.h"
-#include "internal.h"
+#include "io.h"
+#include "mapping.h"
+#include "maptab.h"
+#include "store.h"
+#include "uffd.h"
 
 #define SIZE (4 * 1024 * 1024)
 

@@ -23,7 +23,12 @@
 #include <faultcache.h>
 
 #include "helpers.h"
-#include "internal.h"
+#include "chunk.h"
+#include "collapse.h"
+#include "config.h"
+#include "mapping.h"
+#include "maptab.h"
+#include "reclaim.h"
 
 #define MB (1024 * 1024)
 #define PMD (2 * MB)

@@ -26,7 +26,10 @@
 #include <faultcache.h>
 
 #include "helpers.h"
-#include "internal.h"
+#include "config.h"
+#include "mapping.h"
+#include "maptab.h"
+#include "polled.h"
 
 #define MB (1024 * 1024)
 #define PG 4096

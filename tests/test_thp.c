@@ -23,7 +23,10 @@
 #include <faultcache.h>
 
 #include "helpers.h"
-#include "internal.h"
+#include "io.h"
+#include "mapping.h"
+#include "maptab.h"
+#include "store.h"
 
 #define MB (1024 * 1024)
 #define THP "/sys/kernel/mm/transparent_hugepage/"

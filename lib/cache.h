@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: MIT */
+/* cache.h - the cache object and the default cache (cache.c). */
+#ifndef FC_CACHE_H
+#define FC_CACHE_H
+
+#include <stdbool.h>
+
+#include "types.h"
+
+bool fc__cache_valid(const struct fc_cache *c);
+struct fc_cache *fc__default_cache(void);
+
+#endif
