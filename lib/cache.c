@@ -26,7 +26,7 @@
 #include "store.h"
 #include "uffd.h"
 
-#define MIB (1024ul * 1024)
+#define FC_CACHE_MAGIC 0x66636368u	/* "fcch": catches foreign handles */
 
 /* ---- cache lifetime ---- */
 

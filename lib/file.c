@@ -24,6 +24,8 @@
 #include "reclaim.h"
 #include "store.h"
 
+#define FC_RETAIN_FILES 32	/* unmapped files kept with their pages */
+
 static void file_free(struct fc_file *f)
 {
 	if (f->owns_ctx && f->bops->release)

@@ -32,6 +32,9 @@
 #include "uffd.h"
 #include "util.h"
 
+#define FC_MSG_BATCH 64		/* fault messages read at once */
+#define FC_POPULATE_CHUNK 2048	/* pages mapped per handler loop */
+
 #define FC_TAG_UFFD ((uint64_t)1)
 #define FC_TAG_EVFD ((uint64_t)2)
 #define FC_TAG_INOTIFY ((uint64_t)3)

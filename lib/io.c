@@ -36,7 +36,11 @@
 #include "store.h"
 #include "uffd.h"
 
-#define FC_IO_MAX_AGAIN 64
+/* readahead reads at least this long are issued by io_uring's workers */
+#define FC_ASYNC_READ_BYTES (64u << 10)
+#define FC_STAGE_IDLE_MAX (40u << 20)	/* idle staging kept for reuse */
+#define FC_RING_ENTRIES 256
+#define FC_IO_MAX_AGAIN 64	/* -EAGAIN resubmissions of one read */
 
 static struct {
 	atomic_ullong off;

@@ -7,6 +7,8 @@
 
 #include "types.h"
 
+#define FC_MAX_IO_BYTES (1u << 20)	/* the longest read */
+
 /* How a read (or one completion of it) ended. */
 enum fc_io_outcome {
 	FC_IO_DONE,		/* all bytes read (zero-filled past EOF) */

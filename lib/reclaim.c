@@ -16,6 +16,11 @@
 #include "store.h"
 #include "view.h"
 
+/* victims evicted per call of reclaim() */
+#define FC_RECLAIM_BATCH 32
+/* pages the sampling hand passes at most per call */
+#define FC_SAMPLE_MAX (8 * FC_RECLAIM_BATCH)
+
 /**
  * fc__reclaim_init - the page entries of @c, all free, and the LRU and
  * shadows over them. Return: 0 or -ENOMEM. Context: fc_cache_create.

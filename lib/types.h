@@ -52,18 +52,7 @@
 #include "readahead.h"
 
 #define FC_MEMFD_SIZE (1ull << 46)	/* address space of the store */
-#define FC_RECLAIM_BATCH 32
-/* pages the sampling hand passes at most per call */
-#define FC_SAMPLE_MAX (8 * FC_RECLAIM_BATCH)
-#define FC_MAX_IO_BYTES (1u << 20)
-/* readahead reads at least this long are issued by io_uring's workers */
-#define FC_ASYNC_READ_BYTES (64u << 10)
-#define FC_STAGE_IDLE_MAX (40u << 20)	/* idle staging kept for reuse */
 #define FC_STAGE_CLASSES 22		/* power-of-two sizes, up to 2 MiB */
-#define FC_RING_ENTRIES 256
-#define FC_MSG_BATCH 64
-#define FC_RETAIN_FILES 32	/* unmapped files kept with their pages */
-#define FC_POPULATE_CHUNK 2048	/* pages mapped per handler loop */
 
 enum fc_page_state {
 	FC_PG_FREE = 0,
@@ -289,7 +278,6 @@ struct fc_extent {
 	uint64_t start, len;
 };
 
-#define FC_CACHE_MAGIC 0x66636368u	/* "fcch": catches foreign handles */
 
 struct fc_cache {
 	unsigned magic;
