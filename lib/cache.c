@@ -184,6 +184,7 @@ void fc_cache_destroy(struct fc_cache *c)
 
 /* ---- the default cache ---- */
 
+/* written once, by default_init under default_once; read-only after */
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 static struct fc_cache *default_cache;
 static int default_err;

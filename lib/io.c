@@ -42,6 +42,7 @@
 #define FC_RING_ENTRIES 256
 #define FC_IO_MAX_AGAIN 64	/* -EAGAIN resubmissions of one read */
 
+/* test hook: lock: none, atomic */
 static struct {
 	atomic_ullong off;
 	atomic_int count;

@@ -31,8 +31,10 @@ struct fc_tomb {
 	uint64_t t;		/* fc__now_ns() when it left the table */
 };
 
+/* The table: maptab.lock in types.h's lock table. */
 static struct {
 	pthread_rwlock_t lock;
+	/* lock: maptab */
 	struct fc_mapping **v;	/* sorted by base */
 	size_t n, cap;
 	struct fc_tomb tombs[FC_TOMBS];

@@ -26,8 +26,8 @@
  * leave the cache without polling.
  */
 struct fc_poller {
-	atomic_bool busy;
-	struct io_uring ring;
+	atomic_bool busy;	/* a try-lock on the ring: see poller busy */
+	struct io_uring ring;	/* the thread that holds busy only */
 };
 
 /**
@@ -111,7 +111,7 @@ static bool pollers_crowded(struct fc_cache *c)
 						    memory_order_relaxed);
 }
 
-static atomic_int inject_submit;
+static atomic_int inject_submit;	/* test hook: lock: none, atomic */
 
 /* Test hook: the next @count polled reads fail to be submitted. */
 void fc__poll_inject_submit_failure(int count)
@@ -174,6 +174,7 @@ static struct io_uring_cqe *poller_wait(struct fc_cache *c,
  */
 #define FC_POLL_EXPLORE 16
 
+/* test hook: lock: none, atomic */
 static atomic_uint inject_polled_us, inject_slept_us;
 
 /* Test hook: polled reads take @polled_us longer, slept ones @slept_us. */

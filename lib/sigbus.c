@@ -35,8 +35,9 @@
 #include "sigbus.h"
 
 static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool installed;
-static struct sigaction prev;	/* written once, before ours can run */
+static bool installed;		/* lock: install */
+/* lock: install; written once, before ours can run, read-only after */
+static struct sigaction prev;
 
 static bool uffd_sigbus(const siginfo_t *si)
 {

@@ -206,7 +206,7 @@ int64_t fc__uffd_install(int uffd, char *lo, char *hi, const char *src,
  * marker stays until MADV_DONTNEED (fc_advise FC_ADVICE_DONTNEED) or unmap.
  * Return: 0, or -errno (-ENOSYS: kernel lacks UFFDIO_POISON).
  */
-static atomic_bool poison_off;
+static atomic_bool poison_off;	/* test hook: lock: none, atomic */
 
 void fc__uffd_disable_poison(bool off)
 {
