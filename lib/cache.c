@@ -25,6 +25,7 @@
 #include "stats.h"
 #include "store.h"
 #include "uffd.h"
+#include "util.h"
 
 #define FC_CACHE_MAGIC 0x66636368u	/* "fcch": catches foreign handles */
 
@@ -167,6 +168,8 @@ void fc_cache_destroy(struct fc_cache *c)
 	/* every mapping, read and so file reference is gone now */
 	pthread_mutex_lock(&c->lock);
 	fc__retained_trim(c, 0);
+	/* every page is free again, and every structure sound */
+	fc__assert(fc__cache_check(c, true) && c->nr_free == c->nr_slots);
 	pthread_mutex_unlock(&c->lock);
 	fc__files_reap(c);
 	fc__reclaim_destroy(c);

@@ -10,6 +10,7 @@
 
 #include "chunk.h"
 #include "radix.h"
+#include "util.h"
 
 /*
  * A chunk's entry in f->chunks: its pages in the store, times CHUNK_ONE
@@ -17,21 +18,26 @@
  */
 #define CHUNK_ONE ((uintptr_t)2)
 
-/* Pages of chunk @k of @f in the store, as counted. Context: lock. */
+/*
+ * Pages of chunk @k of @f in the store, as counted.
+ * Context: cache->lock held.
+ */
 uint64_t fc__chunk_count(const struct fc_file *f, uint64_t k)
 {
+	fc__assert_held(&f->cache->lock);
 	return (uintptr_t)fc__radix_lookup(&f->chunks, k) / CHUNK_ONE;
 }
 
 /*
  * Count @n pages for chunk @k. A new entry that finds no memory marks the
  * file's counts as short (chunks_lost): every chunk of it is then taken
- * for a whole one. Context: lock.
+ * for a whole one. Context: cache->lock held.
  */
 static void chunk_set(struct fc_file *f, uint64_t k, uint64_t n)
 {
 	void *v = (void *)(uintptr_t)(n * CHUNK_ONE);
 
+	fc__assert_held(&f->cache->lock);
 	if (!n)
 		fc__radix_delete(&f->chunks, k);
 	else if (!fc__radix_replace(&f->chunks, k, v) &&
@@ -51,6 +57,7 @@ void fc__collapse_queue(struct fc_cache *c, struct fc_page *pg)
 	struct fc_file *f = pg->file;
 	uint64_t index = pg->index;
 
+	fc__assert_held(&c->lock);
 	if (!q || pg->held)
 		return;
 	if (c->chunked) {
@@ -80,6 +87,7 @@ void fc__chunk_page_gone(struct fc_cache *c, const struct fc_page *pg)
 {
 	uint64_t k, n;
 
+	fc__assert_held(&c->lock);
 	if (!c->chunked || !pg->file || pg->state != FC_PG_UPTODATE ||
 	    pg->held)
 		return;
@@ -97,6 +105,7 @@ void fc__chunk_page_gone(struct fc_cache *c, const struct fc_page *pg)
 bool fc__chunk_whole(const struct fc_cache *c, const struct fc_file *f,
 		     uint64_t index)
 {
+	fc__assert_held(&c->lock);
 	return c->chunked && (f->chunks_lost ||
 			      fc__chunk_count(f, index >> c->chunk_shift) ==
 				      1ull << c->chunk_shift);

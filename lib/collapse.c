@@ -52,15 +52,17 @@
 #include "radix.h"
 #include "reclaim.h"
 #include "store.h"
+#include "util.h"
 
 /*
  * The file of id @id, or NULL. Retained files count: their pages are
- * there for the next fc_map of the file. Context: lock.
+ * there for the next fc_map of the file. Context: cache->lock held.
  */
 static struct fc_file *find_file(struct fc_cache *c, uint64_t id)
 {
 	struct fc_file *f;
 
+	fc__assert_held(&c->lock);
 	for (f = c->files; f; f = f->next)
 		if (f->id == id)
 			return f->defunct ? NULL : f;
@@ -70,13 +72,14 @@ static struct fc_file *find_file(struct fc_cache *c, uint64_t id)
 /*
  * Pin the @n pages of @f from @first for a collapse: all must be up to
  * date and whole in the store. false (nothing pinned) if one is not.
- * Context: lock.
+ * Context: cache->lock held.
  */
 static bool pin_range(struct fc_file *f, uint64_t first, uint64_t n)
 {
 	struct fc_radix_cursor cur = { 0 };
 	uint64_t i;
 
+	fc__assert_held(&f->cache->lock);
 	for (i = 0; i < n; i++) {
 		struct fc_page *pg = fc__radix_lookup_near(&f->tree, &cur,
 							   first + i);
@@ -92,15 +95,20 @@ static bool pin_range(struct fc_file *f, uint64_t first, uint64_t n)
 	return true;
 }
 
-/* Undo pin_range; pages the file's size change made stale go. Lock. */
+/*
+ * Undo pin_range; pages the file's size change made stale go.
+ * Context: cache->lock held.
+ */
 static void unpin_range(struct fc_cache *c, struct fc_file *f,
 			uint64_t first, uint64_t n)
 {
 	uint64_t i;
 
+	fc__assert_held(&c->lock);
 	for (i = 0; i < n; i++) {
 		struct fc_page *pg = fc__radix_lookup(&f->tree, first + i);
 
+		fc__assert(pg && pg->pins);
 		if (--pg->pins == 0 && pg->stale)
 			fc__page_drop(c, pg);
 	}
@@ -108,7 +116,7 @@ static void unpin_range(struct fc_cache *c, struct fc_file *f,
 
 /*
  * Collapse the next queued page (chunk), if it is still to be had.
- * Context: lock held; dropped while the collapse runs.
+ * Context: cache->lock held; dropped while the collapse runs.
  */
 static void collapse_one(struct fc_cache *c, struct fc_collapse *q)
 {
@@ -118,6 +126,7 @@ static void collapse_one(struct fc_cache *c, struct fc_collapse *q)
 	size_t len = c->cfg.page_size;
 	int ret;
 
+	fc__assert_held(&c->lock);
 	q->head++;
 	if (!f)
 		return;
@@ -144,14 +153,16 @@ static void collapse_one(struct fc_cache *c, struct fc_collapse *q)
 	}
 	unpin_range(c, f, first, n);
 	fc__file_put(c, f);
+	fc__assert_cache(c);
 }
 
 /*
  * EINVAL: no MADV_COLLAPSE, or THP denied; nothing is tried after it, so
- * the last failure stays the one that said so. Context: lock.
+ * the last failure stays the one that said so. Context: cache->lock held.
  */
 static bool unsupported(const struct fc_cache *c)
 {
+	fc__assert_held(&c->lock);
 	return c->collapse_errno == EINVAL;
 }
 
@@ -163,6 +174,7 @@ bool fc__collapse_idle(const struct fc_cache *c)
 {
 	const struct fc_collapse *q = c->collapse;
 
+	fc__assert_held(&c->lock);
 	return !q || (q->head == q->tail && !q->busy) || unsupported(c);
 }
 
@@ -200,6 +212,7 @@ int fc__collapse_start(struct fc_cache *c)
 	struct fc_collapse *q = calloc(1, sizeof(*q));
 	int ret;
 
+	fc__assert_not_held(&c->lock);
 	if (!q)
 		return -ENOMEM;
 	pthread_cond_init(&q->cond, NULL);
@@ -223,6 +236,7 @@ void fc__collapse_stop(struct fc_cache *c)
 {
 	struct fc_collapse *q = c->collapse;
 
+	fc__assert_not_held(&c->lock);
 	if (!q)
 		return;
 	pthread_mutex_lock(&c->lock);

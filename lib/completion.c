@@ -22,6 +22,7 @@
 #include "radix.h"
 #include "reclaim.h"
 #include "store.h"
+#include "util.h"
 #include "view.h"
 
 /*
@@ -33,6 +34,7 @@ static void iwake(struct fc_io *io, unsigned how)
 {
 	struct fc_iwait *w, *next;
 
+	fc__assert_held(&io->file->cache->lock);
 	for (w = io->iwaiters; w; w = next) {
 		next = w->next;
 		atomic_store(&w->done, how);
@@ -42,8 +44,10 @@ static void iwake(struct fc_io *io, unsigned how)
 	io->iwaiters = NULL;
 }
 
+/* Context: cache->lock held. */
 static void io_release(struct fc_cache *c, struct plan *p, struct fc_io *io)
 {
+	fc__assert_held(&c->lock);
 	if (io->ra_owner)
 		fc__plan_put(p, io->ra_owner);
 	c->st.reads_inflight--;
@@ -61,6 +65,7 @@ static void io_release(struct fc_cache *c, struct plan *p, struct fc_io *io)
  */
 static bool hold(struct fc_cache *c, struct fc_io *io, struct fc_page *pg)
 {
+	fc__assert_held(&c->lock);
 	pg->held = io->held;
 	pg->held_len = io->held_len;
 	io->held = NULL;
@@ -71,6 +76,7 @@ static bool hold(struct fc_cache *c, struct fc_io *io, struct fc_page *pg)
  * Read done: pages become UPTODATE; waiters and the reader get them. Pages
  * the file's size changed under (stale) are dropped instead, and their
  * waiters' faults run again.
+ * Context: cache->lock held.
  */
 static void io_done(struct fc_handler *h, struct plan *p, struct fc_io *io)
 {
@@ -80,6 +86,7 @@ static void io_done(struct fc_handler *h, struct plan *p, struct fc_io *io)
 	struct fc_waiter *w, *next;
 	uint64_t i, mk = ~0ull;
 
+	fc__assert_held(&c->lock);
 	c->nr_inflight -= io->nr;
 	iwake(io, FC_IWAIT_AGAIN);
 	for (i = io->index; i < io->index + io->nr; i++) {
@@ -164,6 +171,7 @@ static void io_done(struct fc_handler *h, struct plan *p, struct fc_io *io)
  * that came to a retry someone else's failure started has seen one read
  * fail, not two, and its fault runs again (the kernel, too, reads a page
  * readahead failed once more for the fault that wants it).
+ * Context: cache->lock held.
  */
 static void io_fail(struct fc_handler *h, struct plan *p, struct fc_io *io)
 {
@@ -172,6 +180,7 @@ static void io_fail(struct fc_handler *h, struct plan *p, struct fc_io *io)
 	struct fc_waiter *w, *next;
 	uint64_t i;
 
+	fc__assert_held(&c->lock);
 	c->nr_inflight -= io->nr;
 	iwake(io, FC_IWAIT_FAILED);
 	for (i = io->index; i < io->index + io->nr; i++) {
@@ -201,6 +210,7 @@ static void io_fail(struct fc_handler *h, struct plan *p, struct fc_io *io)
  * a page that is not up to date once before SIGBUS). Waiters follow their
  * page. The new reads are queued on @h, or pushed on *@out (an inline
  * fault's). Returns false when the split could not be made.
+ * Context: cache->lock held.
  */
 static bool io_split(struct fc_handler *h, struct fc_io *io,
 		     struct fc_io **out)
@@ -211,6 +221,7 @@ static bool io_split(struct fc_handler *h, struct fc_io *io,
 	struct fc_waiter *w, *next;
 	uint64_t i;
 
+	fc__assert_held(&c->lock);
 	for (i = 0; i < io->nr; i++) {
 		one[i] = fc__io_new(f, io->index + i, 1);
 		if (!one[i]) {
@@ -243,10 +254,12 @@ static bool io_split(struct fc_handler *h, struct fc_io *io,
 	return true;
 }
 
+/* Context: cache->lock held. */
 static bool io_has_stale(const struct fc_io *io)
 {
 	uint64_t i;
 
+	fc__assert_held(&io->file->cache->lock);
 	for (i = io->index; i < io->index + io->nr; i++) {
 		struct fc_page *pg = fc__radix_lookup(&io->file->tree, i);
 
@@ -273,6 +286,7 @@ enum fc_io_outcome fc__io_end(struct fc_handler *h, struct plan *p,
 	struct fc_cache *c = h->cache;
 	int64_t mapped = 0;
 
+	fc__assert_not_held(&c->lock);
 	if (out == FC_IO_EOF) {
 		/* the source ended early: did it shrink? */
 		fc__file_revalidate(c, io->file);
@@ -297,6 +311,7 @@ enum fc_io_outcome fc__io_end(struct fc_handler *h, struct plan *p,
 			io_fail(h, p, io);
 	}
 	io_release(c, p, io);
+	fc__assert_cache(c);
 	pthread_mutex_unlock(&c->lock);
 	fc__files_reap(c);
 	return out;
@@ -314,6 +329,7 @@ void fc__on_completion(struct fc_handler *h, struct plan *p,
 	enum fc_io_outcome out;
 	int err = 0;
 
+	fc__assert_not_held(&c->lock);
 	(void)p;
 	out = fc__io_complete(h, io, res, &err);
 	if (out == FC_IO_AGAIN) {
@@ -332,11 +348,15 @@ void fc__on_completion(struct fc_handler *h, struct plan *p,
 	h->ended_tail = io;
 }
 
-/* Completions that backends reported from their own threads. */
+/*
+ * Completions that backends reported from their own threads.
+ * Context: handler thread, cache->lock NOT held.
+ */
 void fc__backend_drain(struct fc_handler *h, struct plan *p)
 {
 	struct fc_backend_req *r = atomic_exchange(&h->bdone, NULL), *rev = NULL;
 
+	fc__assert_not_held(&h->cache->lock);
 	while (r) {	/* oldest first */
 		struct fc_backend_req *next = r->next;
 

@@ -23,6 +23,7 @@
 #include "radix.h"
 #include "reclaim.h"
 #include "store.h"
+#include "util.h"
 
 #define FC_RETAIN_FILES 32	/* unmapped files kept with their pages */
 
@@ -126,6 +127,7 @@ static int file_attach(struct fc_cache *c, struct fc_file *f)
 {
 	int ret = fc__store_attach(c, f);
 
+	fc__assert_held(&c->lock);
 	if (ret)
 		return ret;
 	if (f->fd >= 0 && c->inotify_fd >= 0) {
@@ -162,6 +164,7 @@ static bool file_current(const struct fc_file *f, const struct stat *st,
  */
 static void file_discard(struct fc_cache *c, struct fc_file *f)
 {
+	fc__assert_held(&c->lock);
 	if (f->released)
 		file_destroy(c, f);
 	else
@@ -180,6 +183,7 @@ static struct fc_file *file_find(struct fc_cache *c, const struct stat *st,
 {
 	struct fc_file *f, *next;
 
+	fc__assert_held(&c->lock);
 	for (f = c->files; f; f = next) {
 		next = f->next;
 		if (f->bops || f->defunct || f->dev != st->st_dev ||
@@ -197,9 +201,13 @@ static struct fc_file *file_find(struct fc_cache *c, const struct stat *st,
 	return NULL;
 }
 
-/* Take a reference on @f, mapping a retained file again. Context: lock. */
+/*
+ * Take a reference on @f, mapping a retained file again.
+ * Context: cache->lock held.
+ */
 void fc__file_take(struct fc_cache *c, struct fc_file *f)
 {
+	fc__assert_held(&c->lock);
 	if (f->released) {
 		f->released = 0;
 		c->nr_retained--;
@@ -222,6 +230,7 @@ struct fc_file *fc__file_get(struct fc_cache *c, int fd, const struct stat *st,
 	struct fc_file *f, *nf;
 	int ret;
 
+	fc__assert_not_held(&c->lock);
 	/* a retained file written before this call must not be reused */
 	if (c->inotify_fd >= 0)
 		fc__files_notified(c);
@@ -266,6 +275,7 @@ struct fc_file *fc__file_backend(struct fc_cache *c,
 	struct fc_file *f;
 	int ret;
 
+	fc__assert_not_held(&c->lock);
 	memset(&st, 0, sizeof(st));
 	st.st_size = (off_t)size;
 	f = file_new(c, -1, &st, need, err);
@@ -294,6 +304,7 @@ void fc__files_reap(struct fc_cache *c)
 {
 	struct fc_file *f, *next;
 
+	fc__assert_not_held(&c->lock);
 	pthread_mutex_lock(&c->lock);
 	f = c->zombies;
 	c->zombies = NULL;
@@ -318,6 +329,7 @@ void fc__file_resize(struct fc_cache *c, struct fc_file *f, off_t size)
 	uint64_t cut, key, cap = f->region_len / ps;
 	struct fc_page *pg;
 
+	fc__assert_held(&c->lock);
 	if (size == f->size || size < 0)
 		return;
 	cut = (uint64_t)(size < f->size ? size : f->size) / ps;
@@ -333,6 +345,7 @@ void fc__file_resize(struct fc_cache *c, struct fc_file *f, off_t size)
 		else
 			pg->stale = 1;
 	}
+	fc__assert_cache(c);
 }
 
 /* Current size of @f from its source. 0 or -errno. Context: no lock. */
@@ -342,6 +355,7 @@ static int file_source_size(struct fc_file *f, off_t *size)
 	uint64_t sz;
 	int ret;
 
+	fc__assert_not_held(&f->cache->lock);
 	if (f->bops) {
 		if (!f->bops->get_size)
 			return -ENOSYS;
@@ -369,6 +383,7 @@ void fc__file_revalidate(struct fc_cache *c, struct fc_file *f)
 {
 	off_t size = 0, old;
 
+	fc__assert_not_held(&c->lock);
 	if (file_source_size(f, &size))
 		return;
 	pthread_mutex_lock(&c->lock);
@@ -384,6 +399,7 @@ void fc__file_revalidate(struct fc_cache *c, struct fc_file *f)
  * mapped files they name have their size looked at again; files without a
  * mapping (retained, or held by reads in flight) are discarded, since
  * their pages may no longer be the file's.
+ * Context: cache->lock NOT held.
  */
 void fc__files_notified(struct fc_cache *c)
 {
@@ -392,6 +408,7 @@ void fc__files_notified(struct fc_cache *c)
 	size_t n = 0, i;
 	ssize_t len;
 
+	fc__assert_not_held(&c->lock);
 	while ((len = read(c->inotify_fd, buf, sizeof(buf))) > 0) {
 		char *p = buf;
 
@@ -433,6 +450,7 @@ static void drop_file_pages(struct fc_cache *c, struct fc_file *f)
 	uint64_t key = 0;
 	struct fc_page *pg;
 
+	fc__assert_held(&c->lock);
 	while ((pg = fc__radix_next(&f->tree, &key))) {
 		fc__radix_delete(&f->tree, pg->index);
 		fc__lru_remove(&c->lru, &pg->lru);
@@ -442,11 +460,15 @@ static void drop_file_pages(struct fc_cache *c, struct fc_file *f)
 	fc__store_punch(c, f, 0, f->region_len / c->cfg.page_size);
 }
 
-/* Free @f (no references left), its pages and region. Context: lock. */
+/*
+ * Free @f (no references left), its pages and region.
+ * Context: cache->lock held.
+ */
 static void file_destroy(struct fc_cache *c, struct fc_file *f)
 {
 	struct fc_file **pp;
 
+	fc__assert_held(&c->lock);
 	for (pp = &c->files; *pp; pp = &(*pp)->next) {
 		if (*pp == f) {
 			*pp = f->next;
@@ -477,12 +499,13 @@ static void file_destroy(struct fc_cache *c, struct fc_file *f)
 
 /*
  * Free the retained files eviction left without pages, and the longest
- * retained beyond @keep (0 at destroy: all of them). Context: lock.
+ * retained beyond @keep (0 at destroy: all of them). Context: cache->lock held.
  */
 void fc__retained_trim(struct fc_cache *c, unsigned keep)
 {
 	struct fc_file *f, *next, *oldest;
 
+	fc__assert_held(&c->lock);
 	for (f = c->files; f; f = next) {
 		next = f->next;
 		if (f->released && (!keep || !f->tree.nr_entries))
@@ -511,6 +534,7 @@ void fc__retained_trim(struct fc_cache *c, unsigned keep)
  */
 void fc__file_put(struct fc_cache *c, struct fc_file *f)
 {
+	fc__assert_held(&c->lock);
 	if (--f->refs)
 		return;
 	if (!f->bops && !f->defunct && !c->destroying && f->tree.nr_entries) {

@@ -24,17 +24,21 @@
 #include "readahead.h"
 #include "reclaim.h"
 #include "store.h"
+#include "util.h"
 #include "view.h"
 
 /*
  * Page @index of @f if a view may map it without a fault (fault-around,
  * population): up to date and not a readahead marker; else NULL.
+ * Context: cache->lock held.
  */
 struct fc_page *fc__mappable(struct fc_file *f,
 			     struct fc_radix_cursor *cur, uint64_t index)
 {
-	struct fc_page *pg = fc__radix_lookup_near(&f->tree, cur, index);
+	struct fc_page *pg;
 
+	fc__assert_held(&f->cache->lock);
+	pg = fc__radix_lookup_near(&f->tree, cur, index);
 	return pg && pg->state == FC_PG_UPTODATE && !pg->marker ? pg : NULL;
 }
 
@@ -48,6 +52,7 @@ struct fc_page *fc__mappable(struct fc_file *f,
  * readahead marker are left out, so the reader still reaches them and
  * starts the next async readahead. A plan that is full (an inline fault's
  * is fixed) drops the runs that do not fit.
+ * Context: cache->lock held.
  */
 void fc__plan_around(struct plan *p, struct fc_mapping *m, uint64_t index,
 		     uint64_t addr, uint64_t t0)
@@ -58,6 +63,7 @@ void fc__plan_around(struct plan *p, struct fc_mapping *m, uint64_t index,
 	uint64_t wlo = index - index % fa, whi = wlo + fa, ahead, i;
 	struct fc_radix_cursor cur = { 0 };
 
+	fc__assert_held(&c->lock);
 	if (wlo < fc__view_first_page(m, ps))
 		wlo = fc__view_first_page(m, ps);
 	if (whi > fc__view_end_page(m, ps))
@@ -101,12 +107,17 @@ static bool is_cached(void *arg, uint64_t index)
 	return fc__radix_lookup(&((struct fc_file *)arg)->tree, index);
 }
 
-/* A new INFLIGHT page of @f at @index, in the index; NULL if none free. */
+/*
+ * A new INFLIGHT page of @f at @index, in the index; NULL if none free.
+ * Context: cache->lock held.
+ */
 static struct fc_page *page_inflight(struct fc_cache *c, struct fc_file *f,
 				     uint64_t index)
 {
-	struct fc_page *pg = fc__page_alloc(c);
+	struct fc_page *pg;
 
+	fc__assert_held(&c->lock);
+	pg = fc__page_alloc(c);
 	if (!pg)
 		return NULL;
 	pg->file = f;
@@ -141,6 +152,7 @@ struct fc_io *fc__read_window(struct fc_handler *h, struct fc_mapping *m,
 	struct fc_io *must_io = NULL;
 	struct fc_page *pg;
 
+	fc__assert_held(&c->lock);
 	if (!max_io)	/* cache pages larger than one read: one per read */
 		max_io = 1;
 	/* never read outside what this mapping was asked to show */
@@ -230,18 +242,21 @@ struct fc_io *fc__read_window(struct fc_handler *h, struct fc_mapping *m,
 	}
 	if (must_io && !out)
 		fc__io_queue(h, must_io);
+	fc__assert_cache(c);
 	return must_io;
 }
 
 /*
  * The fault found the marker on @pg. The page is pinned meanwhile: the
  * readahead allocates, and reclaim must not take the page being faulted.
+ * Context: cache->lock held.
  */
 void fc__async_readahead(struct fc_handler *h, struct fc_mapping *m,
 			 struct fc_page *pg, struct fc_io **out)
 {
 	struct fc_ra_window w;
 
+	fc__assert_held(&m->cache->lock);
 	pg->marker = 0;
 	w = fc__ra_marker(&m->ra, pg->index, m->file->nr_pages, is_cached,
 			  m->file);
@@ -258,12 +273,14 @@ void fc__async_readahead(struct fc_handler *h, struct fc_mapping *m,
  * a read may be woken early and fault once more: seen in single-threaded
  * tests) finds its own waiter there. Return: 0, 1 when that thread was
  * waiting there already (the fault is not a new one), or -ENOMEM.
+ * Context: cache->lock held.
  */
 static int add_waiter(struct fc_io *io, struct fc_mapping *m, uint64_t addr,
 		      uint64_t t0, pid_t tid)
 {
 	struct fc_waiter *w;
 
+	fc__assert_held(&m->cache->lock);
 	for (w = io->waiters; w; w = w->next)
 		if (w->m == m && w->addr == addr)
 			return w->tid == tid;
@@ -291,6 +308,7 @@ void fc__plan_hit(struct fc_handler *h, struct plan *p,
 {
 	struct fc_cache *c = m->cache;
 
+	fc__assert_held(&c->lock);
 	if (count) {
 		c->st.hits++;
 		fc__ra_hit(&m->ra);
@@ -330,6 +348,7 @@ void fc__handle_fault(struct fc_handler *h, struct plan *p,
 	struct fc_ra_window w;
 	struct fc_io *io;
 
+	fc__assert_held(&c->lock);
 	if (m->dead || addr >= (uintptr_t)m->base + m->len) {
 		fc__plan_simple(p, ACT_WAKE, m, addr, t0, 0);
 		return;

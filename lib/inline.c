@@ -87,6 +87,7 @@ static enum fc_io_outcome inline_end(struct fc_mapping *m, struct fc_io *io,
 /* Wait for an inline waiter's read to end. Context: no locks held. */
 static void iwait_sleep(struct fc_cache *c, struct fc_iwait *w)
 {
+	fc__assert_not_held(&c->lock);
 	while (!atomic_load(&w->done))
 		syscall(SYS_futex, &w->done, FUTEX_WAIT_PRIVATE, 0, NULL,
 			NULL, 0);
@@ -150,6 +151,7 @@ static enum inline_next inline_plan(struct fc_mapping *m, struct plan *p,
 			 c->cfg.page_size;
 	struct fc_page *pg;
 
+	fc__assert_held(&c->lock);
 	if (m->dead)	/* the access meets the placeholder: SIGSEGV */
 		return INL_DONE;
 	if (first)
@@ -222,6 +224,7 @@ bool fc__inline_fault(uint64_t addr)
 	if (!m)
 		return gone;
 	c = m->cache;
+	fc__assert_not_held(&c->lock);
 	addr &= ~(uint64_t)(c->sys_page - 1);
 	do {
 		struct fc_io *mine = NULL, *others = NULL;

@@ -35,6 +35,7 @@
 #include "polled.h"
 #include "store.h"
 #include "uffd.h"
+#include "util.h"
 
 /* readahead reads at least this long are issued by io_uring's workers */
 #define FC_ASYNC_READ_BYTES (64u << 10)
@@ -161,6 +162,7 @@ static bool stage_get(struct fc_io *io)
 	bool fresh;
 	void *b;
 
+	fc__assert_not_held(&c->lock);
 	while (((uint64_t)1 << k) < bytes)
 		k++;
 	if (k >= FC_STAGE_CLASSES)	/* reads are at most 2 MiB */
@@ -357,6 +359,7 @@ static bool prep_one(struct fc_handler *h, struct fc_io *io)
 /* Submit what is queued. Context: handler thread, no locks held. */
 void fc__io_submit(struct fc_handler *h)
 {
+	fc__assert_not_held(&h->cache->lock);
 	while (h->to_submit) {
 		struct fc_io *io = h->to_submit;
 
@@ -471,6 +474,7 @@ int64_t fc__io_store(struct fc_io *io, struct fc_mapping *m)
 	uint64_t pos = 0;
 	int64_t mapped = 0, r = 0;
 
+	fc__assert_not_held(&io->file->cache->lock);
 	if (m && !atomic_load(&m->dead)) {
 		lo = m->offset > fbase ? m->offset - fbase : 0;
 		hi = m->offset + m->len > fbase ? m->offset + m->len - fbase : 0;
@@ -561,6 +565,7 @@ enum fc_io_outcome fc__io_complete(struct fc_handler *h, struct fc_io *io,
 {
 	enum fc_io_outcome out;
 
+	fc__assert_not_held(&h->cache->lock);
 	h->inflight--;
 	out = io_account(io, res, err);
 	if (out == FC_IO_AGAIN)
@@ -583,6 +588,7 @@ enum fc_io_outcome fc__io_sync(struct fc_io *io, int *err)
 	uint64_t base = io->index * f->cache->cfg.page_size;
 	enum fc_io_outcome out;
 
+	fc__assert_not_held(&f->cache->lock);
 	do {
 		uint64_t len = io->len - io->done;
 		char *dst = io_dst(io);

@@ -41,11 +41,45 @@ static struct {
 	unsigned next_tomb;
 } maptab = { PTHREAD_RWLOCK_INITIALIZER, NULL, 0, 0, { { 0, 0, 0 } }, 0 };
 
+/*
+ * maptab.lock, taken and dropped. The debug build counts this thread's
+ * holds, for maptab_assert_held().
+ */
+#ifdef FC_DEBUG
+static __thread unsigned maptab_holds;
+#define maptab_assert_held() fc__assert(maptab_holds)
+#define maptab_assert_not_held() fc__assert(!maptab_holds)
+#define maptab_note(d) (maptab_holds += (unsigned)(d))
+#else
+#define maptab_assert_held() ((void)0)
+#define maptab_assert_not_held() ((void)0)
+#define maptab_note(d) ((void)0)
+#endif
+
+static void maptab_read(void)
+{
+	pthread_rwlock_rdlock(&maptab.lock);
+	maptab_note(1);
+}
+
+static void maptab_write(void)
+{
+	pthread_rwlock_wrlock(&maptab.lock);
+	maptab_note(1);
+}
+
+static void maptab_unlock(void)
+{
+	maptab_note(-1);
+	pthread_rwlock_unlock(&maptab.lock);
+}
+
 /* Index of the first mapping with base > addr. Context: maptab.lock held. */
 static size_t upper_bound(uintptr_t addr)
 {
 	size_t lo = 0, hi = maptab.n;
 
+	maptab_assert_held();
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 
@@ -57,6 +91,10 @@ static size_t upper_bound(uintptr_t addr)
 	return lo;
 }
 
+/*
+ * The mapping containing @addr, at *@pos, or NULL.
+ * Context: maptab.lock held.
+ */
 static struct fc_mapping *find_locked(uintptr_t addr, size_t *pos)
 {
 	size_t i = upper_bound(addr);
@@ -76,13 +114,13 @@ int fc__maptab_insert(struct fc_mapping *m)
 {
 	size_t i;
 
-	pthread_rwlock_wrlock(&maptab.lock);
+	maptab_write();
 	if (maptab.n == maptab.cap) {
 		size_t cap = maptab.cap ? 2 * maptab.cap : 64;
 		struct fc_mapping **v = realloc(maptab.v, cap * sizeof(*v));
 
 		if (!v) {
-			pthread_rwlock_unlock(&maptab.lock);
+			maptab_unlock();
 			return -ENOMEM;
 		}
 		maptab.v = v;
@@ -93,12 +131,14 @@ int fc__maptab_insert(struct fc_mapping *m)
 		(maptab.n - i) * sizeof(maptab.v[0]));
 	maptab.v[i] = m;
 	maptab.n++;
-	pthread_rwlock_unlock(&maptab.lock);
+	maptab_unlock();
 	return 0;
 }
 
+/* Context: maptab.lock held for writing. */
 static void table_remove_at(size_t i)
 {
+	maptab_assert_held();
 	memmove(&maptab.v[i], &maptab.v[i + 1],
 		(maptab.n - i - 1) * sizeof(maptab.v[0]));
 	maptab.n--;
@@ -118,20 +158,25 @@ struct fc_mapping *fc__mapping_lookup(uint64_t addr)
 	struct fc_mapping *m;
 	size_t pos;
 
-	pthread_rwlock_rdlock(&maptab.lock);
+	maptab_assert_not_held();
+	maptab_read();
 	m = find_locked((uintptr_t)addr, &pos);
 	if (m)
 		fc__mapping_get(m);
-	pthread_rwlock_unlock(&maptab.lock);
+	maptab_unlock();
 	return m;
 }
 
-/* @addr was in an inline mapping unmapped in the last FC_TOMB_NS. */
+/*
+ * @addr was in an inline mapping unmapped in the last FC_TOMB_NS.
+ * Context: maptab.lock held.
+ */
 static bool tomb_recent(uintptr_t addr)
 {
 	uint64_t now = fc__now_ns();
 	unsigned i;
 
+	maptab_assert_held();
 	for (i = 0; i < FC_TOMBS; i++) {
 		const struct fc_tomb *t = &maptab.tombs[i];
 
@@ -156,7 +201,7 @@ struct fc_mapping *fc__mapping_lookup_inline(uint64_t addr, bool *gone)
 	size_t pos;
 
 	*gone = false;
-	pthread_rwlock_rdlock(&maptab.lock);
+	maptab_read();
 	m = find_locked((uintptr_t)addr, &pos);
 	if (m && m->cache->inline_mode) {
 		fc__mapping_get(m);
@@ -166,7 +211,7 @@ struct fc_mapping *fc__mapping_lookup_inline(uint64_t addr, bool *gone)
 			*gone = tomb_recent((uintptr_t)addr);
 		m = NULL;
 	}
-	pthread_rwlock_unlock(&maptab.lock);
+	maptab_unlock();
 	return m;
 }
 
@@ -180,7 +225,9 @@ void fc__mapping_clear_eof(struct fc_file *f, uint64_t old_size)
 	size_t sp = f->cache->sys_page, i;
 	uint64_t from = (old_size + sp - 1) & ~(uint64_t)(sp - 1);
 
-	pthread_rwlock_rdlock(&maptab.lock);
+	fc__assert_not_held(&f->cache->lock);
+	maptab_assert_not_held();
+	maptab_read();
 	for (i = 0; i < maptab.n; i++) {
 		struct fc_mapping *m = maptab.v[i];
 		uint64_t lo = from > m->offset ? from - m->offset : 0;
@@ -189,7 +236,7 @@ void fc__mapping_clear_eof(struct fc_file *f, uint64_t old_size)
 			continue;
 		fc__view_zap(m, lo, m->len);
 	}
-	pthread_rwlock_unlock(&maptab.lock);
+	maptab_unlock();
 }
 
 /* Take @m, already marked unmapping, out of the table. */
@@ -197,7 +244,7 @@ void fc__maptab_remove(struct fc_mapping *m)
 {
 	size_t pos;
 
-	pthread_rwlock_wrlock(&maptab.lock);
+	maptab_write();
 	if (find_locked((uintptr_t)m->base, &pos) == m)
 		table_remove_at(pos);
 	if (m->cache->inline_mode) {
@@ -207,7 +254,7 @@ void fc__maptab_remove(struct fc_mapping *m)
 		t->hi = (uintptr_t)m->base + m->len;
 		t->t = fc__now_ns();
 	}
-	pthread_rwlock_unlock(&maptab.lock);
+	maptab_unlock();
 }
 
 /**
@@ -220,13 +267,13 @@ struct fc_mapping *fc__maptab_unmapping(const void *addr)
 	struct fc_mapping *m;
 	size_t pos;
 
-	pthread_rwlock_wrlock(&maptab.lock);
+	maptab_write();
 	m = find_locked((uintptr_t)addr, &pos);
 	if (!m || m->base != addr || m->unmapping)
 		m = NULL;
 	else
 		m->unmapping = true;
-	pthread_rwlock_unlock(&maptab.lock);
+	maptab_unlock();
 	return m;
 }
 
@@ -239,7 +286,7 @@ struct fc_mapping *fc__maptab_unmapping_of(const struct fc_cache *c)
 	struct fc_mapping *m = NULL;
 	size_t i;
 
-	pthread_rwlock_wrlock(&maptab.lock);
+	maptab_write();
 	for (i = 0; i < maptab.n; i++) {
 		if (maptab.v[i]->cache == c && !maptab.v[i]->unmapping) {
 			m = maptab.v[i];
@@ -247,6 +294,6 @@ struct fc_mapping *fc__maptab_unmapping_of(const struct fc_cache *c)
 			break;
 		}
 	}
-	pthread_rwlock_unlock(&maptab.lock);
+	maptab_unlock();
 	return m;
 }

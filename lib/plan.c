@@ -26,6 +26,7 @@
 #include "stats.h"
 #include "store.h"
 #include "uffd.h"
+#include "util.h"
 #include "view.h"
 
 /*
@@ -78,10 +79,11 @@ static void mark_used(struct fc_cache *c, struct fc_page *pg)
 
 /*
  * @pg is mapped in @m's view now: it counts as used, and is watched by
- * sampling when @m's accesses count as references. Context: cache->lock.
+ * sampling when @m's accesses count as references. Context: cache->lock held.
  */
 void fc__mapped_ahead(struct fc_mapping *m, struct fc_page *pg)
 {
+	fc__assert_held(&m->cache->lock);
 	mark_used(m->cache, pg);
 	if (m->ra.advice == FC_RA_NORMAL)
 		pg->sample = FC_SAMPLE_MAPPED;
@@ -99,6 +101,7 @@ int fc__plan_install(struct plan *p, struct fc_mapping *m, uint64_t first,
 	struct fc_radix_cursor cur = { 0 };
 	uint64_t i;
 
+	fc__assert_held(&m->cache->lock);
 	if (!a)
 		return -ENOMEM;
 	for (i = first; i < end; i++) {
@@ -287,16 +290,19 @@ static void do_poison(struct fc_cache *c, struct act *a)
 	}
 }
 
+/* Context: cache->lock held. */
 static void unpin(struct fc_cache *c, struct act *a)
 {
 	struct fc_radix_cursor cur = { 0 };
 	uint64_t i;
 
+	fc__assert_held(&c->lock);
 	for (i = a->first; i < a->end; i++) {
 		struct fc_page *pg = fc__radix_lookup_near(&a->m->file->tree,
 							   &cur, i);
 
 		if (i != a->skip && pg) {
+			fc__assert(pg->pins);
 			pg->pins--;
 			if (!a->fault_only)
 				c->st.pages_installed++;
@@ -352,6 +358,7 @@ static void copy_shed(struct fc_cache *c, struct plan *p, uint64_t excess)
 	int pass;
 	size_t i;
 
+	fc__assert_held(&c->lock);
 	for (pass = 0; pass < 2 && excess; pass++) {
 		for (i = 0; i < p->n && excess; i++) {
 			struct act *a = &p->v[i];
@@ -370,12 +377,16 @@ static void copy_shed(struct fc_cache *c, struct plan *p, uint64_t excess)
 	}
 }
 
-/* Carry out @p, then release its pins and references. */
+/*
+ * Carry out @p, then release its pins and references.
+ * Context: cache->lock NOT held.
+ */
 void fc__act(struct fc_handler *h, struct plan *p)
 {
 	struct fc_cache *c = h->cache;
 	size_t i;
 
+	fc__assert_not_held(&c->lock);
 	/*
 	 * Copy mode: evict for the planned copies now that their pages are
 	 * pinned (not while planning: the planner still holds page pointers);
@@ -413,6 +424,7 @@ void fc__act(struct fc_handler *h, struct plan *p)
 				fc__stat_latency(c, p->v[i].t0);
 		}
 		fc__copy_trim(c);
+		fc__assert_cache(c);
 		pthread_mutex_unlock(&c->lock);
 	}
 	for (i = 0; i < p->n; i++)

@@ -14,6 +14,7 @@
 #include "radix.h"
 #include "reclaim.h"
 #include "store.h"
+#include "util.h"
 #include "view.h"
 
 /* victims evicted per call of reclaim() */
@@ -33,8 +34,10 @@ int fc__reclaim_init(struct fc_cache *c)
 	c->pages = calloc(c->nr_slots, sizeof(*c->pages));
 	if (!c->pages)
 		return -ENOMEM;
+	pthread_mutex_lock(&c->lock);	/* no other thread yet: for the rule */
 	for (i = c->nr_slots; i-- > 0;)
 		fc__page_free(c, &c->pages[i]);
+	pthread_mutex_unlock(&c->lock);
 	c->nr_working = c->copy_mode ? c->nr_slots / 2 : c->nr_slots;
 	if (!c->nr_working)
 		c->nr_working = 1;
@@ -113,6 +116,7 @@ static uint64_t charged_pages(struct fc_cache *c)
  */
 bool fc__copy_room(struct fc_cache *c, uint64_t pages)
 {
+	fc__assert_held(&c->lock);
 	return !c->copy_mode || charged_pages(c) + pages <= c->nr_slots;
 }
 
@@ -190,6 +194,7 @@ void fc__cache_age(struct fc_cache *c)
 {
 	struct sampling s;
 
+	fc__assert_held(&c->lock);
 	if (c->file_pages <= c->nr_working)	/* it all fits: no eviction */
 		return;
 	s.n = 0;
@@ -297,6 +302,7 @@ static size_t evict_huge(struct fc_cache *c, struct fc_page **v, size_t n)
  * Neighbouring victims are punched with one call (a scan evicts in runs).
  * In the default mode victims sampling finds touched are spared, and the
  * next ones looked at, once round the LRU at most.
+ * Context: cache->lock held.
  */
 static size_t reclaim(struct fc_cache *c)
 {
@@ -304,6 +310,7 @@ static size_t reclaim(struct fc_cache *c)
 	size_t n, i, looked = 0, lru = fc__lru_size(&c->lru);
 	uint64_t evicted = c->st.evictions;
 
+	fc__assert_held(&c->lock);
 	fc__cache_age(c);
 	do {
 		for (n = 0; n < FC_RECLAIM_BATCH; n++) {
@@ -327,6 +334,7 @@ static size_t reclaim(struct fc_cache *c)
 		fc__radix_delete(&v[i]->file->tree, v[i]->index);
 		evict_page(c, v[i]);
 	}
+	fc__assert_cache(c);
 	return (size_t)(c->st.evictions - evicted);
 }
 
@@ -341,6 +349,7 @@ uint64_t fc__copy_trim(struct fc_cache *c)
 {
 	uint64_t charged;
 
+	fc__assert_held(&c->lock);
 	if (!c->copy_mode)
 		return 0;
 	while ((charged = charged_pages(c)) > c->nr_slots && reclaim(c))
@@ -357,6 +366,7 @@ struct fc_page *fc__page_alloc(struct fc_cache *c)
 {
 	struct fc_page *pg;
 
+	fc__assert_held(&c->lock);
 	if (!c->free_list)
 		reclaim(c);
 	/*
@@ -377,9 +387,14 @@ struct fc_page *fc__page_alloc(struct fc_cache *c)
 	return pg;
 }
 
-/* Return @pg (already out of index and LRU) to the free list. */
+/*
+ * Return @pg (already out of index and LRU) to the free list.
+ * Context: cache->lock held.
+ */
 void fc__page_free(struct fc_cache *c, struct fc_page *pg)
 {
+	fc__assert_held(&c->lock);
+	fc__assert(!pg->pins && !pg->lru.linked);
 	fc__chunk_page_gone(c, pg);
 	fc__held_free(pg->held, pg->held_len);
 	memset(pg, 0, sizeof(*pg));
@@ -397,6 +412,8 @@ void fc__page_drop(struct fc_cache *c, struct fc_page *pg)
 {
 	struct fc_file *f = pg->file;
 
+	fc__assert_held(&c->lock);
+	fc__assert(!pg->pins);
 	fc__radix_delete(&f->tree, pg->index);
 	if (pg->state == FC_PG_UPTODATE)
 		fc__lru_remove(&c->lru, &pg->lru);
@@ -414,6 +431,7 @@ void fc__page_drop(struct fc_cache *c, struct fc_page *pg)
  */
 bool fc__page_store_held(struct fc_cache *c, struct fc_page *pg)
 {
+	fc__assert_held(&c->lock);
 	if (fc__store_write(pg->file, pg->index * c->cfg.page_size, pg->held,
 			    pg->held_len)) {
 		fc__page_drop(c, pg);
@@ -425,8 +443,40 @@ bool fc__page_store_held(struct fc_cache *c, struct fc_page *pg)
 	return true;
 }
 
-/* True when a shadow says @pg's index was evicted recently. */
+/*
+ * True when a shadow says @pg's index was evicted recently.
+ * Context: cache->lock held.
+ */
 bool fc__page_refault(struct fc_cache *c, struct fc_page *pg)
 {
+	fc__assert_held(&c->lock);
 	return fc__shadow_refault(&c->shadows, shadow_key(pg), c->nr_working);
+}
+
+/**
+ * fc__cache_check - are @c's pages accounted for? Every page entry is
+ * free or in exactly one index of a file on cache->files; the LRU holds
+ * the UPTODATE ones, nr_inflight counts the INFLIGHT ones. With @deep,
+ * the LRU and every index are walked as well (fc__lru_check,
+ * fc__radix_check): a pass over every page. The debug build asserts it
+ * where it must hold (fc__assert_cache).
+ * Return: true when sound. Context: cache->lock held, not in the middle
+ * of an eviction or of a page's allocation.
+ */
+bool fc__cache_check(struct fc_cache *c, bool deep)
+{
+	const struct fc_file *f;
+	uint64_t indexed = 0;
+
+	fc__assert_held(&c->lock);
+	for (f = c->files; f; f = f->next) {
+		indexed += f->tree.nr_entries;
+		if (deep && (!fc__radix_check(&f->tree) ||
+			     !fc__radix_check(&f->chunks)))
+			return false;
+	}
+	if (c->nr_free + indexed != c->nr_slots ||
+	    fc__lru_size(&c->lru) + c->nr_inflight + c->nr_free != c->nr_slots)
+		return false;
+	return !deep || fc__lru_check(&c->lru);
 }

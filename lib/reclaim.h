@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "types.h"
+#include "util.h"
 
 int fc__reclaim_init(struct fc_cache *c);
 void fc__reclaim_destroy(struct fc_cache *c);
@@ -18,5 +19,16 @@ bool fc__page_refault(struct fc_cache *c, struct fc_page *pg);
 void fc__cache_age(struct fc_cache *c);
 bool fc__copy_room(struct fc_cache *c, uint64_t pages);
 uint64_t fc__copy_trim(struct fc_cache *c);
+bool fc__cache_check(struct fc_cache *c, bool deep);
+
+/*
+ * The debug build (FC_DEBUG) checks @c's page accounting where it must
+ * hold, and one time in 64 walks the LRU and the indexes too.
+ */
+#ifdef FC_DEBUG
+#define fc__assert_cache(c) fc__assert(fc__cache_check((c), fc__debug_sample()))
+#else
+#define fc__assert_cache(c) ((void)sizeof(c))
+#endif
 
 #endif

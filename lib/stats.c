@@ -14,6 +14,7 @@ void fc__stat_latency(struct fc_cache *c, uint64_t t0)
 	uint64_t d = fc__now_ns() - t0;
 	int b = d ? 63 - __builtin_clzll(d) : 0;
 
+	fc__assert_held(&c->lock);
 	if (b >= FC_LAT_BUCKETS)
 		b = FC_LAT_BUCKETS - 1;
 	c->st.latency_hist[b]++;
@@ -41,6 +42,7 @@ uint64_t fc_stats_latency_quantile(const struct fc_stats *st, double q)
 /* The statistics of @c now, into @out. Context: cache->lock NOT held. */
 void fc__stats_read(struct fc_cache *c, struct fc_stats *out)
 {
+	fc__assert_not_held(&c->lock);
 	pthread_mutex_lock(&c->lock);
 	*out = c->st;
 	out->resident_bytes = (c->nr_slots - c->nr_free) * c->cfg.page_size +

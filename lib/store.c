@@ -22,6 +22,7 @@
 #include "radix.h"
 #include "store.h"
 #include "uffd.h"
+#include "util.h"
 #include "view.h"
 
 #ifndef MADV_COLLAPSE
@@ -125,13 +126,17 @@ static int region_alloc(struct fc_cache *c, size_t len, uint64_t *out)
 	return 0;
 }
 
-/* Give @f's region back (its pages are punched already). Context: lock. */
+/*
+ * Give @f's region back (its pages are punched already).
+ * Context: cache->lock held.
+ */
 void fc__store_region_free(struct fc_cache *c, const struct fc_file *f)
 {
 	uint64_t start = f->region, len = f->region_len;
 	uint64_t n = (len + FC_REGION_ALIGN - 1) & ~(FC_REGION_ALIGN - 1);
 	struct fc_extent *e;
 
+	fc__assert_held(&c->lock);
 	if (c->nr_extents == c->cap_extents) {
 		size_t cap = c->cap_extents ? 2 * c->cap_extents : 16;
 
@@ -181,6 +186,7 @@ int fc__store_attach(struct fc_cache *c, struct fc_file *f)
 	int ret = region_alloc(c, f->region_len, &f->region);
 	void *at;
 
+	fc__assert_held(&c->lock);
 	if (ret)
 		return ret;
 	at = fc__store_reserve(c, f->region_len, f->region);
@@ -325,6 +331,7 @@ bool fc__store_holds(struct fc_cache *c, struct fc_file *f, uint64_t off)
 {
 	unsigned char v = 1;
 
+	fc__assert_held(&c->lock);
 	off &= ~(uint64_t)(c->sys_page - 1);
 	if (mincore(f->alias + off, c->sys_page, &v))
 		return true;
@@ -399,6 +406,7 @@ static void split_chunk(struct fc_cache *c, struct fc_file *f, uint64_t k,
 	bool ok = buf && !mincore(f->alias + first * ps, len, vec) &&
 		  store_read(c, buf, len, at);
 
+	fc__assert_held(&c->lock);
 	fallocate(c->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, at,
 		  (off_t)len);
 	c->nr_chunk_splits++;
@@ -418,6 +426,7 @@ static void chunk_punch(struct fc_cache *c, struct fc_file *f,
 {
 	uint64_t per = 1ull << c->chunk_shift, end = index + nr, k;
 
+	fc__assert_held(&c->lock);
 	if (!c->chunked)
 		return;
 	for (k = index >> c->chunk_shift; k * per < end; k++) {
@@ -437,12 +446,16 @@ static void chunk_punch(struct fc_cache *c, struct fc_file *f,
 	}
 }
 
-/* Free the store memory behind @nr pages of @f from @index. */
+/*
+ * Free the store memory behind @nr pages of @f from @index.
+ * Context: cache->lock held.
+ */
 void fc__store_punch(struct fc_cache *c, struct fc_file *f, uint64_t index,
 		  uint64_t nr)
 {
 	size_t ps = c->cfg.page_size;
 
+	fc__assert_held(&c->lock);
 	chunk_punch(c, f, index, nr);
 	fallocate(c->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		  (off_t)(f->region + index * ps), (off_t)(nr * ps));
@@ -460,6 +473,7 @@ int fc__store_collapse(struct fc_file *f, uint64_t off, size_t len)
 	char *at = f->alias + off;
 	int ret = 0, tries;
 
+	fc__assert_not_held(&f->cache->lock);
 	/*
 	 * EAGAIN: a small page was locked or not yet on an LRU list (a
 	 * page just added can sit in another CPU's batch): soon over.

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "util.h"
 #include "view.h"
 
 #define WORD_BITS (8 * sizeof(unsigned long))
@@ -114,7 +115,7 @@ static bool view_span(const struct fc_mapping *m, uint64_t off, uint64_t len,
  * @off + @len): the copies of pages that left the store (FC_CONFIG_COPY;
  * shared views lose them with the hole punch), or, with @watched, the
  * PTEs of the views sampling watches (the store keeps the data: the next
- * touch is a fault, for the kernel to map again). Context: cache->lock.
+ * touch is a fault, for the kernel to map again). Context: cache->lock held.
  */
 void fc__views_zap(struct fc_file *f, uint64_t off, uint64_t len,
 		   bool watched)
@@ -122,17 +123,22 @@ void fc__views_zap(struct fc_file *f, uint64_t off, uint64_t len,
 	struct fc_mapping *m;
 	uint64_t lo, hi;
 
+	fc__assert_held(&f->cache->lock);
 	for (m = f->views; m; m = m->fnext)
 		if ((!watched || view_watched(m)) &&
 		    view_span(m, off, len, &lo, &hi))
 			fc__view_zap(m, lo, hi);
 }
 
-/* Does any view of @f count its accesses as references? cache->lock. */
+/*
+ * Does any view of @f count its accesses as references?
+ * Context: cache->lock held.
+ */
 bool fc__views_watched(const struct fc_file *f)
 {
 	const struct fc_mapping *m;
 
+	fc__assert_held(&f->cache->lock);
 	for (m = f->views; m; m = m->fnext)
 		if (view_watched(m))
 			return true;
@@ -186,6 +192,7 @@ void fc__views_present(struct fc_file *f, uint64_t index, uint64_t nr,
 	int pmfd = f->cache->pagemap_fd;
 	struct fc_mapping *m;
 
+	fc__assert_held(&f->cache->lock);
 	if (pmfd < 0)
 		return;
 	for (m = f->views; m; m = m->fnext)
@@ -193,12 +200,16 @@ void fc__views_present(struct fc_file *f, uint64_t index, uint64_t nr,
 			view_present(m, pmfd, index, nr, present);
 }
 
-/* Link @m on (@on) or off its file's list of views. */
+/*
+ * Link @m on (@on) or off its file's list of views.
+ * Context: cache->lock NOT held (it takes it).
+ */
 void fc__views_link(struct fc_mapping *m, bool on)
 {
 	struct fc_cache *c = m->cache;
 	struct fc_mapping **pp;
 
+	fc__assert_not_held(&c->lock);
 	pthread_mutex_lock(&c->lock);
 	if (on && !m->listed) {
 		m->fnext = m->file->views;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "types.h"
+#include "util.h"
 
 static inline uint64_t fc__view_first_page(const struct fc_mapping *m,
 					   size_t ps)
@@ -35,6 +36,7 @@ static inline uint64_t fc__view_eof(const struct fc_mapping *m)
 	size_t sp = m->cache->sys_page;
 	uint64_t end = ((uint64_t)m->file->size + sp - 1) & ~(uint64_t)(sp - 1);
 
+	fc__assert_held(&m->cache->lock);
 	if (end <= m->offset)
 		return 0;
 	return end - m->offset < m->len ? end - m->offset : m->len;

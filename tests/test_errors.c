@@ -185,7 +185,9 @@ static void lost_store_page_is_read_again(void **state)
 	before = th_pages_read_settled(f->c);
 	m = fc__mapping_lookup((uintptr_t)g.p);
 	assert_non_null(m);
+	pthread_mutex_lock(&f->c->lock);
 	fc__store_punch(f->c, m->file, 200, 1);	/* the view loses it too */
+	pthread_mutex_unlock(&f->c->lock);
 	fc__mapping_put(m);
 	assert_memory_equal(g.p + 200 * 4096, g.ref + 200 * 4096, 4096);
 	assert_int_equal(th_pages_read_settled(f->c), before + 1);

@@ -85,14 +85,19 @@ for h in "$lib"/*.h; do
 		else sub(/^.*[ \t*]/, "", n)
 		print "HDEF", h, n; next
 	}
-	/^static inline/ {
+	/^static/ && /\(/ {
 		n = $0; sub(/\(.*/, "", n); sub(/^.*[ \t*]/, "", n)
-		print "HDEF", h, n; next
+		print "HDEF", h, n; prev = $0; next
 	}
 	/^[A-Za-z_]/ && /\(/ && !/^(return|if|for|while|switch)\b/ {
 		n = $0; sub(/\(.*/, "", n); sub(/^.*[ \t*]/, "", n)
-		print "PROTO", h, n
-	}' "$tmp/nc.$b" >>"$tmp/facts"
+		# the name line of a static function whose type came first
+		if (prev ~ /^static/ && prev !~ /[;{}][ \t]*$/)
+			print "HDEF", h, n
+		else
+			print "PROTO", h, n
+	}
+	{ if ($0 ~ /[^ \t]/) prev = $0 }' "$tmp/nc.$b" >>"$tmp/facts"
 done
 
 while read -r o; do

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The test command of the README and of CI (.ci/run): installs the
 # dependencies, then builds and runs the whole suite three times (plain
-# with warnings as errors, ASan+UBSan, TSan), then installs the library
+# with warnings as errors, ASan+UBSan with the debug build's assertions
+# (FC_DEBUG), TSan), then installs the library
 # into a scratch prefix and builds a consumer through pkg-config and
 # find_package, as C and as C++.
 set -eu
@@ -23,7 +24,8 @@ run_suite() {	# name, cmake args...
 }
 
 run_suite plain -DCMAKE_BUILD_TYPE=RelWithDebInfo
-run_suite asan -DCMAKE_BUILD_TYPE=Debug "-DFC_SANITIZE=address;undefined"
+run_suite asan -DCMAKE_BUILD_TYPE=Debug "-DFC_SANITIZE=address;undefined" \
+	-DFC_DEBUG=ON
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 	run_suite tsan -DCMAKE_BUILD_TYPE=Debug -DFC_SANITIZE=thread
 
