@@ -53,8 +53,8 @@ static int inline_init(struct fc_cache *c)
  * cache->lock spins a little before it sleeps (glibc's adaptive mutex).
  * Its holders are short; inline faults on many threads take it twice a
  * fault each, and with a plain mutex they convoyed through futex waits
- * and wake-ups, which on these guests cost an IPI each (docs/design.md,
- * "Locking rules").
+ * and wake-ups, each wake-up an interrupt to another CPU
+ * (docs/design.md, "Locking rules").
  */
 static void cache_lock_init(pthread_mutex_t *lock)
 {

@@ -4,7 +4,8 @@
  *
  * Pages enter the store 4 KiB at a time (UFFDIO_COPY: fc__store_write),
  * which maps them with 4 KiB PTEs, one fault per 16 of them: a warm scan
- * runs at a tenth of the kernel's mmap, whose page cache folios are large.
+ * takes many times the faults of the kernel's mmap, whose page cache
+ * folios are large.
  * So 2 MiB of the store whole in it is collapsed into one huge folio by
  * MADV_COLLAPSE on its file's alias, in this background thread
  * (fc-collapse), and the views are placed so that address and store offset

@@ -231,8 +231,8 @@ struct fc_io *fc__read_window(struct fc_handler *h, struct fc_mapping *m,
 			c->st.reads_inflight++;
 			/*
 			 * The queue is a stack: the window goes out from its
-			 * end, as it always has (in order, a scan took 2-3x
-			 * the faults and read less: docs/design.md,
+			 * end, as it always has (in order, a scan took more
+			 * faults and read less: docs/design.md,
 			 * "Readahead"), and the fault's own read, queued
 			 * last, before it.
 			 */

@@ -47,7 +47,7 @@ static void evfd_consume(struct fc_handler *h);
 /*
  * Finish the reads that completed (fc__on_completion), oldest first: put
  * their pages in the store, mark them up to date, wake their waiters.
- * Putting a MiB in the store takes the handler 0.3-0.7 ms, so between
+ * Putting a large read in the store takes the handler a while, so between
  * reads it serves the faults and commands that came meanwhile: the fault
  * on a readahead marker, which starts the next window, must not wait
  * behind the stores of the last one, or the device idles.

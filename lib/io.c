@@ -79,10 +79,9 @@ int fc__io_ring_init(struct fc_handler *h)
 	/*
 	 * Completions (of reads, and of the uffd and eventfd polls) are posted
 	 * by task work. By default that interrupts a running handler with an
-	 * IPI, an exit on these guests; COOP_TASKRUN leaves it for the
+	 * IPI (an exit, on a virtual machine); COOP_TASKRUN leaves it for the
 	 * handler's next system call, which is never far off, and still wakes
-	 * it when it sleeps: a cached-page fault in copy mode went from 38 to
-	 * 23 us p50 (docs/design.md, "Threads and scaling").
+	 * it when it sleeps (docs/design.md, "Threads and scaling").
 	 */
 	memset(&p, 0, sizeof(p));
 	p.flags = IORING_SETUP_COOP_TASKRUN;
@@ -339,10 +338,10 @@ static bool prep_one(struct fc_handler *h, struct fc_io *io)
 	io_uring_sqe_set_data(sqe, io);
 	/*
 	 * An O_DIRECT read faults in the fresh pages it lands in while it is
-	 * submitted (GUP: page allocation and zeroing, ~0.7 ms per MiB here),
-	 * and that was the handler thread's time: during a scan it spent it
-	 * all so, and a fault on a cached page waited ~1 ms to be read from
-	 * the uffd. Such readahead no fault is waiting for goes to io_uring's
+	 * submitted (GUP: page allocation and zeroing), on the handler
+	 * thread's time: during a scan it spent most of it so, and a fault on
+	 * a cached page waited behind it to be read from the uffd. Such
+	 * readahead no fault is waiting for goes to io_uring's
 	 * workers: in copy mode (it lands in the store), and into a staging
 	 * buffer used for the first time. Into a reused one it is issued
 	 * here, as a true asynchronous read: a worker would block on it, and

@@ -254,8 +254,8 @@ static void do_install(struct fc_cache *c, struct act *a)
 	}
 	/*
 	 * The faulting page alone first, so its thread runs again after one
-	 * page, then its neighbours without waking anyone: a fault on a cached
-	 * page went from 47 to 44 us p50 (docs/design.md, "Wake first").
+	 * page, not after the whole run, then its neighbours without waking
+	 * anyone (docs/design.md, "Wake first").
 	 */
 	fault = (char *)((uintptr_t)fault & ~(uintptr_t)(sp - 1));
 	if (fault >= hi) {	/* the file shrank since the plan */

@@ -12,9 +12,9 @@
 #include "util.h"
 
 /*
- * A thread that sleeps for its read lets its CPU go idle, and on these
- * guests an idle vCPU halts: the completion's interrupt then has to wake
- * it in the host first, 11-16 us of a 4 KiB read's 50-70 us
+ * A thread that sleeps for its read lets its CPU go idle, and on a
+ * virtual machine an idle vCPU halts: the completion's interrupt then has
+ * to wake it in the host first, a good part of a small read's latency
  * (docs/design.md, "Inline faults", "Polling for the read"). A thread
  * that polls a ring's completion queue keeps its CPU, and the completion
  * is posted to it while it runs (the ring is not COOP_TASKRUN: its task
@@ -162,15 +162,14 @@ static struct io_uring_cqe *poller_wait(struct fc_cache *c,
 
 /*
  * Whether polling pays is a property of the host and the device, not of
- * the library: on the hosts of session 12 a polled 4 KiB read took 11-16
- * us less than one slept in, on the host of session 16 no less, at a
- * third more CPU (docs/design.md, "Polling for the read", "Polling only
- * where it pays"). So each file measures both ways and polls only while
- * polled reads are the faster: a moving mean (1/8) of the latency of
- * each, with one read in FC_POLL_EXPLORE taking the other way so that
- * both means follow a change. Only reads that were free to choose are
- * measured: with the rings crowded or taken every read sleeps, and the
- * queueing behind it is not the price of sleeping.
+ * the library: on some hosts a polled read is the faster, on others it
+ * is not, and it always costs more CPU (docs/design.md, "Polling for the
+ * read", "Polling only where it pays"). So each file measures both ways
+ * and polls only while polled reads are the faster: a moving mean (1/8)
+ * of the latency of each, with one read in FC_POLL_EXPLORE taking the
+ * other way so that both means follow a change. Only reads that were
+ * free to choose are measured: with the rings crowded or taken every read
+ * sleeps, and the queueing behind it is not the price of sleeping.
  */
 #define FC_POLL_EXPLORE 16
 
@@ -275,7 +274,7 @@ ssize_t fc__read_polled(struct fc_file *f, int fd, void *dst, size_t len,
 	uint64_t t0 = 0;
 	ssize_t n;
 
-	/* 8 threads on 2 CPUs: p99 0.5 ms asleep, 2 ms with a poller */
+	/* more faults than rings: a poller keeps a CPU their threads want */
 	if (!f->in_memory && c->nr_pollers && !pollers_crowded(c)) {
 		bool poll = c->poll_fixed || poll_pays(f);
 

@@ -98,8 +98,7 @@ static void sort_pages(struct fc_page **v, size_t n)
  * A page being read is charged for the copy it is read for in advance,
  * when it is allocated: once it is read, it is pinned for installation and
  * cannot be evicted, so room made only then could not be found when the
- * store is full of such pages (the soak measured 25.7 MiB resident for a
- * 16 MiB budget: 11.4 MiB pinned, 4 MiB being read, 10.4 MiB copied).
+ * store is full of such pages, and the copies went well over the budget.
  * On completion the charge moves to copy_reserved for the pages installed.
  */
 static uint64_t charged_pages(struct fc_cache *c)

@@ -300,8 +300,8 @@ int fc__store_write(struct fc_file *f, uint64_t off, const void *buf,
  * fc__held_alloc - memory for a held page's bytes (struct fc_page), or
  * NULL. A mapping of its own: page aligned, as UFFDIO_COPY wants it, and
  * given back when freed. From malloc, freed 2 MiB copies stayed in its
- * arenas (its mmap threshold rises to the size of a chunk freed), and
- * fcsoak --page-size 2M grew by 215 MiB of RSS in 30 s.
+ * arenas (its mmap threshold rises to the size of a chunk freed), and the
+ * memory of a cache of 2 MiB pages grew far past its budget.
  */
 void *fc__held_alloc(size_t len)
 {

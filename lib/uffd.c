@@ -145,7 +145,9 @@ static int64_t fill(int uffd, char *lo, char *hi, const char *src, bool wake)
  * bounded number of times. @wake: wake threads waiting on what is copied.
  * Return: bytes copied; less than @len when a page could not be, with
  * errno saying why (EEXIST: something is there already).
- * Context: no locks held. May block briefly (mmap_lock).
+ * Context: any thread; under cache->lock when fc__store_write puts a held
+ * page or a split chunk's pages in the store (types.h lists the system
+ * calls under it). May block briefly (mmap_lock).
  */
 uint64_t fc__uffd_copy(int uffd, char *dst, const char *src, uint64_t len,
 		       bool wake)
@@ -174,7 +176,8 @@ uint64_t fc__uffd_copy(int uffd, char *dst, const char *src, uint64_t len,
  * Stops at the first page already mapped (a neighbour installed earlier),
  * so a fault never costs more than a couple of ioctls. The first page is
  * woken even when it was already present (EEXIST does not wake).
- * Context: handler thread, no locks held. May block briefly (mmap_lock).
+ * Context: the thread resolving a fault (a handler, or the faulting
+ * thread itself inline), no locks held. May block briefly (mmap_lock).
  * Return: bytes installed, or -errno (-ENOENT/-EINVAL: view gone).
  */
 int64_t fc__uffd_install(int uffd, char *lo, char *hi, const char *src,
