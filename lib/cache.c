@@ -79,6 +79,8 @@ struct fc_cache *fc_cache_create(const struct fc_config *cfg)
 		return NULL;
 	}
 	c->memfd = -1;
+	c->inline_uffd = -1;	/* before any failure: closed on the way out */
+	c->store_uffd = -1;
 	c->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	/* sampling reads which pages the views map (fc__views_present) */
 	c->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
@@ -90,8 +92,6 @@ struct fc_cache *fc_cache_create(const struct fc_config *cfg)
 	fc__stage_init(c);
 	c->copy_mode = c->cfg.flags & FC_CONFIG_COPY;
 	c->inline_mode = c->cfg.flags & FC_CONFIG_INLINE;
-	c->inline_uffd = -1;
-	c->store_uffd = -1;
 	ret = fc__store_init(c);
 	if (ret)
 		goto fail;

@@ -196,6 +196,8 @@ static void bad_input(void **state)
 	char empty[256];
 	struct fc_config cfg;
 	struct fc_stats st;
+	struct stat st0, st1;
+	int nfds;
 
 	(void)state;
 	assert_int_equal(pipe(pfd), 0);
@@ -235,7 +237,14 @@ static void bad_input(void **state)
 		assert_int_equal(fc_unmap(p), 0);
 		assert_int_equal(fc_unmap(p), -EINVAL);	/* double unmap */
 	}
-	/* bad configurations */
+	/*
+	 * bad configurations: refused, and nothing of the process touched
+	 * (a failed create once closed descriptor 0 for its uffds)
+	 */
+	if (fcntl(0, F_GETFD) < 0)
+		assert_int_equal(dup2(nul, 0), 0);
+	assert_int_equal(fstat(0, &st0), 0);
+	nfds = th_count_fds();
 	fc_config_init(&cfg);
 	cfg.page_size = 12288;
 	errno = 0;
@@ -262,6 +271,9 @@ static void bad_input(void **state)
 	errno = 0;
 	assert_null(fc_cache_create(&cfg));
 	assert_int_equal(errno, EINVAL);
+	assert_int_equal(th_count_fds(), nfds);
+	assert_int_equal(fstat(0, &st1), 0);
+	assert_true(st1.st_dev == st0.st_dev && st1.st_ino == st0.st_ino);
 	fc_cache_destroy(NULL);
 	fc_config_init(NULL);
 	/* a pointer that is not a cache */
