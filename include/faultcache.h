@@ -24,9 +24,8 @@ extern "C" {
 #define FC_EXPORT
 #endif
 
-#define FC_VERSION_MAJOR 0
-#define FC_VERSION_MINOR 4
-#define FC_VERSION_PATCH 0
+/* FC_VERSION_MAJOR, _MINOR, _PATCH and _STRING of these headers */
+#include "faultcache/version.h"
 #define FC_VERSION_NUMBER \
 	(FC_VERSION_MAJOR * 10000 + FC_VERSION_MINOR * 100 + FC_VERSION_PATCH)
 

@@ -500,11 +500,22 @@ static void buffered_fallback(void **state)
 	free(orig);
 }
 
+/*
+ * The library loaded, and the headers this test was built with, are the
+ * version CMake's project(VERSION) names: FC_EXPECTED_VERSION, passed on
+ * by tests/CMakeLists.txt apart from the headers.
+ */
 static void version(void **state)
 {
+	unsigned major, minor, patch;
+
 	(void)state;
-	assert_int_equal(fc_version(), FC_VERSION_NUMBER);
+	assert_int_equal(sscanf(FC_EXPECTED_VERSION, "%u.%u.%u", &major,
+				&minor, &patch), 3);
 	assert_string_equal(fc_version_string(), FC_EXPECTED_VERSION);
+	assert_int_equal(fc_version(), major * 10000 + minor * 100 + patch);
+	assert_string_equal(FC_VERSION_STRING, FC_EXPECTED_VERSION);
+	assert_int_equal(FC_VERSION_NUMBER, fc_version());
 }
 
 /* Threads of this process named @name (from /proc/self/task/N/comm). */

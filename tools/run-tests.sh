@@ -44,6 +44,7 @@ cmake -S tests/consumer -B "$prefix/cm" -DCMAKE_PREFIX_PATH="$prefix" \
 cmake --build "$prefix/cm" >/dev/null
 "$prefix/cm/consumer_c"
 "$prefix/cm/consumer_cxx"
+test -f "$prefix/include/faultcache/version.h"
 test -f "$prefix/share/man/man3/fc_map.3"
 test -f "$prefix/share/man/man3/fc_map_backend.3"
 test -f "$prefix/share/man/man3/fc_handle_sigbus.3"
