@@ -338,7 +338,7 @@ void fc__on_completion(struct fc_handler *h, struct plan *p,
 		pthread_mutex_unlock(&c->lock);
 		return;
 	}
-	/* finished by finish_reads(), after the faults waiting now */
+	/* the handler finishes it (finish_reads) after the faults waiting */
 	io->end_out = (uint8_t)out;
 	io->next = NULL;
 	if (h->ended_tail)

@@ -182,7 +182,7 @@ static void sample_one(struct fc_lru_node *node, void *arg)
  * it, as a young PTE does in the kernel's reclaim: in the default mode the
  * kernel maps it again at the touch, and reclaim finds it mapped
  * (fc__views_present); in copy mode the touch is a fault, and so is being
- * mapped again by fault-around (plan_install()). Measured by age in pages
+ * mapped again by fault-around (fc__plan_install). Measured by age in pages
  * read, not by position: the pages a reader had installed ahead are
  * young, and a cache that stops reading stops zapping. Off while the
  * files mapped fit in the cache (nothing will be evicted). At most

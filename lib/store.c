@@ -393,7 +393,7 @@ static void chunk_put_back(struct fc_cache *c, struct fc_file *f,
  * the store lacked would go back as zeros). Faults on them meanwhile wait
  * for the lock we hold. Without memory for the copy they are punched too,
  * and stay in the index only: a fault on one finds the store without it
- * and reads it again (plan_hit). Context: cache->lock held.
+ * and reads it again (fc__plan_hit). Context: cache->lock held.
  */
 static void split_chunk(struct fc_cache *c, struct fc_file *f, uint64_t k,
 			uint64_t lo, uint64_t hi)

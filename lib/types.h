@@ -359,7 +359,7 @@ struct fc_io {
 	uint8_t end_out;	/* how the read ended (handler's ended list) */
 	uint8_t retried;	/* this is the single-page retry after an error */
 	uint8_t direct;
-	uint8_t async;		/* readahead no fault waits for: see prep_one;
+	uint8_t async;		/* readahead no fault waits for: io.c, prep_one;
 				   immutable */
 	uint16_t again;		/* -EAGAIN resubmissions */
 	uint64_t len;		/* bytes wanted (clipped at EOF); immutable */
