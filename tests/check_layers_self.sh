@@ -3,9 +3,8 @@
 # two-module tree and fails each rule broken on purpose, with its message.
 set -eu
 check=$1
-tmp=$(mktemp -d "${FC_TEST_DIR:-/var/tmp}/check_layers.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT INT TERM
-status=0
+selftest=check_layers
+. "$(dirname "$0")/selftest.sh"
 
 # a tree of two modules, a above b; $1 names the breakage
 make_tree() {
@@ -33,19 +32,8 @@ make_tree() {
 	done
 }
 
-# expect NAME EXIT-STATUS MESSAGE
-expect() {
-	make_tree "$1"
-	rc=0
-	sh "$check" "$tmp/$1" "$tmp/$1/a.c.o;$tmp/$1/b.c.o" >"$tmp/$1.out" 2>&1 ||
-		rc=$?
-	if [ $rc -ne "$2" ] || ! grep -q "$3" "$tmp/$1.out"; then
-		echo "FAIL: $1: exit $rc (want $2), output:"
-		cat "$tmp/$1.out"
-		status=1
-	else
-		echo "ok: $1"
-	fi
+run_check() {
+	sh "$check" "$tmp/$1" "$tmp/$1/a.c.o;$tmp/$1/b.c.o"
 }
 
 expect good 0 'layer  1: a'

@@ -3,9 +3,8 @@
 # where everything says one version, and fails each place made to differ.
 set -eu
 check=$1
-tmp=$(mktemp -d "${FC_TEST_DIR:-/var/tmp}/check_version.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT INT TERM
-status=0
+selftest=check_version
+. "$(dirname "$0")/selftest.sh"
 
 # a source and build tree of version 1.2.3; $1 names what is made wrong
 make_tree() {
@@ -36,19 +35,8 @@ make_tree() {
 	esac
 }
 
-# expect NAME EXIT-STATUS MESSAGE
-expect() {
-	make_tree "$1"
-	rc=0
-	sh "$check" "$tmp/$1/src" "$tmp/$1/build" 1.2.3 >"$tmp/$1.out" 2>&1 ||
-		rc=$?
-	if [ $rc -ne "$2" ] || ! grep -q "$3" "$tmp/$1.out"; then
-		echo "FAIL: $1: exit $rc (want $2), output:"
-		cat "$tmp/$1.out"
-		status=1
-	else
-		echo "ok: $1"
-	fi
+run_check() {
+	sh "$check" "$tmp/$1/src" "$tmp/$1/build" 1.2.3
 }
 
 expect good 0 '1.2.3 everywhere (1 man pages)'
