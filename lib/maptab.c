@@ -97,9 +97,11 @@ static size_t upper_bound(uintptr_t addr)
  */
 static struct fc_mapping *find_locked(uintptr_t addr, size_t *pos)
 {
-	size_t i = upper_bound(addr);
+	size_t i;
 	struct fc_mapping *m;
 
+	maptab_assert_held();
+	i = upper_bound(addr);
 	if (!i)
 		return NULL;
 	m = maptab.v[i - 1];
