@@ -153,15 +153,15 @@
  *     the page or read leaves the cache's structures.
  *   - iwake: FUTEX_WAKE of each inline waiter (the iwait handshake).
  *   - fc__collapse_queue: pthread_cond_signal.
- * No read or write is submitted, and no fault is resolved (UFFDIO_COPY
- * into a view, POISON, WAKE), under it.
+ * No read of a file or backend is submitted, and no fault is resolved
+ * (UFFDIO_COPY into a view, POISON, WAKE), under it.
  *
  * FIELD ANNOTATIONS: "lock: cache" (cache->lock), "lock: maptab",
- * "lock: stage", "lock: cmd"; "lock: none, atomic" (read and written
- * with atomics, no lock: what ordering they need is said there);
- * "handler thread only"; "reader" (an fc_io's read state: the thread
- * doing the read, see INFLIGHT pages); "immutable". A comment heading a
- * group of fields applies to the group.
+ * "lock: stage", "lock: cmd", "lock: install"; "lock: none, atomic"
+ * (read and written with atomics, no lock: what ordering they need is
+ * said there); "handler thread only"; "reader" (an fc_io's read state:
+ * the thread doing the read, see INFLIGHT pages); "immutable". A comment
+ * heading a group of fields applies to the group.
  */
 #ifndef FC_TYPES_H
 #define FC_TYPES_H
