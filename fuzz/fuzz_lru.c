@@ -3,7 +3,7 @@
  * fuzz_lru: the two-list eviction policy against a model made of two plain
  * arrays with the same rules (insert at the tail, a second reference while
  * inactive promotes, the active list is trimmed from its head, victims come
- * from the inactive head, busy nodes rotate to the tail, a victim found
+ * from the inactive head, busy nodes are passed over in place, a victim found
  * in use goes to the active tail). Every step
  * compares both lists in order; moving the sampling hand (fc__lru_age)
  * must change neither, and fc__lru_check holds its invariants. Also the
@@ -65,15 +65,15 @@ static void m_balance(void)
 
 static int m_scan(int w)
 {
-	size_t budget = cnt[w];
+	size_t j;
 
-	while (budget--) {
-		int i = list[w][0];
+	for (j = 0; j < cnt[w]; j++) {
+		int i = list[w][j];
 
-		m_unlink(i);
-		if (!m[i].busy)
+		if (!m[i].busy) {
+			m_unlink(i);
 			return i;
-		m_tail(i, w);
+		}
 	}
 	return -1;
 }

@@ -106,30 +106,46 @@ void fc__lru_remove(struct fc_lru *lru, struct fc_lru_node *n)
 		unlink_node(lru, n);
 }
 
-static struct fc_lru_node *scan(struct fc_lru *lru, int which,
-				bool (*busy)(struct fc_lru_node *, void *),
-				void *arg)
+/*
+ * Unlink up to @max nodes of list @which that are not busy, from its
+ * head, into @out[*n..]. A busy node stays where it is, with its age and
+ * its sampling state: moved to the tail, it would come back young, and a
+ * page pinned a while (a collapse at idle priority on a busy machine)
+ * could then be zapped by the front hand and evicted unseen at once.
+ */
+static void take(struct fc_lru *lru, int which,
+		 bool (*busy)(struct fc_lru_node *, void *), void *arg,
+		 struct fc_lru_node **out, size_t *n, size_t max)
 {
-	size_t budget = lru->count[which];
+	struct fc_lru_node *h = &lru->list[which], *x, *next;
 
-	while (budget--) {
-		struct fc_lru_node *n = lru->list[which].next;
-
-		unlink_node(lru, n);
-		if (!busy(n, arg))
-			return n;
-		add_tail(lru, n, which);
+	for (x = h->next; x != h && *n < max; x = next) {
+		next = x->next;
+		if (busy(x, arg))
+			continue;
+		unlink_node(lru, x);
+		out[(*n)++] = x;
 	}
-	return NULL;
+}
+
+size_t fc__lru_victims(struct fc_lru *lru,
+		       bool (*busy)(struct fc_lru_node *, void *), void *arg,
+		       struct fc_lru_node **out, size_t max)
+{
+	size_t n = 0;
+
+	take(lru, 0, busy, arg, out, &n, max);
+	take(lru, 1, busy, arg, out, &n, max);
+	return n;
 }
 
 struct fc_lru_node *fc__lru_victim(struct fc_lru *lru,
 				   bool (*busy)(struct fc_lru_node *, void *),
 				   void *arg)
 {
-	struct fc_lru_node *n = scan(lru, 0, busy, arg);
+	struct fc_lru_node *n;
 
-	return n ? n : scan(lru, 1, busy, arg);
+	return fc__lru_victims(lru, busy, arg, &n, 1) ? n : NULL;
 }
 
 size_t fc__lru_age(struct fc_lru *lru, uint32_t age, size_t max,

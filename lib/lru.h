@@ -11,10 +11,11 @@
  * A page enters inactive. A second reference (a fault on the cached page)
  * while inactive promotes it to active, so a page used twice outlives a
  * one-pass scan. Victims come from the inactive head; busy pages (pinned,
- * being installed) are rotated, not evicted. When an evicted page is read
- * again within "refault distance" <= the number of pages the cache holds,
- * it was part of a working set that the inactive list was too short to
- * detect, and it is inserted straight into active (mm/workingset.c).
+ * being installed) are passed over where they stand, not evicted. When an
+ * evicted page is read again within "refault distance" <= the number of
+ * pages the cache holds, it was part of a working set that the inactive
+ * list was too short to detect, and it is inserted straight into active
+ * (mm/workingset.c).
  *
  * Userspace cannot read accessed bits, so a reference is a fault the
  * library sees, or (sampling) a page found mapped again after it was
@@ -89,9 +90,15 @@ void fc__lru_activate(struct fc_lru *lru, struct fc_lru_node *n);
 size_t fc__lru_age(struct fc_lru *lru, uint32_t age, size_t max,
 		   void (*fn)(struct fc_lru_node *, void *), void *arg);
 /*
- * Pick the next victim and unlink it, or NULL if every page is busy.
- * @busy(node, arg) says whether a node may not be evicted now.
+ * Pick up to @max victims, oldest first, unlink them and store them in
+ * @out: from the inactive head, then, if that has too few, the active
+ * head. @busy(node, arg) says whether a node may not be evicted now: it
+ * is passed over and stays where it is. Returns how many were taken.
  */
+size_t fc__lru_victims(struct fc_lru *lru,
+		       bool (*busy)(struct fc_lru_node *, void *), void *arg,
+		       struct fc_lru_node **out, size_t max);
+/* The same for one victim: NULL if every page is busy. */
 struct fc_lru_node *fc__lru_victim(struct fc_lru *lru,
 				   bool (*busy)(struct fc_lru_node *, void *),
 				   void *arg);

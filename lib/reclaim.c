@@ -305,6 +305,7 @@ static size_t evict_huge(struct fc_cache *c, struct fc_page **v, size_t n)
  */
 static size_t reclaim(struct fc_cache *c)
 {
+	struct fc_lru_node *nodes[FC_RECLAIM_BATCH];
 	struct fc_page *v[FC_RECLAIM_BATCH];
 	size_t n, i, looked = 0, lru = fc__lru_size(&c->lru);
 	uint64_t evicted = c->st.evictions;
@@ -312,14 +313,10 @@ static size_t reclaim(struct fc_cache *c)
 	fc__assert_held(&c->lock);
 	fc__cache_age(c);
 	do {
-		for (n = 0; n < FC_RECLAIM_BATCH; n++) {
-			struct fc_lru_node *node =
-				fc__lru_victim(&c->lru, page_busy, NULL);
-
-			if (!node)
-				break;
-			v[n] = (struct fc_page *)node;
-		}
+		n = fc__lru_victims(&c->lru, page_busy, NULL, nodes,
+				    FC_RECLAIM_BATCH);
+		for (i = 0; i < n; i++)
+			v[i] = (struct fc_page *)nodes[i];
 		looked += n;
 		sort_pages(v, n);
 		if (!c->copy_mode)

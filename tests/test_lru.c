@@ -111,9 +111,13 @@ static void one_touch_is_evicted(void **state)
 	sim_free(&s);
 }
 
-/* Busy pages are rotated, never returned; all busy gives NULL. */
+/*
+ * Busy pages are never returned, and keep their place: once no longer
+ * busy, the oldest is the next victim again. All busy gives NULL.
+ */
 static void busy_pages_skipped(void **state)
 {
+	struct fc_lru_node *out[4];
 	struct sim s;
 	struct item *v;
 	int i;
@@ -125,12 +129,25 @@ static void busy_pages_skipped(void **state)
 	s.items[0].busy = 1;
 	v = (struct item *)fc__lru_victim(&s.lru, busy_fn, NULL);
 	assert_int_equal(v->id, 1);
+	s.items[0].busy = 0;
+	v = (struct item *)fc__lru_victim(&s.lru, busy_fn, NULL);
+	assert_int_equal(v->id, 0);
+	/* a batch passes over busy ones: 3 and 5 busy, 2, 4, 6, 7 taken */
+	s.items[3].busy = s.items[5].busy = 1;
+	assert_int_equal(fc__lru_victims(&s.lru, busy_fn, NULL, out, 4), 4);
+	assert_int_equal(((struct item *)out[0])->id, 2);
+	assert_int_equal(((struct item *)out[1])->id, 4);
+	assert_int_equal(((struct item *)out[2])->id, 6);
+	assert_int_equal(((struct item *)out[3])->id, 7);
 	for (i = 0; i < 16; i++)
 		s.items[i].busy = 1;
 	assert_null(fc__lru_victim(&s.lru, busy_fn, NULL));
 	assert_true(fc__lru_check(&s.lru));
-	/* the busy ones are all still there */
-	assert_int_equal(fc__lru_size(&s.lru), 15);
+	/* the busy ones are all still there, in their order */
+	assert_int_equal(fc__lru_size(&s.lru), 10);
+	s.items[3].busy = 0;
+	v = (struct item *)fc__lru_victim(&s.lru, busy_fn, NULL);
+	assert_int_equal(v->id, 3);
 	sim_free(&s);
 }
 
