@@ -140,6 +140,8 @@ static void collapse_one(struct fc_cache *c, struct fc_collapse *q)
 	}
 	if (!pin_range(f, first, n))
 		return;
+	/* the collapse unmaps the pages from the views: read them first */
+	fc__sample_harvest(c, f, first, n);
 	fc__file_take(c, f);	/* a retained one is taken back meanwhile */
 	q->busy = true;
 	pthread_mutex_unlock(&c->lock);

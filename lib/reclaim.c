@@ -234,6 +234,38 @@ static size_t spare_touched(struct fc_cache *c, struct fc_page **v, size_t n)
 	return k;
 }
 
+/**
+ * fc__sample_harvest - pages [@first, @first + @n) of @f are about to be
+ * unmapped from every view by something other than sampling (a collapse
+ * replaces their store pages): the ones sampling zapped and a watched
+ * view maps again were touched since, and that is their second reference
+ * now, as spare_touched() would find at eviction, before the unmapping
+ * erases the evidence. At most one 2 MiB chunk of pages.
+ * Context: cache->lock held.
+ */
+void fc__sample_harvest(struct fc_cache *c, struct fc_file *f, uint64_t first,
+			uint64_t n)
+{
+	bool seen[(2u << 20) / 4096];
+	struct fc_radix_cursor cur = { 0 };
+	uint64_t i;
+
+	fc__assert_held(&c->lock);
+	if (c->copy_mode || !f->views || n > sizeof(seen))
+		return;
+	memset(seen, 0, sizeof(seen));
+	fc__views_present(f, first, n, seen);
+	for (i = 0; i < n; i++) {
+		struct fc_page *pg = fc__radix_lookup_near(&f->tree, &cur,
+							   first + i);
+
+		if (pg && seen[i] && pg->sample == FC_SAMPLE_ZAPPED) {
+			pg->sample = FC_SAMPLE_NONE;
+			fc__lru_access(&c->lru, &pg->lru);
+		}
+	}
+}
+
 /*
  * Evict @pg, whose store page is punched and which the caller took out of
  * the index: off the LRU (a victim is off it already), a shadow left for

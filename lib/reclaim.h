@@ -17,6 +17,8 @@ void fc__page_drop(struct fc_cache *c, struct fc_page *pg);
 bool fc__page_store_held(struct fc_cache *c, struct fc_page *pg);
 bool fc__page_refault(struct fc_cache *c, struct fc_page *pg);
 void fc__cache_age(struct fc_cache *c);
+void fc__sample_harvest(struct fc_cache *c, struct fc_file *f, uint64_t first,
+			uint64_t n);
 bool fc__copy_room(struct fc_cache *c, uint64_t pages);
 uint64_t fc__copy_trim(struct fc_cache *c);
 bool fc__cache_check(struct fc_cache *c, bool deep);
