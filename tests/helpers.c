@@ -63,16 +63,25 @@ bool th_thp_set(const char *val)
 
 int th_thp_lock(void)
 {
-	char path[512];
-	int fd;
+	int fd = open(TH_SHMEM_THP, O_RDONLY | O_CLOEXEC);
 
-	snprintf(path, sizeof(path), "%s/fctest-thp.lock", th_dir());
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
 	if (fd >= 0 && flock(fd, LOCK_EX)) {
 		close(fd);
 		fd = -1;
 	}
 	return fd;
+}
+
+bool th_system_tests(const char *what)
+{
+	const char *v = getenv("FC_TEST_SYSTEM");
+
+	if (v && !strcmp(v, "1"))
+		return true;
+	printf("SKIP part: %s changes machine-wide state: needs "
+	       "FC_TEST_SYSTEM=1\n", what);
+	fflush(stdout);
+	return false;
 }
 
 /*

@@ -27,21 +27,33 @@ unsigned char *th_read_all(int fd, off_t size);
 /* Directory for test files: $FC_TEST_DIR or /var/tmp, world-readable. */
 const char *th_dir(void);
 /*
+ * May this test change machine-wide settings (/sys, /proc/sys, cgroups,
+ * drop_caches)? Only when the runner asked, with FC_TEST_SYSTEM=1 (CI
+ * does): a user's test run leaves the machine as it found it. A test
+ * calls it where it would change one, and runs that part only when true;
+ * otherwise it prints @what, "needs FC_TEST_SYSTEM=1", and skips it.
+ */
+bool th_system_tests(const char *what);
+/*
  * shmem transparent huge pages, the machine-wide setting
  * (/sys/kernel/mm/transparent_hugepage/shmem_enabled). th_thp_get puts the
  * word in [brackets] in @out: false if the kernel has no such setting.
- * th_thp_set writes one (root only). th_thp_lock takes the lock that keeps
- * the tests that change it (test_thp, fcsoak --toggle-thp) from running
- * at once, for the life of the process: the fd, or -1 with errno set.
- * A CTest fixture (thp_setting.sh) puts the setting back after them even
- * if one was killed.
+ * th_thp_set writes one (root, and th_system_tests() only). th_thp_lock
+ * takes the lock that keeps the tests that change it (test_thp, fcsoak
+ * --toggle-thp, in this suite or another one on the machine) from running
+ * at once, for the life of the process: an flock on the setting's own
+ * file, so nothing is left behind. The fd, or -1 with errno set. A CTest
+ * fixture (thp_setting.sh) puts the setting back after them even if one
+ * was killed.
  */
 bool th_thp_get(char *out, size_t len);
 bool th_thp_set(const char *val);
 int th_thp_lock(void);
 /*
- * Exit with FC_SKIP and a reason if userfaultfd cannot be used here at all.
- * Call at the start of every integration test.
+ * Exit with FC_SKIP and the reason if the kernel or this process's
+ * privileges lack what a cache needs (fc_cache_create fails with EPERM or
+ * ENOSYS); exit 1 on any other failure, which is a bug, not a skip. Call
+ * at the start of every integration test.
  */
 void th_require_uffd(void);
 

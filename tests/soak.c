@@ -16,7 +16,8 @@
  * and evictions). --toggle-thp MS switches the machine's shmem THP setting
  * (shmem_enabled) between "never" and "within_size" every MS milliseconds
  * while it runs, as an administrator may under a running cache, and puts
- * the old value back at the end; it needs root (else exit 77, skipped).
+ * the old value back at the end; it needs root and FC_TEST_SYSTEM=1, a
+ * machine-wide change being asked for (else exit 77, skipped).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -260,13 +261,16 @@ int main(int argc, char **argv)
 	th_require_uffd();
 	if (opt.toggle_ms) {
 		if (geteuid() != 0 || !th_thp_get(old_thp, sizeof(old_thp))) {
-			printf("fcsoak: --toggle-thp needs root and shmem THP: "
-			       "skipped\n");
+			printf("SKIP: fcsoak: --toggle-thp needs root and shmem "
+			       "THP\n");
 			return FC_SKIP;
 		}
+		if (!th_system_tests("fcsoak --toggle-thp (switches "
+				     "shmem_enabled every few ms)"))
+			return FC_SKIP;
 		thp_lock = th_thp_lock();	/* not beside test_thp */
 		if (thp_lock < 0 || !th_thp_get(old_thp, sizeof(old_thp))) {
-			perror("fctest-thp.lock");
+			perror("fcsoak: lock on shmem_enabled");
 			return 1;
 		}
 	}

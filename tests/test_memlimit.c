@@ -6,7 +6,8 @@
  * budget above the cgroup's limit ends in the OOM killer. fc__memory_limit
  * finds the limit (cgroup v1 and v2, read from /proc/self/cgroup and
  * mountinfo); checked here on made-up trees, every layout it reads. As
- * root the last case makes a memory cgroup of 192 MiB, moves a child
+ * root with FC_TEST_SYSTEM=1 the last case makes a memory cgroup of
+ * 192 MiB (removed at its end), moves a child
  * process into it, and checks what the child sees: that limit, a default
  * budget of half of it, a larger budget refused with ENOMEM (without
  * swap), and a file of 1.5 times the limit read right through the default
@@ -301,6 +302,8 @@ static void real_cgroup(void **state)
 		       "needs both\n");
 		skip();
 	}
+	if (!th_system_tests("the real-cgroup case (makes a memory cgroup)"))
+		skip();
 	snprintf(dir, sizeof(dir), "%s/fctest.%d", own, (int)getpid());
 	snprintf(val, sizeof(val), "%llu", (unsigned long long)LIMIT);
 	if (mkdir(dir, 0755) || !write_file(dir, limit_file, val)) {

@@ -7,10 +7,10 @@
  * 2 MiB range of a memfd makes one huge folio, up to date, with zeros
  * around the bytes written; a view maps those zeros as if they were the
  * file's. And a fault in a mapping of the memfd allocates a whole 2 MiB
- * folio where 4 KiB was asked for. As root the test sets "within_size"
- * for its run, in a parent process that puts the old setting back however
- * the checks end; the checks run in a child. Not as root it runs them
- * under the host's setting, and says so.
+ * folio where 4 KiB was asked for. As root with FC_TEST_SYSTEM=1 the test
+ * sets "within_size" for its run, in a parent process that puts the old
+ * setting back however the checks end; the checks run in a child.
+ * Otherwise it runs them under the host's setting, and says so.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -151,11 +151,16 @@ int main(void)
 		       "(%s), which this test cannot set\n", old_thp);
 		return run_checks();
 	}
+	if (!th_system_tests("setting shmem_enabled to within_size")) {
+		printf("checks run under the host's shmem_enabled (%s)\n",
+		       old_thp);
+		return run_checks();
+	}
 	/* one test at a time changes the setting (the _copy/_inline runs,
 	 * fcsoak --toggle-thp) */
 	lfd = th_thp_lock();
 	if (lfd < 0) {
-		perror("fctest-thp.lock");
+		perror("lock on " SHMEM_ENABLED);
 		return 1;
 	}
 	if (!th_thp_get(old_thp, sizeof(old_thp)) ||

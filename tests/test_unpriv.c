@@ -21,6 +21,7 @@
 
 #define SIZE (6 * 1024 * 1024 + 1)
 
+/* Read only: the test changes no setting (so needs no FC_TEST_SYSTEM). */
 static int read_sysctl(void)
 {
 	FILE *f = fopen("/proc/sys/vm/unprivileged_userfaultfd", "r");

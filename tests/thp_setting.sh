@@ -3,14 +3,17 @@
 # change the machine's shmem THP setting (test_thp, the soak_thp runs).
 # Each of them puts the old value back itself; this puts it back after
 # them even if one was killed (a CTest timeout kills with SIGKILL).
-# Not root: nothing to save, nothing to put back.
+# Not root, or FC_TEST_SYSTEM is not 1 (those tests then leave the
+# setting alone): nothing to save, nothing to put back.
 set -eu
 knob=/sys/kernel/mm/transparent_hugepage/shmem_enabled
 current() { sed -n 's/.*\[\([a-z_]*\)\].*/\1/p' "$knob"; }
 case "$1" in
 save)
 	rm -f "$2"
-	if [ "$(id -u)" -eq 0 ] && [ -w "$knob" ]; then
+	if [ "${FC_TEST_SYSTEM:-}" != 1 ]; then
+		echo "FC_TEST_SYSTEM is not 1: the tests leave shmem_enabled alone"
+	elif [ "$(id -u)" -eq 0 ] && [ -w "$knob" ]; then
 		current > "$2"
 		echo "shmem_enabled is $(cat "$2")"
 	else
