@@ -277,15 +277,34 @@ void th_fx_free(struct th_fx *f)
 	free(f);
 }
 
+/*
+ * Only a kernel or privilege that lacks a feature is a skip: the library
+ * answers EPERM when userfaultfd (or io_uring) is refused to this process,
+ * ENOSYS when the kernel lacks it or a userfaultfd feature the cache needs
+ * (fc__uffd_open). Any other failure is a bug in cache creation, which
+ * must fail every test rather than hide as "all skipped".
+ */
 void th_require_uffd(void)
 {
 	struct fc_cache *c = th_cache_create();
+	int err = errno;
 
-	if (!c) {
-		printf("SKIP: userfaultfd unavailable: %s\n", strerror(errno));
+	if (c) {
+		fc_cache_destroy(c);
+		return;
+	}
+	if (err == EPERM || err == ENOSYS) {
+		printf("SKIP: %s: fc_cache_create: %s\n",
+		       err == EPERM ? "userfaultfd or io_uring not permitted "
+				      "to this process (see faultcache(7))"
+				    : "the kernel lacks userfaultfd, io_uring "
+				      "or a userfaultfd feature the cache needs",
+		       strerror(err));
 		exit(FC_SKIP);
 	}
-	fc_cache_destroy(c);
+	fprintf(stderr, "FAIL: fc_cache_create: %s: not a missing kernel "
+			"feature or privilege, so not a skip\n", strerror(err));
+	exit(1);
 }
 
 static __thread sigjmp_buf *jb;

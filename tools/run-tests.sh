@@ -11,8 +11,20 @@ top=$(pwd)
 sh tools/deps.sh
 jobs=$(nproc)
 # test files go to a world-readable place on a real file system so that
-# O_DIRECT is exercised and the unprivileged test (as nobody) can read them
-export FC_TEST_DIR="${FC_TEST_DIR:-/var/tmp}"
+# O_DIRECT is exercised and the unprivileged test (as nobody) can use it:
+# a directory of this run, which must be empty after each suite (tests
+# leave nothing behind) and is removed at the end
+scratch=""	# what this script made and removes at exit
+trap 'rm -rf $scratch' EXIT
+if [ -z "${FC_TEST_DIR:-}" ]; then
+	FC_TEST_DIR=$(mktemp -d /var/tmp/fctests.XXXXXX)
+	chmod 1777 "$FC_TEST_DIR"	# as /var/tmp: test_unpriv runs as nobody
+	scratch="$FC_TEST_DIR"
+fi
+export FC_TEST_DIR
+if [ "${FC_TEST_SYSTEM:-}" = 1 ]; then
+	echo "FC_TEST_SYSTEM=1: tests labelled 'system' change machine-wide settings (README)"
+fi
 
 run_suite() {	# name, cmake args...
 	name=$1; shift
@@ -20,7 +32,15 @@ run_suite() {	# name, cmake args...
 	cmake -S . -B "build-$name" -DFC_WERROR=ON "$@" >/dev/null
 	cmake --build "build-$name" -j "$jobs" >/dev/null
 	echo "=== $name tests"
-	(cd "build-$name" && ctest -j 2 --output-on-failure --timeout 600)
+	(cd "build-$name" && ctest -j 2 --output-on-failure --timeout 600 \
+		-O ctest.log)
+	# skips only for what this machine lacks (tests/CMakeLists.txt)
+	sh tools/check-skips.sh "build-$name" "build-$name/ctest.log"
+	left=$(ls -A "$FC_TEST_DIR")
+	if [ -n "$left" ]; then
+		echo "FAIL: the $name suite left files in $FC_TEST_DIR: $left"
+		exit 1
+	fi
 }
 
 run_suite plain -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -31,7 +51,7 @@ TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 
 echo "=== install and consumers"
 prefix=$(mktemp -d)
-trap 'rm -rf "$prefix"' EXIT
+scratch="$scratch $prefix"
 cmake --install build-plain --prefix "$prefix" >/dev/null
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig:$prefix/lib/x86_64-linux-gnu/pkgconfig"
 libdir=$(pkg-config --variable=libdir libfaultcache)
