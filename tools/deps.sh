@@ -3,6 +3,8 @@
 # Idempotent: installs only what is missing. Needs root (or sudo).
 set -eu
 pkgs="build-essential cmake pkg-config liburing-dev libcmocka-dev libncurses-dev tmux util-linux"
+# the Debian packages and the ABI check (tests/packages, tests/abi)
+pkgs="$pkgs debhelper lintian abigail-tools"
 missing=""
 for p in $pkgs; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
