@@ -31,6 +31,8 @@ void view_check_size(void);
 
 /* search.c */
 int pattern_parse(struct pattern *p, const char *s, bool hex);
+const unsigned char *pattern_find(const unsigned char *buf, size_t n,
+				  const struct pattern *p);
 /*
  * Find @p from @from forward (or before @from backward). 1 with *hit,
  * 0 when absent, 2 when cancelled, -1 when pages vanished.

@@ -53,6 +53,31 @@ int pattern_parse(struct pattern *p, const char *s, bool hex)
 	return p->len ? 0 : -1;
 }
 
+/*
+ * First occurrence of @p in @buf[0, n), or NULL. memchr for the first byte
+ * and memcmp for the rest reads the haystack once, up to the match: memmem
+ * would do as well, but sanitizer runtimes check the whole rest of the
+ * haystack at each call, which made a search with many matches quadratic
+ * in the test builds.
+ */
+const unsigned char *pattern_find(const unsigned char *buf, size_t n,
+				  const struct pattern *p)
+{
+	const unsigned char *end = buf + n;
+
+	if (n < p->len)
+		return NULL;
+	while ((size_t)(end - buf) >= p->len) {
+		buf = memchr(buf, p->bytes[0], (size_t)(end - buf) - p->len + 1);
+		if (!buf)
+			return NULL;
+		if (!memcmp(buf + 1, p->bytes + 1, p->len - 1))
+			return buf;
+		buf++;
+	}
+	return NULL;
+}
+
 /* Last occurrence of @p in @buf[0, n) starting before @limit. */
 static const unsigned char *last_match(const unsigned char *buf, size_t n,
 				       size_t limit, const struct pattern *p)
@@ -80,7 +105,7 @@ static int search_fwd(const struct pattern *p, uint64_t pos,
 
 		if (n < 0)
 			return -1;
-		m = memmem(buf, (size_t)n, p->bytes, p->len);
+		m = pattern_find(buf, (size_t)n, p);
 		if (m) {
 			*hit = pos + (uint64_t)(m - buf);
 			return 1;
@@ -144,8 +169,7 @@ int search_all(const struct pattern *p, void (*fn)(uint64_t off))
 		}
 		if (next > pos)
 			b += next - pos;
-		while ((m = memmem(b, (size_t)(buf + n - b), p->bytes,
-				   p->len))) {
+		while ((m = pattern_find(b, (size_t)(buf + n - b), p))) {
 			fn(pos + (uint64_t)(m - buf));
 			b = m + p->len;
 		}
