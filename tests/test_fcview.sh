@@ -98,6 +98,25 @@ tmux new-session -d -s "$session" -x 100 -y 30 \
 	"'$FCVIEW' '$dir/view.txt'; echo EXITED=\$?; sleep 60"
 check "opens on the first line" "wait_for '^000000001 '"
 check "status shows the file and stats" "wait_for 'view.txt  @0  0.0%  text wrap.*res .*faults'"
+# The first screen's readahead completes after it is drawn: the status bar
+# must show it without a key press (it is redrawn on a timer while reads
+# are in flight). If the reads were all done before the first draw there
+# is nothing to see: a key that moves nothing then shows the same numbers.
+# (Up to 20 s: a change shows within the 200 ms tick even under load.)
+read_mb() { screen | tail -n 1 | sed -n 's/.* read \([0-9.]*\)M *$/\1/p'; }
+first=$(read_mb)
+i=0
+while [ "$(read_mb)" = "$first" ] && [ $i -lt 200 ]; do
+	sleep 0.1; i=$((i + 1))
+done
+if [ "$(read_mb)" != "$first" ]; then
+	ok
+else
+	keys k
+	sleep 0.5
+	check "status refreshed without a key (read ${first}M, then $(read_mb)M after one)" \
+		"test '$(read_mb)' = '$first'"
+fi
 keys Space
 check "page down moves on" "wait_for 'view.txt  @[1-9][0-9]* '"
 keys G
@@ -109,6 +128,13 @@ keys '50%' Enter
 check "jump to 50%" "wait_for '@1258[0-9]* *50.0%'"
 keys g / 'bell' Enter
 check "search finds the marked line" "wait_for 'found at offset 5000010'"
+esc=$(printf '\033')
+check "the match is highlighted, as in less" \
+	"tmux capture-pane -p -e -t $session | grep -q '${esc}\[7mbell'"
+keys x
+check "and in the hex view (62 65 6c 6c)" \
+	"wait_for '^00004c4b' && tmux capture-pane -p -e -t $session | grep -q '${esc}\[7m62'"
+keys x
 check "non-printable bytes show as a marker" "screen | grep -q 'café \\. \\.\\. bell\\. end' || screen | grep -q 'caf'"
 keys n
 check "n repeats the search (no further match)" "wait_for 'pattern not found after here'"

@@ -2,8 +2,11 @@
 /*
  * ui.c - the full-screen viewer: text view (tabs expanded, wrap or cut,
  * markers for bytes that are not printable UTF-8) and hex view, less/vim
- * keys, offset/percent jumps, search with progress and cancel, and a
- * status bar with live cache statistics.
+ * keys, offset/percent jumps, search with progress and cancel, matches
+ * highlighted on screen as less does, and a status bar with live cache
+ * statistics: redrawn on a timer while reads are in flight or the numbers
+ * move, so readahead that completes after a screen is drawn shows up
+ * without a key press.
  */
 #include <curses.h>
 #include <stdio.h>
@@ -19,6 +22,8 @@
 #define MAX_LINE (64 * 1024)
 #define MIN_COLS 20
 #define MIN_ROWS 3
+#define TICK_MS 200		/* status refresh while the cache is busy */
+#define MAX_HL 4096		/* matches highlighted on one screen */
 
 static struct {
 	uint64_t top;		/* offset of the first row */
@@ -28,9 +33,65 @@ static struct {
 	uint64_t match;		/* last match, for n/N */
 	bool have_match;
 	char msg[256];
+	struct fc_stats shown;	/* what the status bar shows */
 } s;
 
+/*
+ * The matches of the last search pattern on the screen being drawn,
+ * sorted: hl_prepare() finds them in the bytes the screen can show,
+ * hl_at() tells the drawing code whether a byte is in one.
+ */
+static struct {
+	uint64_t at[MAX_HL];
+	size_t n;
+} hl;
+
 static unsigned char rowbuf[MAX_LINE + 16];
+
+static bool hl_at(uint64_t off)
+{
+	size_t lo = 0, hi = hl.n;
+
+	while (lo < hi) {	/* the last match starting at or before off */
+		size_t mid = (lo + hi) / 2;
+
+		if (hl.at[mid] <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo && off < hl.at[lo - 1] + s.pat.len;
+}
+
+/*
+ * Find the pattern's matches in [top - len + 1, top + span): the bytes the
+ * screen at @top can show (a match may begin above it), read as the drawing
+ * reads them. Overlapping matches are all found, as less highlights them.
+ */
+static void hl_prepare(size_t span)
+{
+	static unsigned char buf[MAX_LINE * 64 + 256];
+	uint64_t from;
+	ssize_t n;
+	size_t i;
+
+	hl.n = 0;
+	if (!s.have_pat || !s.pat.len)
+		return;
+	from = s.top >= s.pat.len - 1 ? s.top - (s.pat.len - 1) : 0;
+	if (span > sizeof(buf) - s.pat.len)
+		span = sizeof(buf) - s.pat.len;
+	n = view_copy(buf, from, span + (size_t)(s.top - from));
+	for (i = 0; n > 0 && i + s.pat.len <= (size_t)n && hl.n < MAX_HL; i++) {
+		const unsigned char *m = pattern_find(buf + i, (size_t)n - i,
+						      &s.pat);
+
+		if (!m)
+			break;
+		i = (size_t)(m - buf);
+		hl.at[hl.n++] = from + i;
+	}
+}
 
 static int rows(void)
 {
@@ -85,6 +146,10 @@ static uint64_t text_row(uint64_t off, int y)
 		if (!s.cut && x + w > COLS)
 			return off + i;
 		if (y >= 0 && x + w <= COLS) {
+			bool mark = hl.n && hl_at(off + i);
+
+			if (mark)
+				attron(A_STANDOUT);
 			if (l == 1 && (c < 0x20 || c >= 0x7f)) {
 				attron(A_REVERSE);
 				addch('.');
@@ -92,6 +157,8 @@ static uint64_t text_row(uint64_t off, int y)
 			} else {
 				addnstr((const char *)rowbuf + i, (int)l);
 			}
+			if (mark)
+				attroff(A_STANDOUT);
 		}
 		x += w;
 		i += l;
@@ -202,14 +269,29 @@ static void draw_hex(void)
 			continue;
 		}
 		printw("%010llx ", (unsigned long long)off);
-		for (i = 0; i < 16; i++)
+		for (i = 0; i < 16; i++) {
+			bool mark = i < n && hl.n && hl_at(off + (uint64_t)i);
+
+			addstr(i == 8 ? "  " : " ");
+			if (mark)
+				attron(A_STANDOUT);
 			if (i < n)
-				printw("%s%02x", i == 8 ? "  " : " ", b[i]);
+				printw("%02x", b[i]);
 			else
-				printw("%s  ", i == 8 ? "  " : " ");
+				addstr("  ");
+			if (mark)
+				attroff(A_STANDOUT);
+		}
 		addstr("  |");
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
+			bool mark = hl.n && hl_at(off + (uint64_t)i);
+
+			if (mark)
+				attron(A_STANDOUT);
 			addch(b[i] >= 0x20 && b[i] < 0x7f ? b[i] : '.');
+			if (mark)
+				attroff(A_STANDOUT);
+		}
 		addch('|');
 	}
 }
@@ -237,6 +319,7 @@ static void draw_status(void)
 	int pad;
 
 	fc_cache_stats(v.cache, &st);
+	s.shown = st;
 	snprintf(left, sizeof(left), " %s  @%llu  %.1f%%  %s%s",
 		 name ? name + 1 : v.path, (unsigned long long)s.top,
 		 s.top + 1 >= v.size ? 100.0 : pct, s.hex ? "hex" : "text",
@@ -272,12 +355,56 @@ static void draw(void)
 		refresh();
 		return;
 	}
-	if (s.hex)
+	if (s.hex) {
+		hl_prepare((size_t)rows() * 16);
 		draw_hex();
-	else
+	} else {
+		hl_prepare((size_t)rows() * (s.cut ? MAX_LINE + 1 :
+					   (size_t)COLS * 4 + 8));
 		draw_text();
+	}
 	draw_status();
 	refresh();
+}
+
+/*
+ * Are the cache's numbers still moving: reads in flight, or a number the
+ * status bar shows that has changed since it was drawn?
+ */
+static bool stats_moving(void)
+{
+	struct fc_stats st;
+
+	if (fc_cache_stats(v.cache, &st))
+		return false;
+	return st.reads_inflight || st.resident_bytes != s.shown.resident_bytes ||
+	       st.faults != s.shown.faults || st.ra_pages != s.shown.ra_pages ||
+	       st.bytes_read != s.shown.bytes_read;
+}
+
+/*
+ * The next key. While the cache is busy the status bar is redrawn every
+ * TICK_MS (readahead that completes after a screen was drawn, a search's
+ * reads); once it is still, wait for a key without waking.
+ */
+static int next_key(void)
+{
+	int ch;
+
+	for (;;) {
+		bool busy = stats_moving();
+
+		timeout(busy ? TICK_MS : -1);
+		ch = getch();
+		if (ch != ERR)
+			break;
+		if (COLS >= MIN_COLS && LINES >= MIN_ROWS) {
+			draw_status();
+			refresh();
+		}
+	}
+	timeout(-1);
+	return ch;
 }
 
 /* ---- prompts and search ---- */
@@ -435,9 +562,7 @@ int ui_run(void)
 		if (v.size && s.top >= v.size)
 			go_end();
 		draw();
-		ch = getch();
-		if (ch == ERR)
-			continue;
+		ch = next_key();
 		if (!key(ch))
 			break;
 	}
