@@ -5,5 +5,5 @@
 # workload and engine, cold and warm, 5 repetitions.
 set -eu
 cd "$(dirname "$0")/.."
-sh tools/build-release.sh
+sh tools/build-release.sh fcbench
 exec ./build-release/bench/fcbench "$@"
