@@ -42,6 +42,18 @@ static inline int is_fc(int k)
 	return k == ENG_FC || k == ENG_FC_COPY || k == ENG_FC_INLINE;
 }
 
+/*
+ * A kernel engine run at equal memory, inside a memory cgroup limited to
+ * the fc budget (memcg.c), is named with this suffix: "mmap@cg". mmap@cg
+ * is the baseline of the "x mmap@cg" ratio. Not direct: O_DIRECT reads
+ * use no page cache, so there is nothing to limit.
+ */
+#define CG_SUFFIX "@cg"
+static inline int can_cg(int k)
+{
+	return !is_fc(k) && k != ENG_DIRECT;
+}
+
 struct fcopts {
 	struct fc_config cfg;
 	int advice;		/* FC_ADVICE_* or -1 = by workload */
@@ -68,7 +80,7 @@ extern const char *const bmode_names[BM_COUNT];
 
 struct result {
 	const char *workload;
-	const char *engine;
+	const char *engine;	/* engine_label(): "mmap", "mmap@cg", ... */
 	enum bmode mode;
 	unsigned threads;
 	int rep;
@@ -80,6 +92,7 @@ struct result {
 	uint64_t collapses;	/* fc: pages made huge during the pass */
 	uint64_t peak_rss;	/* bytes */
 	uint64_t peak_mem;	/* bytes the run added over the bench's own */
+	uint64_t memcg_peak;	/* @cg: the cgroup's peak usage, bytes */
 	double hot_resident;	/* scan resistance: hot set kept, 0..1 */
 	uint64_t checksum;
 	bool checksum_ok;
@@ -88,7 +101,10 @@ struct result {
 
 /* engines.c */
 const char *engine_name(enum engine_kind k);
-int engine_kind_of(const char *name);
+/* The name of @k run in a memory cgroup (@cg) or not. */
+const char *engine_label(enum engine_kind k, bool cg);
+/* The kind named @name, with *cg set for a "@cg" name; -1 if none. */
+int engine_kind_of(const char *name, bool *cg);
 int engine_open(struct engine *e, enum engine_kind k, const char *path,
 		const struct fcopts *fo, int advice);
 /* Map the file (fc and mmap engines; engine_open maps it too). */
@@ -113,16 +129,37 @@ struct wl {
 extern const struct wl workloads[];
 extern const size_t nr_workloads;
 int workload_index(const char *name);
+/* Does @name touch one byte per page (its MB/s counts whole pages)? */
+bool workload_one_byte(const char *name);
 int workload_ops(const char *name, off_t file_size, uint64_t budget,
 		 uint64_t seed, struct oplist *out);
 
+/* memcg.c */
+/* Find where a cgroup can be made: 0, or -1 (memcg_status says why). */
+int memcg_init(void);
+bool memcg_available(void);
+const char *memcg_status(void);
+/* Make the run's cgroup, limited to @limit bytes: 0 or -errno. */
+int memcg_create(uint64_t limit);
+/* Move the calling process (the run's child) into it: 0 or -errno. */
+int memcg_join(void);
+/* Once the child is gone, remove it: its peak usage in bytes. */
+uint64_t memcg_remove(void);
+
 /* report.c */
+/* What the run was, for the JSON: "key": value pairs, already formatted. */
+struct run_info {
+	char json[8192];
+};
 void report_table(const struct result *r, size_t n, int reps);
-int report_json(const char *path, const struct result *r, size_t n);
+int report_json(const char *path, const struct run_info *info,
+		const struct result *r, size_t n);
 int report_csv(const char *path, const struct result *r, size_t n);
 int report_svg(const char *dir, const struct result *r, size_t n);
 
 /* util */
+__attribute__((format(printf, 1, 2), noreturn))
+void die(const char *fmt, ...);
 double now_s(void);
 uint64_t proc_io_read_bytes(void);
 uint64_t rss_bytes(bool with_store);

@@ -8,6 +8,8 @@
  *   mmap        kernel mmap, MADV_NORMAL;  mmap-rand / mmap-seq: RANDOM / SEQ
  *   pread       buffered pread into a buffer
  *   direct      O_DIRECT through io_uring at a deep queue: the device limit
+ * and the kernel engines but direct at equal memory, in a memory cgroup
+ * limited to the fc budget: mmap@cg, mmap-rand@cg, mmap-seq@cg, pread@cg.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -28,18 +30,35 @@ static const char *const names[ENG_COUNT] = {
 	"direct",
 };
 
+static const char *const cg_names[ENG_COUNT] = {
+	[ENG_MMAP] = "mmap" CG_SUFFIX, [ENG_MMAP_RANDOM] = "mmap-rand" CG_SUFFIX,
+	[ENG_MMAP_SEQ] = "mmap-seq" CG_SUFFIX, [ENG_PREAD] = "pread" CG_SUFFIX,
+};
+
 const char *engine_name(enum engine_kind k)
 {
 	return names[k];
 }
 
-int engine_kind_of(const char *name)
+const char *engine_label(enum engine_kind k, bool cg)
+{
+	return cg ? cg_names[k] : names[k];
+}
+
+int engine_kind_of(const char *name, bool *cg)
 {
 	int i;
 
-	for (i = 0; i < ENG_COUNT; i++)
-		if (!strcmp(names[i], name))
+	for (i = 0; i < ENG_COUNT; i++) {
+		if (!strcmp(names[i], name)) {
+			*cg = false;
 			return i;
+		}
+		if (cg_names[i] && !strcmp(cg_names[i], name)) {
+			*cg = true;
+			return i;
+		}
+	}
 	return -1;
 }
 

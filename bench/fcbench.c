@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -15,9 +16,13 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
+#include "fcbench_commit.h"
 
 #define MB (1024ull * 1024)
 #define GB (1024 * MB)
@@ -29,6 +34,9 @@ static struct {
 	uint64_t cache;		/* --fc-cache, 0 for the default */
 	int reps;
 	bool engines[ENG_COUNT];
+	bool engines_cg[ENG_COUNT];	/* the same at equal memory (@cg) */
+	bool any_eng;		/* --engines given */
+	bool no_memcg;		/* --no-memcg */
 	bool *wls;
 	bool modes[BM_COUNT];
 	unsigned threads[8];
@@ -37,6 +45,7 @@ static struct {
 	uint64_t small_budget;	/* ws4x and scanres */
 	const char *outdir;
 	bool quiet;
+	bool drop_system;	/* --drop-caches system: drop_caches as well */
 } o;
 
 const char *const bmode_names[BM_COUNT] = { "cold", "warm", "refault",
@@ -45,8 +54,7 @@ const char *const bmode_names[BM_COUNT] = { "cold", "warm", "refault",
 static struct result *results;
 static size_t nresults, capresults;
 
-__attribute__((format(printf, 1, 2), noreturn))
-static void die(const char *fmt, ...)
+void die(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -191,31 +199,37 @@ static double resident_fraction(void)
 	return pages ? (double)res / (double)pages : 0;
 }
 
-/* Drop the kernel's cache of the file, and verify it with mincore. */
+/*
+ * Drop the kernel's cache of the bench file: posix_fadvise(DONTNEED) on it,
+ * checked with mincore. Only with --drop-caches system also
+ * /proc/sys/vm/drop_caches (as root), which drops the page cache of the
+ * whole machine: other programs' files too. A file that stays cached (a
+ * process maps it, or its pages are dirty) is said, not hidden: its cold
+ * numbers would be partly warm.
+ */
 static void drop_caches(void)
 {
-	static bool warned;
 	int fd = open(o.path, O_RDONLY), dc;
+	double left;
 
-	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	if (fd < 0 || posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED))
+		die("cannot drop the cache of %s", o.path);
 	close(fd);
-	if (geteuid() == 0) {
+	if (o.drop_system) {
 		sync();
 		dc = open("/proc/sys/vm/drop_caches", O_WRONLY);
-		if (dc >= 0) {
-			if (write(dc, "1", 1) != 1)
-				perror("drop_caches");
-			close(dc);
-		}
-	} else if (!warned) {
-		fprintf(stderr, "note: not root: cold runs rely on "
-				"posix_fadvise(DONTNEED) alone\n");
-		warned = true;
+		if (dc < 0 || write(dc, "1", 1) != 1)
+			die("--drop-caches system: /proc/sys/vm/drop_caches: %s",
+			    strerror(errno));
+		close(dc);
 	}
-	if (resident_fraction() > 0.01)
-		fprintf(stderr, "warning: %.1f%% of the file still cached "
-				"after dropping caches\n",
-			100 * resident_fraction());
+	left = resident_fraction();
+	if (left > 0.01)
+		fprintf(stderr, "warning: %.1f%% of %s still cached after "
+				"%s: cold runs are partly warm (is it mapped or "
+				"being written elsewhere?)\n", 100 * left, o.path,
+			o.drop_system ? "drop_caches" :
+					"posix_fadvise(DONTNEED)");
 }
 
 /* ---- one measured run ---- */
@@ -233,6 +247,24 @@ struct sampler {
 	int hot_n;
 };
 
+/* One sample of memory (and of the hot set, for scanres). */
+static void sample_once(struct sampler *s, unsigned char *vec)
+{
+	uint64_t r = rss_bytes(s->fc);
+	size_t pages = s->hot_len / 4096, i, res = 0;
+
+	if (r > s->peak)
+		s->peak = r;
+	if (r > s->anon0 && r - s->anon0 > s->peak_mem)
+		s->peak_mem = r - s->anon0;
+	if (vec && !mincore(s->hot, s->hot_len, vec)) {
+		for (i = 0; i < pages; i++)
+			res += vec[i] & 1;
+		s->hot_sum += (double)res / (double)pages;
+		s->hot_n++;
+	}
+}
+
 static void *sample(void *arg)
 {
 	struct sampler *s = arg;
@@ -240,23 +272,23 @@ static void *sample(void *arg)
 	unsigned char *vec = pages ? malloc(pages) : NULL;
 
 	while (!atomic_load(&s->stop)) {
-		uint64_t r = rss_bytes(s->fc);
-		size_t i, res = 0;
-
-		if (r > s->peak)
-			s->peak = r;
-		if (r > s->anon0 && r - s->anon0 > s->peak_mem)
-			s->peak_mem = r - s->anon0;
-		if (vec && !mincore(s->hot, s->hot_len, vec)) {
-			for (i = 0; i < pages; i++)
-				res += vec[i] & 1;
-			s->hot_sum += (double)res / (double)pages;
-			s->hot_n++;
-		}
+		sample_once(s, vec);
 		usleep(5000);
 	}
 	free(vec);
 	return NULL;
+}
+
+/*
+ * Stop the sampler, and take one more memory sample now, before the run's
+ * mapping goes: a run shorter than the 5 ms period (a warm scan of a small
+ * file) may have had none, and showed 0 MiB.
+ */
+static void sampler_stop(struct sampler *s)
+{
+	atomic_store(&s->stop, true);
+	pthread_join(s->t, NULL);
+	sample_once(s, NULL);
 }
 
 struct worker {
@@ -396,10 +428,11 @@ static int prepare(struct engine *e, int k, const struct fcopts *fo,
 
 	/*
 	 * warm too: the kernel's cache then holds what the fill read only.
-	 * Not while a settled engine is kept (@keep): drop_caches marks
-	 * the dirty shmem pages of fc's store for reclaim (PG_reclaim, the
-	 * bit PG_readahead is), and the kernel's fault-around then skips
-	 * them: one fault per 4 KiB page in every later mapping (design.md,
+	 * Not while a settled engine is kept (@keep): its page cache is the
+	 * point of the mode, and --drop-caches system would also mark the
+	 * dirty shmem pages of fc's store for reclaim (PG_reclaim, the bit
+	 * PG_readahead is), so that the kernel's fault-around skips them:
+	 * one fault per 4 KiB page in every later mapping (design.md,
 	 * "Measured limits" item 7).
 	 */
 	if (!keep)
@@ -446,75 +479,147 @@ static void settled_close(void)
 	memset(settled_open, 0, sizeof(settled_open));
 }
 
-static void run_one(const char *wl, int k, enum bmode mode, unsigned threads,
-		    int rep, const struct oplist *ol, uint64_t ref_sum,
-		    const struct fcopts *fo, int advice)
+/* One measured run of an engine, as run_job() hands it to its function. */
+struct job {
+	const char *wl;
+	int k;
+	bool cg;		/* at equal memory (CG_SUFFIX) */
+	enum bmode mode;
+	unsigned threads;
+	int rep;
+	const struct oplist *ol;
+	uint64_t ref_sum;
+	const struct fcopts *fo;
+	int advice;
+};
+
+/* Measure @j into @r: true, or false when the engine could not open. */
+static bool measure(const struct job *j, struct result *r)
 {
 	struct engine e;
-	struct sampler s = { .fc = is_fc(k) };
-	struct result *r;
+	struct sampler s = { .fc = is_fc(j->k) };
+	int k = j->k, ret = 0;
 	double t0, c0;
 	uint64_t io0, f0;
-	int ret = 0;
 
-	if (mode == BM_SETTLED && settled_open[k])
+	if (j->mode == BM_SETTLED && settled_open[k])
 		e = settled[k];
 	else
-		ret = prepare(&e, k, fo, advice,
-			      mode == BM_SETTLED ? BM_WARM : mode, ol,
-			      mode == BM_SETTLED && settled_any());
+		ret = prepare(&e, k, j->fo, j->advice,
+			      j->mode == BM_SETTLED ? BM_WARM : j->mode, j->ol,
+			      j->mode == BM_SETTLED && settled_any());
 	if (ret) {
-		fprintf(stderr, "fcbench: %s on %s: %s\n", engine_name(k), wl,
-			strerror(-ret));
+		fprintf(stderr, "fcbench: %s on %s: %s\n",
+			engine_label(k, j->cg), j->wl, strerror(-ret));
 		engine_close(&e);
-		return;
+		return false;
 	}
 	if (is_fc(k))
 		fc_cache_stats(e.cache, &e.st0);
-	r = new_result();
-	r->workload = wl;
-	r->engine = engine_name(k);
-	r->mode = mode;
-	r->threads = threads;
-	r->rep = rep;
+	r->workload = j->wl;
+	r->engine = engine_label(k, j->cg);
+	r->mode = j->mode;
+	r->threads = j->threads;
+	r->rep = j->rep;
 	s.anon0 = anon_bytes();
 	pthread_create(&s.t, NULL, sample, &s);
 	io0 = proc_io_read_bytes();
 	f0 = faults_now();
 	c0 = cpu_now();
 	t0 = now_s();
-	if (mode == BM_WARM || mode == BM_SETTLED) {	/* a fresh mapping */
-		ret = engine_map(&e, fo, advice);
+	if (j->mode == BM_WARM || j->mode == BM_SETTLED) {	/* a fresh mapping */
+		ret = engine_map(&e, j->fo, j->advice);
 		if (ret)
-			die("%s: mapping %s again: %s", wl, engine_name(k),
+			die("%s: mapping %s again: %s", j->wl, engine_name(k),
 			    strerror(-ret));
 	}
-	r->checksum = execute(&e, ol, threads);
+	r->checksum = execute(&e, j->ol, j->threads);
 	r->secs = now_s() - t0;
 	r->cpu_secs = cpu_now() - c0;
 	r->dev_bytes = proc_io_read_bytes() - io0;
 	r->faults = faults_now() - f0;
-	atomic_store(&s.stop, true);
-	pthread_join(s.t, NULL);
+	sampler_stop(&s);
 	r->peak_rss = s.peak;
 	r->peak_mem = s.peak_mem;
-	r->used_bytes = ol->used_bytes;
-	r->ops = ol->n;
-	r->checksum_ok = r->checksum == ref_sum;
+	r->used_bytes = j->ol->used_bytes;
+	r->ops = j->ol->n;
+	r->checksum_ok = r->checksum == j->ref_sum;
 	if (is_fc(k))
 		fc_metrics(&e, r);
 	if (!o.quiet)
-		fprintf(stderr, "  %-7s %-5s %-9s t=%u rep %d: %8.1f MB/s%s\n",
-			wl, bmode_names[mode], engine_name(k), threads, rep,
-			(double)r->used_bytes / r->secs / 1e6,
+		fprintf(stderr, "  %-7s %-5s %-12s t=%u rep %d: %8.1f MB/s%s\n",
+			j->wl, bmode_names[j->mode], r->engine, j->threads,
+			j->rep, (double)r->used_bytes / r->secs / 1e6,
 			r->checksum_ok ? "" : "  CHECKSUM MISMATCH");
-	if (mode == BM_SETTLED) {
+	if (j->mode == BM_SETTLED) {	/* never @cg: see run_engine */
 		engine_unmap(&e);
 		settled[k] = e;
 		settled_open[k] = true;
-		return;
+		return true;
 	}
 	engine_close(&e);
+	return true;
+}
+
+/*
+ * Run @fn for @j into a new result. At equal memory (@j->cg) it runs in a
+ * child process inside a new memory cgroup limited to the fc budget, so
+ * that the limit holds every page the engine brings in, its warm fill
+ * included, and nothing of fcbench's own; if the kernel's OOM killer ends
+ * it (a cgroup of a few MiB cannot always hold its readahead), only the
+ * child goes, and the run is said to have no result. The child is forked
+ * between runs, when fcbench has no other thread.
+ */
+static void run_job(const struct job *j,
+		    bool (*fn)(const struct job *, struct result *))
+{
+	struct result *shared;
+	uint64_t peak;
+	int status, ret;
+	pid_t pid;
+
+	if (!j->cg) {
+		if (!fn(j, new_result()))
+			nresults--;
+		return;
+	}
+	shared = mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shared == MAP_FAILED)
+		die("%s", "out of memory");
+	ret = memcg_create(j->fo->cfg.cache_bytes);
+	if (ret)
+		die("%s on %s: cannot make a memory cgroup: %s", j->wl,
+		    engine_label(j->k, true), strerror(-ret));
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		ret = memcg_join();
+		if (ret) {
+			fprintf(stderr, "fcbench: cannot join the memory "
+					"cgroup: %s\n", strerror(-ret));
+			_exit(2);
+		}
+		_exit(fn(j, shared) ? 0 : 3);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	peak = memcg_remove();
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		*new_result() = *shared;
+		results[nresults - 1].memcg_peak = peak;
+	} else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
+		fprintf(stderr, "fcbench: %s %s on %s: killed (the OOM killer) "
+				"in a memory cgroup of %llu MiB: no result\n",
+			j->wl, bmode_names[j->mode], engine_label(j->k, true),
+			(unsigned long long)(j->fo->cfg.cache_bytes / MB));
+	} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 3) {
+		die("%s on %s: the run in a memory cgroup failed", j->wl,
+		    engine_label(j->k, true));
+	}
+	munmap(shared, sizeof(*shared));
 }
 
 /* ---- scan resistance ---- */
@@ -553,25 +658,23 @@ static void *hot_reader(void *arg)
  * set. Reported: how much of the hot set stayed resident (mincore,
  * sampled every 5 ms), scan throughput, and every hot read verified.
  */
-static void run_scanres(int k, int rep, const struct fcopts *fo0)
+static bool measure_scanres(const struct job *j, struct result *r)
 {
-	struct fcopts fo = *fo0;
-	uint64_t b = o.small_budget, hot_len = b / 2, scan_off = hot_len;
+	uint64_t b = j->fo->cfg.cache_bytes, hot_len = b / 2, scan_off = hot_len;
 	struct oplist scan = { 0 };
-	struct sampler s = { .fc = is_fc(k) };
+	struct sampler s = { .fc = is_fc(j->k) };
 	struct hot h = { 0 };
 	struct engine e;
-	struct result *r;
 	uint64_t *ref, i, n;
-	int fd = open(o.path, O_RDONLY);
+	int fd = open(o.path, O_RDONLY), k = j->k;
+	bool ok = false;
 	double t0;
 
 	if (scan_off + 4 * b > o.size || fd < 0) {
 		fprintf(stderr, "fcbench: scanres needs a file of 4.5x the "
 				"small budget\n");
-		return;
+		return false;
 	}
-	fo.cfg.cache_bytes = b;
 	h.pages = hot_len / 4096;
 	ref = malloc(h.pages * sizeof(*ref));
 	n = 4 * b / 4096;
@@ -594,9 +697,10 @@ static void run_scanres(int k, int rep, const struct fcopts *fo0)
 	}
 	close(fd);
 	drop_caches();
-	if (engine_open(&e, (enum engine_kind)k, o.path, &fo,
+	if (engine_open(&e, (enum engine_kind)k, o.path, j->fo,
 			FC_ADVICE_NORMAL)) {
-		fprintf(stderr, "fcbench: cannot open %s\n", engine_name(k));
+		fprintf(stderr, "fcbench: cannot open %s\n",
+			engine_label(k, j->cg));
 		engine_close(&e);
 		goto out;
 	}
@@ -612,18 +716,16 @@ static void run_scanres(int k, int rep, const struct fcopts *fo0)
 	pthread_create(&s.t, NULL, sample, &s);
 	pthread_create(&h.t, NULL, hot_reader, &h);
 	t0 = now_s();
-	r = new_result();
 	r->checksum = execute(&e, &scan, 1);
 	r->secs = now_s() - t0;
 	atomic_store(&h.stop, true);
 	pthread_join(h.t, NULL);
-	atomic_store(&s.stop, true);
-	pthread_join(s.t, NULL);
-	r->workload = "scanres";
-	r->engine = engine_name(k);
+	sampler_stop(&s);
+	r->workload = j->wl;
+	r->engine = engine_label(k, j->cg);
 	r->mode = BM_COLD;
 	r->threads = 2;
-	r->rep = rep;
+	r->rep = j->rep;
 	r->used_bytes = scan.used_bytes;
 	r->ops = n + h.ops;
 	r->peak_rss = s.peak;
@@ -645,15 +747,17 @@ static void run_scanres(int k, int rep, const struct fcopts *fo0)
 	if (is_fc(k))
 		fc_metrics(&e, r);
 	if (!o.quiet)
-		fprintf(stderr, "  scanres cold  %-9s rep %d: hot set resident "
+		fprintf(stderr, "  scanres cold  %-12s rep %d: hot set resident "
 				"%.1f%%, %lu hot reads%s\n",
-			engine_name(k), rep, 100 * r->hot_resident,
+			r->engine, j->rep, 100 * r->hot_resident,
 			(unsigned long)h.ops,
 			r->checksum_ok ? "" : "  CHECKSUM MISMATCH");
 	engine_close(&e);
+	ok = true;
 out:
 	free(scan.v);
 	free(ref);
+	return ok;
 }
 
 /* ---- main ---- */
@@ -672,7 +776,11 @@ static void usage(void)
 	       "  --reps N           repetitions (default 5)\n"
 	       "  --workloads LIST   comma separated (default all)\n"
 	       "  --engines LIST     fc,fc-copy,fc-inline,mmap,mmap-rand,mmap-seq,\n"
-	       "                     pread,direct\n"
+	       "                     pread,direct, and mmap@cg, mmap-rand@cg,\n"
+	       "                     mmap-seq@cg, pread@cg: in a memory cgroup\n"
+	       "                     limited to the fc budget (equal memory;\n"
+	       "                     root). Default: all, and mmap@cg\n"
+	       "  --no-memcg         no run in a memory cgroup (no x mmap@cg)\n"
 	       "  --modes LIST       cold,warm,refault,settled (default cold,warm)\n"
 	       "  --threads LIST     thread counts for random workloads "
 	       "(default 1,8)\n"
@@ -687,6 +795,11 @@ static void usage(void)
 	       "(default auto: by workload)\n"
 	       "  --out DIR          results.json, results.csv, *.svg "
 	       "(default bench-results)\n"
+	       "  --drop-caches WHAT before each cold run: file (default:\n"
+	       "                     posix_fadvise(DONTNEED) on the bench file,\n"
+	       "                     checked with mincore) or system (also\n"
+	       "                     /proc/sys/vm/drop_caches, as root: drops the\n"
+	       "                     page cache of the whole machine)\n"
 	       "  --quick            64M file, 1 rep: a smoke run\n"
 	       "  --quiet            no progress output\n"
 	       "workloads:\n");
@@ -704,11 +817,15 @@ static void parse_list(char *s, void (*fn)(const char *))
 
 static void set_engine(const char *n)
 {
-	int k = engine_kind_of(n);
+	bool cg;
+	int k = engine_kind_of(n, &cg);
 
 	if (k < 0)
 		die("unknown engine '%s'", n);
-	o.engines[k] = true;
+	if (cg)
+		o.engines_cg[k] = true;
+	else
+		o.engines[k] = true;
 }
 
 static void set_workload(const char *n)
@@ -766,6 +883,7 @@ static void parse_args(int argc, char **argv)
 		{ "fc-advice", 1, 0, 'a' }, { "out", 1, 0, 'o' },
 		{ "fc-poll-us", 1, 0, 'P' }, { "fc-no-collapse", 0, 0, 'N' },
 		{ "quick", 0, 0, 'q' }, { "quiet", 0, 0, 'Q' },
+		{ "drop-caches", 1, 0, 'D' }, { "no-memcg", 0, 0, 'M' },
 		{ "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	bool any_eng = false, any_wl = false, any_mode = false;
@@ -805,12 +923,22 @@ static void parse_args(int argc, char **argv)
 			o.reps = 1;
 			break;
 		case 'Q': o.quiet = true; break;
+		case 'M': o.no_memcg = true; break;
+		case 'D':
+			if (!strcmp(optarg, "system"))
+				o.drop_system = true;
+			else if (strcmp(optarg, "file"))
+				die("--drop-caches: file or system, not '%s'",
+				    optarg);
+			break;
 		case 'h': usage(); exit(0);
 		default: usage(); exit(2);
 		}
 	}
 	if (o.size < 1 * MB || o.reps < 1)
 		die("%s", "--size must be at least 1M and --reps at least 1");
+	if (o.drop_system && geteuid() != 0)
+		die("%s", "--drop-caches system needs root");
 	if (!o.path[0]) {
 		const char *d = getenv("FC_BENCH_DIR");
 
@@ -820,6 +948,7 @@ static void parse_args(int argc, char **argv)
 	}
 	for (k = 0; !any_eng && k < ENG_COUNT; k++)
 		o.engines[k] = true;
+	o.any_eng = any_eng;
 	for (k = 0; !any_wl && k < (int)nr_workloads; k++)
 		o.wls[k] = true;
 	if (!any_mode)
@@ -866,6 +995,28 @@ static uint64_t reference(const struct oplist *ol)
 	return sum;
 }
 
+/*
+ * Engine @k on one (workload, mode, threads, rep): as itself, and at equal
+ * memory when asked. Not at equal memory in settled mode, where the kernel
+ * engines share the page cache one of them filled, outside any cgroup.
+ */
+static void run_engine(const char *wl, int k, enum bmode mode,
+		       unsigned threads, int rep, const struct oplist *ol,
+		       uint64_t ref, const struct fcopts *fo, int advice)
+{
+	struct job j = { .wl = wl, .k = k, .mode = mode, .threads = threads,
+			 .rep = rep, .ol = ol, .ref_sum = ref, .fo = fo,
+			 .advice = advice };
+
+	if (mode == BM_REFAULT && !has_map(k))
+		return;
+	if (o.engines[k])
+		run_job(&j, measure);
+	j.cg = true;
+	if (o.engines_cg[k] && mode != BM_SETTLED)
+		run_job(&j, measure);
+}
+
 static void run_workload(size_t w)
 {
 	const char *wl = workloads[w].name;
@@ -874,12 +1025,21 @@ static void run_workload(size_t w)
 	uint64_t ref;
 	int ti, rep, k, mode;
 
-	if (!strcmp(wl, "scanres")) {
-		for (rep = 0; rep < o.reps; rep++)
-			for (k = 0; k < ENG_COUNT; k++)
-				if (o.engines[k] && k != ENG_PREAD &&
-				    k != ENG_DIRECT)
-					run_scanres(k, rep, &o.fo);
+	if (!strcmp(wl, "scanres")) {	/* the small budget, for @cg too */
+		struct job j = { .wl = wl, .mode = BM_COLD, .fo = &fo };
+
+		fo.cfg.cache_bytes = o.small_budget;
+		for (j.rep = 0; j.rep < o.reps; j.rep++)
+			for (j.k = 0; j.k < ENG_COUNT; j.k++) {
+				if (j.k == ENG_PREAD || j.k == ENG_DIRECT)
+					continue;
+				j.cg = false;
+				if (o.engines[j.k])
+					run_job(&j, measure_scanres);
+				j.cg = true;
+				if (o.engines_cg[j.k])
+					run_job(&j, measure_scanres);
+			}
 		return;
 	}
 	if (!strcmp(wl, "ws4x"))
@@ -893,32 +1053,130 @@ static void run_workload(size_t w)
 		for (ti = 0; ti < (is_random(wl) ? o.nthreads : 1); ti++)
 			for (rep = 0; rep < o.reps; rep++)
 				for (k = 0; k < ENG_COUNT; k++)
-					if (o.engines[k] &&
-					    (mode != BM_REFAULT || has_map(k)))
-						run_one(wl, k, (enum bmode)mode,
-							o.threads[ti], rep, &ol,
-							ref, &fo,
-							workloads[w].advice);
+					run_engine(wl, k, (enum bmode)mode,
+						   o.threads[ti], rep, &ol, ref,
+						   &fo, workloads[w].advice);
 		settled_close();
 	}
 	free(ol.v);
 }
 
+/*
+ * The equal-memory runs: mmap@cg by default (the baseline of x mmap@cg),
+ * where a memory cgroup can be made; the engines asked by name, or a
+ * clear error.
+ */
+static void setup_memcg(void)
+{
+	bool asked = false;
+	int k;
+
+	for (k = 0; k < ENG_COUNT; k++)
+		asked |= o.engines_cg[k];
+	if (o.no_memcg) {
+		if (asked)
+			die("%s", "--no-memcg with an @cg engine");
+		return;
+	}
+	if (memcg_init()) {
+		if (asked)
+			die("cannot run engines at equal memory: %s",
+			    memcg_status());
+		return;
+	}
+	if (!o.any_eng)
+		o.engines_cg[ENG_MMAP] = true;
+}
+
+/* JSON-escape @in (a path, a command line) into @out. */
+static void json_str(char *out, size_t len, const char *in)
+{
+	size_t n = 0;
+
+	for (; *in && n + 7 < len; in++) {
+		if (*in == '"' || *in == '\\')
+			out[n++] = '\\';
+		if ((unsigned char)*in < 0x20)
+			n += (size_t)snprintf(out + n, len - n, "\\u%04x", *in);
+		else
+			out[n++] = *in;
+	}
+	out[n] = 0;
+}
+
+/* The command line, as given (parse_args cuts its lists). */
+static void command_line(char *cmd, size_t len, int argc, char **argv)
+{
+	int i;
+
+	snprintf(cmd, len, "fcbench");
+	for (i = 1; i < argc; i++)
+		snprintf(cmd + strlen(cmd), len - strlen(cmd), " %s", argv[i]);
+}
+
+/* What was run, where: the "run" object of results.json. */
+static void run_info(struct run_info *ri, const char *cmd, const char *thp,
+		     double secs)
+{
+	char ecmd[1200], epath[1100], ecg[1200], date[32];
+	struct utsname u;
+	time_t t = time(NULL);
+
+	uname(&u);
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+	json_str(ecmd, sizeof(ecmd), cmd);
+	json_str(epath, sizeof(epath), o.path);
+	json_str(ecg, sizeof(ecg), memcg_status());
+	snprintf(ri->json, sizeof(ri->json),
+		 "\"host\": \"%s\", \"kernel\": \"%s\", \"machine\": \"%s\", "
+		 "\"cpus\": %ld, \"commit\": \"%s\", \"library\": \"%s\", "
+		 "\"date\": \"%s\", \"seconds\": %.0f, \"command\": \"%s\", "
+		 "\"file\": \"%s\", \"file_bytes\": %llu, \"reps\": %d, "
+		 "\"fc_budget_bytes\": %llu, \"fc_small_budget_bytes\": %llu, "
+		 "\"fc_page_size\": %llu, \"fc_readahead_max\": %llu, "
+		 "\"fc_poll_us\": %u, \"shmem_enabled\": \"%s\", "
+		 "\"drop_caches\": \"%s\", \"equal_memory\": \"%s\"",
+		 u.nodename, u.release, u.machine, sysconf(_SC_NPROCESSORS_ONLN),
+		 FCBENCH_COMMIT, fc_version_string(), date, secs, ecmd, epath,
+		 (unsigned long long)o.size, o.reps,
+		 (unsigned long long)o.fo.cfg.cache_bytes,
+		 (unsigned long long)o.small_budget,
+		 (unsigned long long)o.fo.cfg.page_size,
+		 (unsigned long long)o.fo.cfg.readahead_max, o.fo.cfg.poll_us,
+		 thp, o.drop_system ? "system" : "file", ecg);
+}
+
 int main(int argc, char **argv)
 {
+	struct run_info ri;
 	size_t w, i;
 	int bad = 0;
-	char p[1024], thp[32];
+	char p[1024], thp[32], cmd[1024];
+	double t0;
 
+	/*
+	 * The table goes to stdout, progress to stderr: line-buffered, the
+	 * two stay in order when both go to one file.
+	 */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	command_line(cmd, sizeof(cmd), argc, argv);
 	parse_args(argc, argv);
 	ensure_file();
 	set_budgets();
+	setup_memcg();
+	t0 = now_s();
 	if (!o.quiet)
 		fprintf(stderr, "fcbench: %s (%llu MiB), %d reps, fc budget "
-				"%llu MiB (ws4x/scanres %llu MiB)\n",
+				"%llu MiB (ws4x/scanres %llu MiB)\n"
+				"cold runs drop the kernel's cache of this file "
+				"only (%s); equal memory: %s\n",
 			o.path, (unsigned long long)(o.size / MB), o.reps,
 			(unsigned long long)(o.fo.cfg.cache_bytes / MB),
-			(unsigned long long)(o.small_budget / MB));
+			(unsigned long long)(o.small_budget / MB),
+			o.drop_system ? "and, --drop-caches system, the "
+					"whole machine's" :
+					"posix_fadvise, checked with mincore",
+			o.no_memcg ? "off (--no-memcg)" : memcg_status());
 	for (w = 0; w < nr_workloads; w++)
 		if (o.wls[w])
 			run_workload(w);
@@ -929,9 +1187,10 @@ int main(int argc, char **argv)
 	       (unsigned long long)o.fo.cfg.readahead_max / 1024,
 	       o.fo.cfg.poll_us, thp);
 	report_table(results, nresults, o.reps);
+	run_info(&ri, cmd, thp, now_s() - t0);
 	mkdir(o.outdir, 0755);
 	snprintf(p, sizeof(p), "%s/results.json", o.outdir);
-	bad |= report_json(p, results, nresults);
+	bad |= report_json(p, &ri, results, nresults);
 	snprintf(p, sizeof(p), "%s/results.csv", o.outdir);
 	bad |= report_csv(p, results, nresults);
 	bad |= report_svg(o.outdir, results, nresults);
@@ -942,6 +1201,7 @@ int main(int argc, char **argv)
 			bad = 1;
 		}
 	if (!o.quiet)
-		fprintf(stderr, "results in %s/\n", o.outdir);
+		fprintf(stderr, "%zu runs in %.0f s; results in %s/\n",
+			nresults, now_s() - t0, o.outdir);
 	return bad ? 1 : 0;
 }

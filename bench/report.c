@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * report.c - fcbench output: a table of medians with min/max and the ratio
- * to kernel mmap (MADV_NORMAL) in the same run, JSON and CSV of every
- * repetition, and two SVG plots (throughput; fc fault latency CDF).
+ * report.c - fcbench output: a table of medians with min/max and the ratios
+ * to kernel mmap (MADV_NORMAL) in the same run, without a limit and at
+ * equal memory (mmap@cg), JSON and CSV of every repetition with the same
+ * two ratios, and two SVG plots (throughput; fc fault latency CDF).
  */
 #include <math.h>
 #include <stdarg.h>
@@ -52,9 +53,12 @@ static double m_rss(const struct result *r)
 	return (double)r->peak_rss / 1048576.0;
 }
 
+/* What the run added: the cgroup's peak for an @cg engine, which holds
+ * its page cache too; what the sampler saw for the others. */
 static double m_mem(const struct result *r)
 {
-	return (double)r->peak_mem / 1048576.0;
+	return (double)(r->memcg_peak ? r->memcg_peak : r->peak_mem) /
+	       1048576.0;
 }
 
 static double m_cpu(const struct result *r)
@@ -129,49 +133,73 @@ static bool first_engine(const struct result *r, size_t i, size_t k)
 	return true;
 }
 
+/* "%.2f" of a / b, or "-" without a baseline. */
+static const char *ratio(char *buf, size_t len, double a, const struct agg *b)
+{
+	if (!b->n || b->med <= 0)
+		return "-";
+	snprintf(buf, len, "%.2f", a / b->med);
+	return buf;
+}
+
 void report_table(const struct result *r, size_t n, int reps)
 {
 	size_t i, k;
 
 	printf("\nmedian of %d rep(s) [min-max]; x mmap = ratio of medians to "
-	       "kernel mmap (MADV_NORMAL) in this run\n", reps);
+	       "kernel mmap (MADV_NORMAL) in this run;\nx @cg = the same at "
+	       "equal memory: to mmap@cg, kernel mmap in a memory cgroup "
+	       "limited to the fc budget\n(- where not run: see --no-memcg); "
+	       "memMiB of an @cg engine is the cgroup's peak, page cache "
+	       "included\n", reps);
 	for (i = 0; i < n; i++) {
-		struct agg base;
+		struct agg base, base_cg;
 
 		if (!first_of_group(r, i))
 			continue;
 		base = aggregate(r, n, &r[i], "mmap", m_mbs);
+		base_cg = aggregate(r, n, &r[i], "mmap" CG_SUFFIX, m_mbs);
 		printf("\n%s %s, %u thread(s)\n", r[i].workload,
 		       bmode_names[r[i].mode], r[i].threads);
-		printf("  %-9s %9s %-19s %6s %10s %6s %9s %8s %7s %7s %s\n",
-		       "engine", "MB/s", "[min-max]", "x mmap", "ops/s", "amp",
-		       "faults", "peakMiB", "memMiB", "cpus/GB",
+		if (workload_one_byte(r[i].workload))
+			printf("  (one byte read per 4 KiB page: MB/s counts "
+			       "4 KiB per page touched, the rate at which pages "
+			       "become readable, not bytes copied; a warm fc maps "
+			       "a 2 MiB huge page in one fault)\n");
+		printf("  %-12s %9s %-19s %6s %6s %10s %6s %9s %8s %7s %7s %s\n",
+		       "engine", "MB/s", "[min-max]", "x mmap", "x @cg", "ops/s",
+		       "amp", "faults", "peakMiB", "memMiB", "cpus/GB",
 		       "fc p50/p99/p99.9 us  hot%");
 		for (k = i; k < n; k++) {
 			struct agg t;
 			const struct result *g = &r[i];
 			const char *e = r[k].engine;
-			char range[40];
+			char range[40], x1[16], x2[16];
 
 			if (!same_group(&r[k], g) || !first_engine(r, i, k))
 				continue;
 			t = aggregate(r, n, g, e, m_mbs);
 			snprintf(range, sizeof(range), "[%.0f-%.0f]", t.min,
 				 t.max);
-			printf("  %-9s %9.1f %-19s %6.2f %10.0f %6.2f %9.0f "
+			printf("  %-12s %9.1f %-19s %6s %6s %10.0f %6.2f %9.0f "
 			       "%8.0f %7.0f %7.2f", e, t.med, range,
-			       base.n ? t.med / base.med : 0,
+			       ratio(x1, sizeof(x1), t.med, &base),
+			       ratio(x2, sizeof(x2), t.med, &base_cg),
 			       aggregate(r, n, g, e, m_ops).med,
 			       aggregate(r, n, g, e, m_amp).med,
 			       aggregate(r, n, g, e, m_faults).med,
 			       aggregate(r, n, g, e, m_rss).med,
 			       aggregate(r, n, g, e, m_mem).med,
 			       aggregate(r, n, g, e, m_cpu).med);
-			if (!strncmp(e, "fc", 2))
+			/* no fault of the library's: no latency to show */
+			if (!strncmp(e, "fc", 2) &&
+			    aggregate(r, n, g, e, m_p50).med > 0)
 				printf(" %.0f/%.0f/%.0f",
 				       aggregate(r, n, g, e, m_p50).med,
 				       aggregate(r, n, g, e, m_p99).med,
 				       aggregate(r, n, g, e, m_p999).med);
+			else if (!strncmp(e, "fc", 2))
+				printf(" -");
 			if (!strcmp(g->workload, "scanres"))
 				printf("  %.1f", aggregate(r, n, g, e, m_hot).med);
 			printf("\n");
@@ -186,7 +214,7 @@ struct field {
 	bool quoted;	/* a string in JSON */
 };
 
-#define NR_FIELDS 24
+#define NR_FIELDS 27
 
 __attribute__((format(printf, 4, 5)))
 static void put(struct field *f, const char *name, bool quoted,
@@ -201,8 +229,29 @@ static void put(struct field *f, const char *name, bool quoted,
 	va_end(ap);
 }
 
-static void fields(const struct result *r, struct field *fl)
+/*
+ * @r's throughput over that of @engine in the same repetition of the same
+ * (workload, mode, threads), formatted; "null" without one.
+ */
+static void rep_ratio(struct field *f, const char *name,
+		      const struct result *all, size_t n,
+		      const struct result *r, const char *engine)
 {
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (same_group(&all[i], r) && all[i].rep == r->rep &&
+		    !strcmp(all[i].engine, engine) && m_mbs(&all[i]) > 0) {
+			put(f, name, false, "%.4f", m_mbs(r) / m_mbs(&all[i]));
+			return;
+		}
+	put(f, name, false, "null");
+}
+
+static void fields(const struct result *all, size_t n, size_t idx,
+		   struct field *fl)
+{
+	const struct result *r = &all[idx];
 	struct field *f = fl;
 
 	put(f++, "workload", true, "%s", r->workload);
@@ -216,11 +265,15 @@ static void fields(const struct result *r, struct field *fl)
 	put(f++, "device_bytes", false, "%llu", (unsigned long long)r->dev_bytes);
 	put(f++, "ops", false, "%llu", (unsigned long long)r->ops);
 	put(f++, "mb_per_s", false, "%.3f", m_mbs(r));
+	rep_ratio(f++, "x_kernel", all, n, r, "mmap");
+	rep_ratio(f++, "x_kernel_equal_memory", all, n, r, "mmap" CG_SUFFIX);
 	put(f++, "ops_per_s", false, "%.1f", m_ops(r));
 	put(f++, "read_amplification", false, "%.4f", m_amp(r));
 	put(f++, "faults", false, "%llu", (unsigned long long)r->faults);
 	put(f++, "peak_rss_bytes", false, "%llu", (unsigned long long)r->peak_rss);
 	put(f++, "peak_mem_bytes", false, "%llu", (unsigned long long)r->peak_mem);
+	put(f++, "memcg_peak_bytes", false, "%llu",
+	    (unsigned long long)r->memcg_peak);
 	put(f++, "lat_p50_ns", false, "%llu", (unsigned long long)r->lat_p50);
 	put(f++, "lat_p99_ns", false, "%llu", (unsigned long long)r->lat_p99);
 	put(f++, "lat_p999_ns", false, "%llu", (unsigned long long)r->lat_p999);
@@ -232,8 +285,14 @@ static void fields(const struct result *r, struct field *fl)
 	put(f++, "checksum_ok", false, "%s", r->checksum_ok ? "true" : "false");
 }
 
-/* Every repetition, every field, and the fc latency histogram. */
-int report_json(const char *path, const struct result *r, size_t n)
+/*
+ * {"run": what was run and where (host, kernel, commit, options),
+ *  "results": every repetition, every field, and the fc latency
+ *  histogram}. x_kernel and x_kernel_equal_memory compare each repetition
+ * with mmap and mmap@cg in the same repetition (null where not run).
+ */
+int report_json(const char *path, const struct run_info *info,
+		const struct result *r, size_t n)
 {
 	FILE *f = fopen(path, "w");
 	struct field fl[NR_FIELDS];
@@ -242,9 +301,9 @@ int report_json(const char *path, const struct result *r, size_t n)
 
 	if (!f)
 		return 1;
-	fprintf(f, "[\n");
+	fprintf(f, "{\"run\": {%s},\n\"results\": [\n", info->json);
 	for (i = 0; i < n; i++) {
-		fields(&r[i], fl);
+		fields(r, n, i, fl);
 		fprintf(f, "  {");
 		for (k = 0; k < NR_FIELDS; k++)
 			fprintf(f, fl[k].quoted ? "\"%s\": \"%s\", " : "\"%s\": %s, ",
@@ -255,7 +314,7 @@ int report_json(const char *path, const struct result *r, size_t n)
 				(unsigned long long)r[i].hist[b]);
 		fprintf(f, "]}%s\n", i + 1 < n ? "," : "");
 	}
-	fprintf(f, "]\n");
+	fprintf(f, "]}\n");
 	return fclose(f) ? 1 : 0;
 }
 
@@ -269,7 +328,7 @@ int report_csv(const char *path, const struct result *r, size_t n)
 	if (!f)
 		return 1;
 	for (i = 0; i < n; i++) {
-		fields(&r[i], fl);
+		fields(r, n, i, fl);
 		if (!i)
 			for (k = 0; k < NR_FIELDS; k++)
 				fprintf(f, "%s%c", fl[k].name,
@@ -285,10 +344,10 @@ int report_csv(const char *path, const struct result *r, size_t n)
 
 static const char *const colors[] = { "#1f77b4", "#17becf", "#bcbd22",
 				      "#ff7f0e", "#2ca02c", "#d62728",
-				      "#9467bd", "#8c564b" };
+				      "#9467bd", "#8c564b", "#e377c2" };
 static const char *const engines[] = { "fc", "fc-copy", "fc-inline", "mmap",
 				       "mmap-rand", "mmap-seq", "pread",
-				       "direct" };
+				       "direct", "mmap" CG_SUFFIX };
 #define NENG (sizeof(engines) / sizeof(engines[0]))
 #define GROUP_W (NENG * 15 + 10)	/* px per (workload, mode, threads) */
 
@@ -314,7 +373,7 @@ static int svg_throughput(const char *path, const struct result *r, size_t n)
 	for (i = 0; i < n; i++)
 		if (m_mbs(&r[i]) > top)
 			top = m_mbs(&r[i]);
-	width = groups * GROUP_W + 180 > 820 ? groups * GROUP_W + 180 : 820;
+	width = groups * GROUP_W + 180 > 900 ? groups * GROUP_W + 180 : 900;
 	f = fopen(path, "w");
 	if (!f)
 		return 1;

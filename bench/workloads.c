@@ -26,6 +26,11 @@ const struct wl workloads[] = {
 };
 const size_t nr_workloads = sizeof(workloads) / sizeof(workloads[0]);
 
+bool workload_one_byte(const char *name)
+{
+	return !strcmp(name, "seq1") || !strcmp(name, "reverse");
+}
+
 int workload_index(const char *name)
 {
 	size_t i;
