@@ -66,6 +66,7 @@ static uint64_t collapsed(struct fc_cache *c)
 }
 
 /* Can this host collapse at all (THP compiled in, shmem not "deny")? */
+/* Read only: the test changes no setting (so needs no FC_TEST_SYSTEM). */
 static bool can_collapse(void)
 {
 	char v[64];
