@@ -141,7 +141,7 @@ static void report_read_error(struct fc_net *net, uint64_t off)
  * the bytes written.
  */
 static int stream(struct fc_net *net, const unsigned char *src, uint64_t len,
-		  uint64_t base, volatile uint64_t *done)
+		  uint64_t base, uint64_t chunk, volatile uint64_t *done)
 {
 	long sp = sysconf(_SC_PAGESIZE);
 	struct sigaction sa, old;
@@ -157,7 +157,8 @@ static int stream(struct fc_net *net, const unsigned char *src, uint64_t len,
 		return 1;
 	}
 	while (*done < len) {
-		size_t n = len - *done < CHUNK ? (size_t)(len - *done) : CHUNK;
+		size_t n = len - *done < chunk ? (size_t)(len - *done)
+					       : (size_t)chunk;
 		const unsigned char *p = src + *done;
 		volatile unsigned char sink = 0;
 		size_t i;
@@ -297,6 +298,7 @@ static int get(struct fc_net *net, const struct opts *o, uint64_t len)
 	uint64_t page_off = o->off - o->off % (uint64_t)sp;
 	volatile uint64_t done = 0;
 	struct fc_config cfg;
+	uint64_t chunk;
 	struct fc_cache *c;
 	unsigned char *p;
 	int ret;
@@ -317,7 +319,11 @@ static int get(struct fc_net *net, const struct opts *o, uint64_t len)
 		return 1;
 	}
 	fc_advise(p, 0, FC_ADVICE_SEQUENTIAL);
-	ret = stream(net, p + (o->off - page_off), len, o->off, &done);
+	/* a chunk is held whole: a quarter of a small budget at most */
+	chunk = o->budget / 4 < CHUNK ? o->budget / 4 : CHUNK;
+	if (chunk < (uint64_t)sp)
+		chunk = (uint64_t)sp;
+	ret = stream(net, p + (o->off - page_off), len, o->off, chunk, &done);
 	if (o->stats)
 		print_stats(net, c, done);
 	fc_unmap(p);

@@ -47,8 +47,9 @@
 #include "faultcache-net.h"
 #include "internal.h"
 
-#define FC_NET_ERRORS		16	/* failures kept for fc_net_error_at */
+#define FC_NET_ERRORS		128	/* failures kept for fc_net_error_at */
 #define FC_NET_ERRBODY		1024	/* of an error reply, for messages */
+#define FC_NET_ERRBODY_MAX	65536	/* longer ones cut the connection */
 
 struct nread {			/* one read the cache asked for */
 	struct nread *next;	/* pending list */
@@ -83,7 +84,7 @@ struct fetch {
 	struct fc__net_resp resp;
 	char why[200];
 	char body[FC_NET_ERRBODY];
-	size_t blen;
+	size_t blen, skipped;
 	char curlerr[CURL_ERROR_SIZE];
 };
 
@@ -226,10 +227,9 @@ static void fetch_message(const struct fetch *f, char *out, size_t len)
 		say(out, len, "%s%s%s%s", f->why, *xml ? " (" : "", xml,
 			 *xml ? ")" : "");
 	} else if (f->cc != CURLE_OK) {
-		say(out, len, "%s (curl error %d%s%s)",
-			 f->curlerr[0] ? f->curlerr : curl_easy_strerror(f->cc),
-			 (int)f->cc, f->curlerr[0] ? ": " : "",
-			 f->curlerr[0] ? curl_easy_strerror(f->cc) : "");
+		say(out, len, "%s (curl error %d)",
+		    f->curlerr[0] ? f->curlerr : curl_easy_strerror(f->cc),
+		    (int)f->cc);
 	} else {
 		say(out, len, "%s", f->why[0] ? f->why :
 			 "the response ended early");
@@ -332,15 +332,20 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
 	return size * nmemb;
 }
 
-/* An error reply's body: a little of it, for the message. */
+/*
+ * An error reply's body: the start of it is kept for the message, and a
+ * short one is read to its end, which keeps the connection for the next
+ * request; a long one, or the body of a refused 2xx, is cut off.
+ */
 static size_t keep_error_body(struct fetch *f, const char *p, size_t n)
 {
 	size_t room = sizeof(f->body) - f->blen;
 
-	if (f->resp.status < 400 || !room)
-		return 0;	/* abort: nothing of it is wanted */
+	if (f->resp.status < 400 || f->skipped + n > FC_NET_ERRBODY_MAX)
+		return 0;
 	memcpy(f->body + f->blen, p, n < room ? n : room);
 	f->blen += n < room ? n : room;
+	f->skipped += n;
 	return n;
 }
 
@@ -507,7 +512,7 @@ static int fetch_start(struct fetch *f)
 
 	memset(&f->resp, 0, sizeof(f->resp));
 	f->verdict = 0;
-	f->blen = 0;
+	f->blen = f->skipped = 0;
 	f->why[0] = 0;
 	f->curlerr[0] = 0;
 	f->cc = CURLE_OK;
@@ -1114,6 +1119,9 @@ struct fc_net *fc_net_open(const char *url, const struct fc_net_config *cfg,
 	curl_multi_setopt(n->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
 			  (long)n->cfg.max_connections);
 	curl_multi_setopt(n->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+	/* keep every connection: the default keeps 4 per easy handle added */
+	curl_multi_setopt(n->multi, CURLMOPT_MAXCONNECTS,
+			  (long)n->cfg.max_connections);
 	ret = head(n, err);
 	if (ret)
 		goto fail;
