@@ -12,8 +12,8 @@ if ! command -v clang >/dev/null 2>&1 || ! [ -d /usr/lib/llvm-14/lib/clang ]; th
 fi
 CC=clang cmake -S . -B build-fuzz -DFC_FUZZ=ON -DFC_BUILD_EXAMPLES=OFF \
 	-DFC_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build-fuzz -j "$(nproc)" --target fuzz_radix fuzz_lru fuzz_readahead >/dev/null
-for name in radix lru readahead; do
+cmake --build build-fuzz -j "$(nproc)" --target fuzz_radix fuzz_lru fuzz_readahead fuzz_net >/dev/null
+for name in radix lru readahead net; do
 	corpus=fuzz/corpus/$name
 	new=$(mktemp -d)
 	echo "=== fuzz_$name for $secs s"

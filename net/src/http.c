@@ -14,7 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "internal.h"
+#include "parse.h"
 
 static size_t skip_blanks(const char *s, size_t i, size_t n)
 {

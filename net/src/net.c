@@ -45,7 +45,7 @@
 #include <unistd.h>
 
 #include "faultcache-net.h"
-#include "internal.h"
+#include "parse.h"
 
 #define FC_NET_ERRORS		128	/* failures kept for fc_net_error_at */
 #define FC_NET_ERRBODY		1024	/* of an error reply, for messages */

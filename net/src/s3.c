@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "parse.h"
 
 int fc__s3_split(const char *url, char *bucket, size_t blen, char *key,
 		 size_t klen)

@@ -18,7 +18,7 @@
 #include <cmocka.h>
 
 #include <faultcache-net.h>
-#include "internal.h"
+#include "parse.h"
 
 static void feed(struct fc__net_resp *r, const char *lines)
 {

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * internal.h - private to libfaultcache-net: the response checks and the
+ * parse.h - private to libfaultcache-net: the response checks and the
  * S3 helpers (pure functions, fuzzed by fuzz/fuzz_net.c), and the limits
  * they share with net.c.
  */
-#ifndef FC_NET_INTERNAL_H
-#define FC_NET_INTERNAL_H
+#ifndef FC_NET_PARSE_H
+#define FC_NET_PARSE_H
 
 #include <stdbool.h>
 #include <stddef.h>
