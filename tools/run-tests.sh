@@ -69,6 +69,17 @@ test -f "$prefix/share/man/man3/fc_map.3"
 test -f "$prefix/share/man/man3/fc_map_backend.3"
 test -f "$prefix/share/man/man3/fc_handle_sigbus.3"
 test -x "$prefix/bin/fcget"
+test -f "$prefix/share/man/man1/fcget.1"
+test -f "$prefix/share/man/man3/fc_net_open.3"
+test -f "$prefix/include/faultcache-net.h"
+cc -Wall -Werror -o "$prefix/net_pc_consumer" net/tests/consumer/main.c \
+	$(pkg-config --cflags --libs libfaultcache-net) -Wl,-rpath,"$libdir"
+"$prefix/net_pc_consumer"
+cmake -S net/tests/consumer -B "$prefix/netcm" -DCMAKE_PREFIX_PATH="$prefix" \
+	-DCMAKE_BUILD_RPATH="$libdir" >/dev/null
+cmake --build "$prefix/netcm" >/dev/null
+"$prefix/netcm/net_consumer_c"
+"$prefix/netcm/net_consumer_cxx"
 test -f "$prefix/share/man/man1/fcview.1"
 test -x "$prefix/bin/fcview"
 echo "=== all suites passed"
