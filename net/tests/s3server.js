@@ -3,6 +3,23 @@
 // one bucket, "bkt", and one account, key id "S3RVER" with SECRET.
 // Prints "port N" once it listens. Port 0: any free port.
 'use strict';
+const fs = require('fs');
+const http = require('http');
+
+// SIGUSR2 writes "REQUESTS BYTES" (bytes sent on the sockets since the
+// last time, headers included) to DIR.counts, for the benchmark
+let requests = 0, sent = 0, reported = 0;
+const live = new Set();
+const createServer = http.createServer;
+http.createServer = (...args) => {
+	const server = createServer(...args);
+	server.on('request', () => requests++);
+	server.on('connection', (sock) => {
+		live.add(sock);
+		sock.on('close', () => { sent += sock.bytesWritten; live.delete(sock); });
+	});
+	return server;
+};
 const S3rver = require('@20minutes/s3rver');
 const AWSAccount = require('@20minutes/s3rver/lib/models/account');
 
@@ -17,6 +34,9 @@ new S3rver({
 	port: Number(port),
 	directory: dir,
 	silent: true,
+	// the benchmark's peer, s3fs 1.90, signs path-style requests in a way
+	// this server refuses; S3_ALLOW_MISMATCH=1 lets it through there
+	allowMismatchedSignatures: process.env.S3_ALLOW_MISMATCH === '1',
 	configureBuckets: [{ name: 'bkt' }],
 })
 	.run()
@@ -25,10 +45,16 @@ new S3rver({
 		console.error(e);
 		process.exit(1);
 	});
+process.on('SIGUSR2', () => {
+	let total = sent;
+	for (const sock of live) total += sock.bytesWritten;
+	fs.writeFileSync(`${dir}.counts`, `${requests} ${total - reported}\n`);
+	reported = total;
+	requests = 0;
+});
 // SIGHUP: the secret becomes the contents of DIR.secret (a rotated key:
 // requests signed with the old one get 403 SignatureDoesNotMatch)
 process.on('SIGHUP', () => {
-	const fs = require('fs');
 	account.accessKeys.set('S3RVER', fs.readFileSync(`${dir}.secret`, 'utf8').trim());
 });
 for (const sig of ['SIGTERM', 'SIGINT'])
