@@ -52,7 +52,7 @@ static uint64_t rnd(uint64_t *s)
 
 struct run {
 	const char *engine, *target, *workload;
-	uint64_t budget, pages, seed;
+	uint64_t budget, pages, seed, readahead;
 	double t0, first, end;
 	uint64_t size, used;
 	unsigned char sink;
@@ -101,6 +101,9 @@ static int run_fcnet(struct run *r)
 	r->size = fc_net_size(n);
 	fc_config_init(&cfg);
 	cfg.cache_bytes = r->budget;
+	if (r->readahead)
+		cfg.readahead_max = r->readahead;
+
 	c = fc_cache_create(&cfg);
 	p = c ? fc_net_map(c, n, 0, 0, 0) : NULL;
 	if (!p) {
@@ -184,7 +187,7 @@ static int run_read(struct run *r)
 static int usage(void)
 {
 	fprintf(stderr, "usage: fcnetbench fcnet|mmap|read URL|PATH seq|rand "
-		"[--cache-size BYTES] [--pages N] [--seed X]\n");
+		"[--cache-size BYTES] [--readahead BYTES] [--pages N] [--seed X]\n");
 	return 2;
 }
 
@@ -207,6 +210,8 @@ int main(int argc, char **argv)
 			r.budget = v;
 		else if (!strcmp(argv[i], "--pages"))
 			r.pages = v;
+		else if (!strcmp(argv[i], "--readahead"))
+			r.readahead = v;
 		else if (!strcmp(argv[i], "--seed"))
 			r.seed = v | 1;
 		else

@@ -1,5 +1,6 @@
 #!/bin/sh
 # run-netbench.sh [--reps N] [--size BYTES] [--pages N] [--out DIR]
+#                 [--engines "E1 E2 ..."] [--workloads "seq rand"]
 #
 # The remote benchmark of docs/net.md: one object (1 GiB by default,
 # random bytes, made once in $FC_BENCH_DIR or /var/tmp) served on loopback
@@ -23,13 +24,16 @@ set -eu
 cd "$(dirname "$0")/../.."
 top=$(pwd)
 reps=5; size=$((1 << 30)); pages=4096; out=bench-results
+engines="curl+read fcnet fcnet-s3 s3fs+mmap"; workloads="seq rand"
 while [ $# -gt 0 ]; do
 	case $1 in
 	--reps) reps=$2; shift 2 ;;
 	--size) size=$2; shift 2 ;;
 	--pages) pages=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
-	*) echo "usage: $0 [--reps N] [--size BYTES] [--pages N] [--out DIR]" >&2; exit 2 ;;
+	--engines) engines=$2; shift 2 ;;
+	--workloads) workloads=$2; shift 2 ;;
+	*) echo "usage: $0 [--reps N] [--size BYTES] [--pages N] [--out DIR] [--engines LIST] [--workloads LIST]" >&2; exit 2 ;;
 	esac
 done
 build=${FC_BUILD:-build-release}
@@ -138,8 +142,8 @@ echo "host $(hostname), $(nproc) CPUs, load: $(uptime | sed 's/.*load average: /
 rep=1
 while [ $rep -le "$reps" ]; do
 	echo "repetition $rep of $reps"
-	for wl in seq rand; do
-		for eng in curl+read fcnet fcnet-s3 s3fs+mmap; do
+	for wl in $workloads; do
+		for eng in $engines; do
 			one "$eng" "$wl" "$rep"
 		done
 	done
@@ -170,7 +174,7 @@ END {
 		for (i = 1; i <= n; i++) { a[i] = mbs[k, i]; b[i] = rps[k, i]; c[i] = amp[k, i]; d[i] = fb[k, i] }
 		m = med(a, n); lo = a[1]; hi = a[n]
 		split(k, kk, " ")
-		printf "| %s | %s | %.1f (%.1f-%.1f) | %.0f | %.3f | %.1f |\n", kk[1], kk[2], m, lo, hi, med(b, n), med(c, n), med(d, n)
+		printf "| %s | %s | %.1f (%.1f-%.1f) | %.1f | %.3f | %.1f |\n", kk[1], kk[2], m, lo, hi, med(b, n), med(c, n), med(d, n)
 	}
 }' "$results" | sort -t'|' -k3,3 -k2,2 > "$dir/rows"
 {

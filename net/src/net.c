@@ -405,9 +405,9 @@ static void set_common(struct fc_net *n, CURL *e)
 	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024);
 	curl_easy_setopt(e, CURLOPT_USERAGENT,
 			 "libfaultcache-net/" FC_NET_VERSION_STRING);
-	if (c->flags & FC_NET_HTTP1_1)
+	if (c->flags & FC_NET_HTTP1_1) {
 		curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
-	else if (c->flags & FC_NET_HTTP2_PRIOR) {
+	} else if (c->flags & FC_NET_HTTP2_PRIOR) {
 		curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
 				 CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
 		/*
@@ -417,9 +417,9 @@ static void set_common(struct fc_net *n, CURL *e)
 		 */
 		if (curl_version_info(CURLVERSION_NOW)->version_num < 0x080000)
 			curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
-	}
-	else
+	} else {
 		curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
+	}
 	if (c->flags & FC_NET_INSECURE) {
 		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -795,6 +795,7 @@ static void *transfer_main(void *arg)
 {
 	struct fc_net *n = arg;
 
+	pthread_setname_np(pthread_self(), "fc-net");
 	for (;;) {
 		bool stop;
 
