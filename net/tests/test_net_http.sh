@@ -72,7 +72,7 @@ for r in "0 1" "4095 2" "5000 1000000" "16777216 4096" "25165828 1" \
 	fi
 	cmp "$dir/out" "$dir/want" || fail "range $1+$2 differs"
 done
-"$CHECK" random "$http/data.bin" "$www/data.bin" 4 200 || fail "random ranges"
+"$CHECK" random "$http/data.bin" "$www/data.bin" 4 100 || fail "random ranges"
 
 echo "== HTTPS, verified against the test's certificate, HTTP/2"
 "$FCGET" --stats --cacert "$NGINX_CA" "$https/data.bin" > "$dir/out" \
@@ -97,7 +97,7 @@ grep -q "certificate" "$dir/err" || fail "message: $(cat "$dir/err")"
 want 3 5000000 "$www/data.bin"
 cmp "$dir/out" "$dir/want" || fail "h2c differs"
 grep -q "HTTP/2.0" "$dir/err" || fail "h2c: $(cat "$dir/err")"
-CURL_CA_BUNDLE=$NGINX_CA "$CHECK" random "$https/data.bin" "$www/data.bin" 4 100 ||
+CURL_CA_BUNDLE=$NGINX_CA "$CHECK" random "$https/data.bin" "$www/data.bin" 4 50 ||
 	fail "random ranges over HTTP/2"
 
 echo "== redirect"
