@@ -5,7 +5,9 @@
 #  - the generated faultcache/version.h, the pkg-config file and the CMake
 #    package version file of BUILD-DIR say VERSION, and include/faultcache.h
 #    defines no version of its own;
-#  - every man page's .TH footer says "libfaultcache MAJOR.MINOR";
+#  - every man page's .TH footer says "libfaultcache MAJOR.MINOR", or, for
+#    the network backend's pages, "libfaultcache-net X.Y" after its own
+#    version, FC_NET_VERSION in net/CMakeLists.txt;
 #  - the newest node of lib/libfaultcache.map is FAULTCACHE_MAJOR.MINOR or
 #    an older release's: a release that adds or changes no symbol adds no
 #    node, and no node may name a release after VERSION;
@@ -44,6 +46,9 @@ grep -q "^Version: $v\$" "$build/libfaultcache.pc" ||
 grep -q "^set(PACKAGE_VERSION \"$v\")\$" "$build/faultcacheConfigVersion.cmake" ||
 	fail "faultcacheConfigVersion.cmake: not PACKAGE_VERSION $v"
 
+netv=$(sed -n 's/^set(FC_NET_VERSION \([0-9.]*\)).*/\1/p' \
+	"$src/net/CMakeLists.txt" 2>/dev/null || true)
+net_mm=${netv%.*}
 n=0
 for page in "$src"/docs/man/man*/*.[1-9]; do
 	th=$(grep '^\.TH ' "$page" || true)
@@ -51,6 +56,8 @@ for page in "$src"/docs/man/man*/*.[1-9]; do
 	n=$((n + 1))
 	case $th in
 	*"\"libfaultcache $major.$minor\""*) ;;
+	*"\"libfaultcache-net $net_mm\""*) [ -n "$netv" ] ||
+		fail "${page#"$src"/}: a libfaultcache-net page, and no FC_NET_VERSION" ;;
 	*) fail "${page#"$src"/}: footer is not \"libfaultcache $major.$minor\": $th" ;;
 	esac
 done

@@ -71,6 +71,7 @@ step "installing into an overlay of / (private mount namespace)"
 mkdir "$work/layer" "$work/ovl"
 cp $debs "$work/layer/"
 cp -r "$src/tests/consumer" "$work/layer/consumer"
+cp -r "$src/net/tests/consumer" "$work/layer/net_consumer"
 cp "$here/in_root.sh" "$work/layer/"
 unshare -m --propagation private sh -eu -c '
 	w=$1
