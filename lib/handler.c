@@ -319,12 +319,23 @@ static void reap(struct fc_handler *h, struct plan *p, bool *faults,
 	io_uring_cq_advance(&h->ring, seen);
 }
 
+/*
+ * A backend completer between its push and its eventfd write (see bdone)
+ * when the handler is stopping: nothing will wake it once that write is
+ * consumed, so it looks again every millisecond until the completer is
+ * gone.
+ */
+static bool completers_left(struct fc_handler *h)
+{
+	return atomic_load(&h->completing) != 0;
+}
+
 static void wait_events(struct fc_handler *h)
 {
 	struct __kernel_timespec ts = { 0, 1000000 };	/* 1 ms */
 	struct io_uring_cqe *cqe;
 
-	if (h->deferred)
+	if (h->deferred || (atomic_load(&h->stop) && completers_left(h)))
 		io_uring_wait_cqe_timeout(&h->ring, &cqe, &ts);
 	else
 		io_uring_wait_cqe(&h->ring, &cqe);
@@ -365,7 +376,8 @@ static bool cmds_pending(struct fc_handler *h)
 /**
  * handler_main - body of one handler thread.
  * Runs until stop is set and every read it started has completed, so no
- * read is left writing into the store when the cache is freed.
+ * read is left writing into the store when the cache is freed, and no
+ * backend completer is left to write its eventfd.
  */
 static void *handler_main(void *arg)
 {
@@ -379,7 +391,7 @@ static void *handler_main(void *arg)
 		arm_poll(h, h->cache->inotify_fd, FC_TAG_INOTIFY);
 	io_uring_submit(&h->ring);
 	while (!atomic_load(&h->stop) || h->inflight || h->to_submit ||
-	       cmds_pending(h)) {
+	       cmds_pending(h) || completers_left(h)) {
 		bool faults = false, cmds = false, notified = false;
 
 		fc__io_submit(h);

@@ -263,22 +263,31 @@ static bool direct_ok(const struct fc_io *io)
 	return io->direct && dfd >= 0 && !(io->done & 511);
 }
 
+/*
+ * Once @req is pushed, the handler may finish the read, and then stop,
+ * close its eventfd and be freed (fc_cache_destroy) before the write
+ * below: h->completing keeps it running until this thread is done with
+ * it (see bdone in types.h). Context: any thread, no locks held.
+ */
 void fc_backend_complete(struct fc_backend_req *req, ssize_t result)
 {
 	struct fc_handler *h;
 	struct fc_backend_req *top;
 	uint64_t one = 1;
+	ssize_t n;
 
 	if (!req || !req->io)
 		return;
 	h = req->io->h;
 	req->res = result;
+	atomic_fetch_add(&h->completing, 1);	/* before the push */
 	top = atomic_load(&h->bdone);
 	do
 		req->next = top;
 	while (!atomic_compare_exchange_weak(&h->bdone, &top, req));
-	if (write(h->evfd, &one, sizeof(one)) < 0)
-		return;	/* counter full: the handler is awake anyway */
+	n = write(h->evfd, &one, sizeof(one));
+	atomic_fetch_sub(&h->completing, 1);	/* the last touch of @h */
+	(void)n;	/* EAGAIN: the counter is full, the handler awake */
 }
 
 /* Hand the rest of @io to its backend. */

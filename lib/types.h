@@ -97,7 +97,12 @@
  *   bdone              handler->bdone, a lock-free stack: backends push
  *                      their completions from any thread (CAS) and write
  *                      the eventfd; the handler takes the whole stack
- *                      (exchange) after reading the eventfd.
+ *                      (exchange) after reading the eventfd. A completer
+ *                      raises handler->completing before its push and
+ *                      drops it after its write, its last touch of the
+ *                      handler: a stopping handler does not exit (and so
+ *                      its eventfd is not closed, nor the handler freed)
+ *                      while the count is above 0 (fc_backend_complete).
  *   mapping refs       mapping->refs, atomic: the table holds one, every
  *                      plan entry, waiter, command and read for it one
  *                      more; the last put unmaps the placeholder and drops
@@ -442,6 +447,7 @@ struct fc_handler {
 	struct fc_waiter *deferred;	/* faults that could not get a page */
 	/* lock: none, atomic (see bdone) */
 	_Atomic(struct fc_backend_req *) bdone;	/* completed backend reads */
+	atomic_uint completing;	/* completers between push and write */
 	pthread_mutex_t cmd_lock;
 	struct fc_cmd *cmds;	/* lock: cmd */
 	atomic_bool stop;	/* lock: none, atomic; set by destroy */

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * wrap.h - failure injection at the C library's door, for white-box tests.
+ *
+ * A test linked with fc_add_test(... WRAP) has every call that the
+ * library's objects (and the test's own) make to malloc, calloc, realloc,
+ * mmap, eventfd, memfd_create, pthread_create, io_uring_queue_init and
+ * io_uring_queue_init_params, io_uring_submit and write go through
+ * __wrap_NAME (ld --wrap), which counts them and can make one fail as it
+ * would for want of memory or descriptors. The C library's own internal
+ * calls and those of shared libraries are not wrapped.
+ *
+ * Calls are counted only while armed (tw_arm); the Nth counted call of the
+ * chosen kinds fails with the errno given, once. Counting is process-wide:
+ * the library's threads count too, so a test arms around one API call and
+ * does nothing else meanwhile.
+ */
+#ifndef FC_TEST_WRAP_H
+#define FC_TEST_WRAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum tw_kind {
+	TW_MALLOC = 1u << 0,	/* malloc, calloc, realloc */
+	TW_MMAP = 1u << 1,
+	TW_URING = 1u << 2,	/* io_uring_queue_init{,_params} */
+	TW_EVENTFD = 1u << 3,
+	TW_MEMFD = 1u << 4,
+	TW_THREAD = 1u << 5,	/* pthread_create */
+	TW_SUBMIT = 1u << 6,	/* io_uring_submit */
+	TW_ALL = (1u << 7) - 1,
+};
+
+/*
+ * Count calls of @kinds from now on; the @nth (1 = the next one) fails
+ * with @err (0: none fails, only count).
+ */
+void tw_arm(unsigned kinds, long nth, int err);
+/* Stop counting. Return: the calls of the armed kinds counted. */
+long tw_disarm(void);
+/* Did the armed failure happen? */
+bool tw_failed(void);
+
+/*
+ * @hook is called by __wrap_write before each write, on every thread,
+ * with the descriptor: it returns 0 for the write to go ahead, or the
+ * errno it fails with. NULL: none.
+ */
+typedef int (*tw_write_fn)(int fd);
+void tw_write_hook(tw_write_fn hook);
+
+#endif
