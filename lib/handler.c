@@ -274,9 +274,16 @@ static void run_cmds(struct fc_handler *h, struct plan *p)
 	}
 }
 
+/**
+ * fc__handler_post - give @cmd to @h's thread, and wake it.
+ * Return: 0 when @cmd is the handler's (it runs it, or drops it and its
+ * mapping reference when it stops), -ESHUTDOWN when @h is stopping: the
+ * caller keeps @cmd. Context: any thread, no locks held.
+ */
 int fc__handler_post(struct fc_handler *h, struct fc_cmd *cmd)
 {
 	uint64_t one = 1;
+	ssize_t n;
 
 	if (atomic_load(&h->stop))
 		return -ESHUTDOWN;
@@ -284,8 +291,14 @@ int fc__handler_post(struct fc_handler *h, struct fc_cmd *cmd)
 	cmd->next = h->cmds;
 	h->cmds = cmd;
 	pthread_mutex_unlock(&h->cmd_lock);
-	if (write(h->evfd, &one, sizeof(one)) < 0)
-		return -errno;
+	/*
+	 * The command is the handler's now, whatever the wake-up does: a
+	 * failure must not hand it back to the caller, who would free it
+	 * while it is on the list. The write fails only when the counter
+	 * is full (EAGAIN), and then the handler is being woken anyway.
+	 */
+	n = write(h->evfd, &one, sizeof(one));
+	(void)n;
 	return 0;
 }
 
@@ -352,12 +365,15 @@ static void handler_cleanup(struct fc_handler *h, struct plan *p)
 		fc__mapping_put(d->m);
 		free(d);
 	}
-	for (cmd = h->cmds; cmd; cmd = next) {
+	pthread_mutex_lock(&h->cmd_lock);
+	cmd = h->cmds;
+	h->cmds = NULL;
+	pthread_mutex_unlock(&h->cmd_lock);
+	for (; cmd; cmd = next) {
 		next = cmd->next;
 		fc__mapping_put(cmd->m);
 		free(cmd);
 	}
-	h->cmds = NULL;
 	free(p->v);
 	free(p->puts);
 }

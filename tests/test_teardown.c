@@ -9,7 +9,8 @@
  * threads (fc_backend_complete publishes the result, then writes the
  * handler's eventfd: the handler must outlive that write, which a thread
  * held inside it proves, and many rounds with several completer threads
- * stress).
+ * stress); a command whose wake-up write fails is still run, once
+ * (fc_advise says 0).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -296,11 +297,56 @@ static void destroy_races_completions(void **state)
 	th_fx_free(f);
 }
 
+/* ---- a command whose wake-up write fails ---- */
+
+static __thread int fail_writes;	/* this thread's next writes fail */
+
+static int fail_mine(int fd)
+{
+	(void)fd;
+	if (fail_writes <= 0)
+		return 0;
+	fail_writes--;
+	return EAGAIN;
+}
+
+static void post_wakeup_fails(void **state)
+{
+	struct th_fx *f = th_fx_new(SIZE, 13, 0, true);
+	struct fc_stats st;
+	int i;
+
+	(void)state;
+	assert_int_equal(fc_advise(f->p, SIZE, FC_ADVICE_RANDOM), 0);
+	tw_write_hook(fail_mine);
+	fail_writes = 1;
+	/*
+	 * The command is on the handler's list when the wake-up write
+	 * fails: the advice was taken, and is run when the handler wakes.
+	 */
+	assert_int_equal(fc_advise(f->p, 8 * PG, FC_ADVICE_WILLNEED), 0);
+	assert_int_equal(fail_writes, 0);	/* it was the one that failed */
+	tw_write_hook(NULL);
+	/* wakes the handler: both commands run (the first one once) */
+	assert_int_equal(fc_advise(f->p + 64 * PG, 8 * PG,
+				   FC_ADVICE_WILLNEED), 0);
+	for (i = 0; i < 500; i++) {
+		assert_int_equal(fc_cache_stats(f->c, &st), 0);
+		if (st.pages_read >= 16 && !st.reads_inflight)
+			break;
+		usleep(10000);
+	}
+	assert_true(st.pages_read >= 16);
+	assert_memory_equal(f->p, f->ref, SIZE);
+	th_fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(destroy_during_completion),
 		cmocka_unit_test(destroy_races_completions),
+		cmocka_unit_test(post_wakeup_fails),
 	};
 
 	th_require_uffd();
