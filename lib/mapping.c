@@ -12,7 +12,8 @@
  * reference: a fault taken before the placeholder is in still finds its
  * mapping (an inline fault that did not would take the signal for someone
  * else's). The placeholder is unmapped by the last reference, so no
- * address is reused while a handler may still install.
+ * address is reused while a handler may still install (see view_close
+ * when it cannot be made).
  */
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -30,7 +31,8 @@ void fc__mapping_put(struct fc_mapping *m)
 
 	if (atomic_fetch_sub(&m->refs, 1) != 1)
 		return;
-	munmap(m->base, m->len);
+	if (!m->range_gone)
+		munmap(m->base, m->len);
 	/* no handler can copy into it any more: its copies are gone */
 	if (m->copied)
 		fc__view_copied_clear(m, 0, m->len);
@@ -42,6 +44,28 @@ void fc__mapping_put(struct fc_mapping *m)
 	free(m);
 }
 
+/*
+ * Make @m's range fault with SIGSEGV from now on, as after munmap, while
+ * other references may keep it: a PROT_NONE placeholder over the view,
+ * which replaces it atomically and unregisters it. That mmap can fail (no
+ * memory for the new mapping, or max_map_count): then the view itself is
+ * made PROT_NONE (it is one whole mapping: nothing to split), so that a
+ * touch neither gets the store's pages nor sends a fault round for ever
+ * to a handler that no longer finds the mapping. Failing that too, the
+ * range is unmapped now, and the last reference leaves it alone.
+ */
+static void view_close(struct fc_mapping *m)
+{
+	if (mmap(m->base, m->len, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
+		 0) != MAP_FAILED)
+		return;
+	if (!mprotect(m->base, m->len, PROT_NONE))
+		return;
+	munmap(m->base, m->len);
+	m->range_gone = true;
+}
+
 /* Tear down @m (marked unmapping by the caller) and drop the table's ref. */
 void fc__mapping_unmap(struct fc_mapping *m)
 {
@@ -51,9 +75,7 @@ void fc__mapping_unmap(struct fc_mapping *m)
 	m->dead = true;
 	pthread_mutex_unlock(&c->lock);
 	fc__views_link(m, false);
-	/* replaces the view atomically and unregisters it */
-	mmap(m->base, m->len, PROT_NONE,
-	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	view_close(m);
 	/* the copies went with the view (a racing install may set a bit
 	 * again: the last put clears them once more) */
 	if (m->copied)

@@ -399,6 +399,12 @@ struct fc_mapping {
 				   written under cache->lock */
 	/* lock: maptab */
 	bool unmapping;		/* fc_unmap has begun */
+	/*
+	 * fc_unmap gave the range back at once (neither a placeholder nor
+	 * PROT_NONE could be had): the last reference leaves it alone.
+	 * Written by fc_unmap before it drops the table's reference.
+	 */
+	bool range_gone;
 	/* lock: cache */
 	struct fc_mapping *fnext; /* file->views */
 	bool listed;		/* on file->views */

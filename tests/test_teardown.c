@@ -10,7 +10,9 @@
  * handler's eventfd: the handler must outlive that write, which a thread
  * held inside it proves, and many rounds with several completer threads
  * stress); a command whose wake-up write fails is still run, once
- * (fc_advise says 0).
+ * (fc_advise says 0); fc_unmap whose PROT_NONE placeholder cannot be
+ * mapped still leaves the range faulting with SIGSEGV, never serving the
+ * store's bytes or looping.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -142,6 +144,15 @@ static struct pool *pool_new(int fd, unsigned nthr, uint64_t seed)
 						pl), 0);
 	pl->nthr = nthr;
 	return pl;
+}
+
+/* Close (hold every read) or open the gate. */
+static void pool_gate(struct pool *pl, bool closed)
+{
+	pthread_mutex_lock(&pl->lock);
+	pl->gate = closed;
+	pthread_cond_broadcast(&pl->cond);
+	pthread_mutex_unlock(&pl->lock);
 }
 
 static void pool_free(struct pool *pl)
@@ -341,12 +352,51 @@ static void post_wakeup_fails(void **state)
 	th_fx_free(f);
 }
 
+/* ---- fc_unmap without its placeholder ---- */
+
+/*
+ * The placeholder matters while someone else holds the mapping (a read
+ * for it in flight): the view stays until the last reference goes. It
+ * must not show the store's pages meanwhile, nor send a fault round in a
+ * loop (inline: pass it on as SIGBUS), but give SIGSEGV.
+ */
+static void unmap_placeholder_fails(void **state)
+{
+	struct th_fx *f = th_fx_file(SIZE, 14);
+	struct fc_cache *c = th_cache_create();
+	struct pool *pl = pool_new(f->fd, 1, 3);
+	unsigned char *p, v;
+
+	(void)state;
+	assert_non_null(c);
+	p = fc_map_backend(c, &pool_ops, pl, 0, 0, 0);
+	assert_non_null(p);
+	assert_int_equal(fc_advise(p, SIZE, FC_ADVICE_RANDOM), 0);
+	assert_int_equal(th_touch(p, &v), 0);	/* cached and mapped */
+	assert_int_equal(v, f->ref[0]);
+	pool_gate(pl, true);
+	assert_int_equal(fc_advise(p + 200 * PG, PG, FC_ADVICE_WILLNEED), 0);
+	tw_arm(TW_MMAP, 1, ENOMEM);
+	assert_int_equal(fc_unmap(p), 0);
+	tw_disarm();
+	assert_true(tw_failed());
+	/* a page the view had mapped, and one it never had */
+	assert_int_equal(th_touch(p, &v), SIGSEGV);
+	assert_int_equal(th_touch(p + 100 * PG, &v), SIGSEGV);
+	pool_gate(pl, false);
+	fc_cache_destroy(c);
+	assert_true(atomic_load(&pl->released));
+	pool_free(pl);
+	th_fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(destroy_during_completion),
 		cmocka_unit_test(destroy_races_completions),
 		cmocka_unit_test(post_wakeup_fails),
+		cmocka_unit_test(unmap_placeholder_fails),
 	};
 
 	th_require_uffd();
