@@ -76,7 +76,21 @@ static void finish_reads(struct fc_handler *h, struct plan *p)
 	}
 }
 
-static void arm_poll(struct fc_handler *h, int fd, uint64_t tag)
+/* The descriptor a poll tag watches. */
+static int poll_fd(struct fc_handler *h, uint64_t tag)
+{
+	if (tag == FC_TAG_UFFD)
+		return h->uffd;
+	return tag == FC_TAG_EVFD ? h->evfd : h->cache->inotify_fd;
+}
+
+/*
+ * Arm the multishot poll @tag. When the submission queue is full and
+ * stays so (a submit that fails), it is left in h->unarmed, armed again
+ * at the next turn of the loop, and its events are looked for at every
+ * turn meanwhile (handler_main): the thread must not stop hearing faults.
+ */
+static void arm_poll(struct fc_handler *h, uint64_t tag)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&h->ring);
 
@@ -84,8 +98,23 @@ static void arm_poll(struct fc_handler *h, int fd, uint64_t tag)
 		io_uring_submit(&h->ring);
 		sqe = io_uring_get_sqe(&h->ring);
 	}
-	io_uring_prep_poll_multishot(sqe, fd, POLLIN);
+	if (!sqe) {
+		h->unarmed |= 1u << tag;
+		return;
+	}
+	h->unarmed &= ~(1u << tag);
+	io_uring_prep_poll_multishot(sqe, poll_fd(h, tag), POLLIN);
 	io_uring_sqe_set_data64(sqe, tag);
+}
+
+/* Arm again the polls that could not be. */
+static void rearm(struct fc_handler *h)
+{
+	uint64_t tag;
+
+	for (tag = FC_TAG_UFFD; tag <= FC_TAG_INOTIFY; tag++)
+		if (h->unarmed & (1u << tag))
+			arm_poll(h, tag);
 }
 
 static bool seen_before(const struct uffd_msg *msgs, size_t i)
@@ -316,15 +345,13 @@ static void reap(struct fc_handler *h, struct plan *p, bool *faults,
 		if (tag == FC_TAG_INOTIFY) {
 			*notified = true;
 			if (!(cqe->flags & IORING_CQE_F_MORE))
-				arm_poll(h, h->cache->inotify_fd, tag);
+				arm_poll(h, tag);
 			continue;
 		}
 		if (tag == FC_TAG_UFFD || tag == FC_TAG_EVFD) {
 			*(tag == FC_TAG_UFFD ? faults : cmds) = true;
 			if (!(cqe->flags & IORING_CQE_F_MORE))
-				arm_poll(h, tag == FC_TAG_UFFD ? h->uffd
-							       : h->evfd,
-					 tag);
+				arm_poll(h, tag);
 			continue;
 		}
 		fc__on_completion(h, p, (struct fc_io *)(uintptr_t)tag, cqe->res);
@@ -348,7 +375,8 @@ static void wait_events(struct fc_handler *h)
 	struct __kernel_timespec ts = { 0, 1000000 };	/* 1 ms */
 	struct io_uring_cqe *cqe;
 
-	if (h->deferred || (atomic_load(&h->stop) && completers_left(h)))
+	if (h->deferred || h->unarmed ||
+	    (atomic_load(&h->stop) && completers_left(h)))
 		io_uring_wait_cqe_timeout(&h->ring, &cqe, &ts);
 	else
 		io_uring_wait_cqe(&h->ring, &cqe);
@@ -400,16 +428,20 @@ static void *handler_main(void *arg)
 	struct fc_handler *h = arg;
 	struct plan p = { 0 };
 
-	arm_poll(h, h->uffd, FC_TAG_UFFD);
-	arm_poll(h, h->evfd, FC_TAG_EVFD);
+	arm_poll(h, FC_TAG_UFFD);
+	arm_poll(h, FC_TAG_EVFD);
 	/* the first handler also watches for files changing size */
 	if (h == &h->cache->handlers[0] && h->cache->inotify_fd >= 0)
-		arm_poll(h, h->cache->inotify_fd, FC_TAG_INOTIFY);
+		arm_poll(h, FC_TAG_INOTIFY);
 	io_uring_submit(&h->ring);
 	while (!atomic_load(&h->stop) || h->inflight || h->to_submit ||
 	       cmds_pending(h) || completers_left(h)) {
-		bool faults = false, cmds = false, notified = false;
+		/* what an unarmed poll would say is looked at every turn */
+		bool faults = h->unarmed & (1u << FC_TAG_UFFD);
+		bool cmds = h->unarmed & (1u << FC_TAG_EVFD);
+		bool notified = h->unarmed & (1u << FC_TAG_INOTIFY);
 
+		rearm(h);
 		fc__io_submit(h);
 		wait_events(h);
 		reap(h, &p, &faults, &cmds, &notified);

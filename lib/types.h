@@ -451,6 +451,8 @@ struct fc_handler {
 	struct fc_io *to_submit;	/* last queued first */
 	struct fc_io *ended, *ended_tail;	/* completed, to finish */
 	struct fc_waiter *deferred;	/* faults that could not get a page */
+	unsigned unarmed;	/* polls (1 << tag) not armed for want of a
+				   submission entry: tried again each loop */
 	/* lock: none, atomic (see bdone) */
 	_Atomic(struct fc_backend_req *) bdone;	/* completed backend reads */
 	atomic_uint completing;	/* completers between push and write */
