@@ -281,18 +281,19 @@ struct fc_file *fc__file_backend(struct fc_cache *c,
 	f = file_new(c, -1, &st, need, err);
 	if (!f)
 		return NULL;
+	/* whole before it is listed: file_find reads bops under the lock */
+	f->bops = ops;
+	f->bctx = ctx;
 	pthread_mutex_lock(&c->lock);
 	ret = file_attach(c, f);
+	/* from here on release() runs when the file goes */
+	f->owns_ctx = !ret;
 	pthread_mutex_unlock(&c->lock);
 	if (ret) {
 		*err = -ret;
-		file_free(f);	/* no ops yet: the caller keeps ctx */
+		file_free(f);	/* not owned: the caller keeps ctx */
 		return NULL;
 	}
-	/* set last: from here on release() runs when the file goes */
-	f->bops = ops;
-	f->bctx = ctx;
-	f->owns_ctx = true;
 	return f;
 }
 

@@ -526,6 +526,58 @@ static void bad_arguments(void **state)
 	bk_free(k);
 }
 
+/*
+ * fc_map_backend beside fc_map of a file in the same cache: a new backend
+ * file must be whole (its ops set) before another fc_map's file lookup
+ * can see it. TSan reports a race otherwise.
+ */
+static struct {
+	struct fc_cache *c;
+	int fd;
+	atomic_int bad;
+} mb;
+
+static void *map_files(void *arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < 300; i++) {
+		unsigned char *p = fc_map(mb.c, mb.fd, 0, 2 * PG, 0);
+
+		if (!p || fc_unmap(p))
+			mb.bad++;
+	}
+	return NULL;
+}
+
+static void map_backend_beside_map(void **state)
+{
+	struct bk *k = bk_new(11, 0);
+	struct fc_backend_ops ops = ib_ops;
+	pthread_t t;
+	int i;
+
+	(void)state;
+	ops.release = NULL;	/* one context for many mappings */
+	mb.c = k->fx->c;
+	mb.fd = k->fx->fd;
+	mb.bad = 0;
+	pthread_create(&t, NULL, map_files, NULL);
+	for (i = 0; i < 300; i++) {
+		unsigned char *p = fc_map_backend(mb.c, &ops, k->b, 0,
+						  2 * PG, 0);
+
+		assert_non_null(p);
+		assert_int_equal(fc_unmap(p), 0);
+	}
+	pthread_join(t, NULL);
+	assert_int_equal(mb.bad, 0);
+	th_fx_free(k->fx);	/* the cache first: no read is left */
+	ib_free(k->b);
+	free(k);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -541,6 +593,7 @@ int main(void)
 		cmocka_unit_test(thread_exit_in_fault),
 		cmocka_unit_test(unmap_destroy_inflight),
 		cmocka_unit_test(bad_arguments),
+		cmocka_unit_test(map_backend_beside_map),
 	};
 
 	th_require_uffd();
