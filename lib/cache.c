@@ -9,7 +9,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <unistd.h>
 
 #include "cache.h"
@@ -26,6 +25,7 @@
 #include "store.h"
 #include "uffd.h"
 #include "util.h"
+#include "watch.h"
 
 #define FC_CACHE_MAGIC 0x66636368u	/* "fcch": catches foreign handles */
 
@@ -81,7 +81,7 @@ struct fc_cache *fc_cache_create(const struct fc_config *cfg)
 	c->memfd = -1;
 	c->inline_uffd = -1;	/* before any failure: closed on the way out */
 	c->store_uffd = -1;
-	c->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	c->inotify_fd = fc__watch_open();	/* shared by every cache */
 	/* sampling reads which pages the views map (fc__views_present) */
 	c->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	c->sys_page = (size_t)sysconf(_SC_PAGESIZE);
@@ -120,6 +120,8 @@ struct fc_cache *fc_cache_create(const struct fc_config *cfg)
 			goto fail_handlers;
 	}
 	c->st.budget_bytes = c->nr_slots * c->cfg.page_size;
+	if (c->inotify_fd >= 0)	/* events read by another cache wake handler 0 */
+		fc__watch_listen(&c->watch_user, c->handlers[0].evfd);
 	c->magic = FC_CACHE_MAGIC;
 	return c;
 
@@ -133,7 +135,7 @@ fail:
 	fc__reclaim_destroy(c);
 	fc__store_destroy(c);
 	if (c->inotify_fd >= 0)
-		close(c->inotify_fd);
+		fc__watch_close();
 	if (c->pagemap_fd >= 0)
 		close(c->pagemap_fd);
 	if (c->stage_idle_max)
@@ -155,6 +157,8 @@ void fc_cache_destroy(struct fc_cache *c)
 	if (!fc__cache_valid(c))
 		return;
 	c->magic = 0;
+	if (c->inotify_fd >= 0)	/* before its eventfd is closed */
+		fc__watch_unlisten(&c->watch_user);
 	pthread_mutex_lock(&c->lock);
 	c->destroying = true;
 	pthread_mutex_unlock(&c->lock);
@@ -177,7 +181,7 @@ void fc_cache_destroy(struct fc_cache *c)
 	if (c->inline_uffd >= 0)
 		close(c->inline_uffd);
 	if (c->inotify_fd >= 0)
-		close(c->inotify_fd);
+		fc__watch_close();
 	if (c->pagemap_fd >= 0)
 		close(c->pagemap_fd);
 	fc__stage_destroy(c);

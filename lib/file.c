@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -24,6 +23,7 @@
 #include "reclaim.h"
 #include "store.h"
 #include "util.h"
+#include "watch.h"
 
 #define FC_RETAIN_FILES 32	/* unmapped files kept with their pages */
 
@@ -97,7 +97,6 @@ static struct fc_file *file_new(struct fc_cache *c, int fd,
 	if (!f->region_len)
 		f->region_len = ps;
 	f->dfd_orig = -1;
-	f->wd = -1;
 	fc__radix_init(&f->tree);
 	fc__radix_init(&f->chunks);
 	if (fd < 0) {		/* a backend: no descriptors */
@@ -130,12 +129,11 @@ static int file_attach(struct fc_cache *c, struct fc_file *f)
 	fc__assert_held(&c->lock);
 	if (ret)
 		return ret;
+	/* writes, truncate and extend raise IN_MODIFY (best effort) */
 	if (f->fd >= 0 && c->inotify_fd >= 0) {
-		char path[64];
-
-		/* truncate and extend raise IN_MODIFY (best effort) */
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", f->fd);
-		f->wd = inotify_add_watch(c->inotify_fd, path, IN_MODIFY);
+		f->watch = fc__watch_add(f->fd);
+		if (f->watch)
+			f->watch_seen = fc__watch_events(f->watch);
 	}
 	f->id = ++c->next_file_id;
 	f->next = c->files;
@@ -396,53 +394,63 @@ void fc__file_revalidate(struct fc_cache *c, struct fc_file *f)
 }
 
 /*
- * Events from inotify (IN_MODIFY: a write, truncate or extension): the
- * mapped files they name have their size looked at again; files without a
- * mapping (retained, or held by reads in flight) are discarded, since
- * their pages may no longer be the file's.
+ * Up to @max files of @c whose watch counted events since they last
+ * looked, referenced, in @v: they are looked at again. Those without a
+ * mapping are discarded instead: their pages may no longer be the
+ * file's. Return: how many. Context: cache->lock held.
+ */
+static size_t files_changed(struct fc_cache *c, struct fc_file **v,
+			    size_t max)
+{
+	struct fc_file *f, *next;
+	size_t n = 0;
+
+	fc__assert_held(&c->lock);
+	for (f = c->files; f && n < max; f = next) {
+		uint64_t seen;
+
+		next = f->next;
+		if (!f->watch || f->defunct)
+			continue;
+		seen = fc__watch_events(f->watch);
+		if (seen == f->watch_seen)
+			continue;
+		f->watch_seen = seen;
+		if (!f->views) {	/* not mapped: drop it */
+			file_discard(c, f);
+			continue;
+		}
+		f->refs++;
+		v[n++] = f;
+	}
+	return n;
+}
+
+/*
+ * Events from inotify (IN_MODIFY: a write, truncate or extension), read
+ * by whichever cache gets to them first (watch.c): the mapped files whose
+ * watches saw one are looked at again, in batches (as many as changed).
  * Context: cache->lock NOT held.
  */
 void fc__files_notified(struct fc_cache *c)
 {
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	struct fc_file *v[64], *f, *next;
-	size_t n = 0, i;
-	ssize_t len;
+	struct fc_file *v[64];
+	size_t n, i;
 
 	fc__assert_not_held(&c->lock);
-	while ((len = read(c->inotify_fd, buf, sizeof(buf))) > 0) {
-		char *p = buf;
-
-		while (p < buf + len) {
-			struct inotify_event *ev = (struct inotify_event *)p;
-
-			p += sizeof(*ev) + ev->len;
-			pthread_mutex_lock(&c->lock);
-			for (f = c->files; f && n < 64; f = next) {
-				next = f->next;
-				if (f->wd != ev->wd || f->defunct)
-					continue;
-				if (!f->views) {	/* not mapped: drop it */
-					file_discard(c, f);
-					continue;
-				}
-				for (i = 0; i < n && v[i] != f; i++)
-					;
-				if (i == n) {
-					f->refs++;
-					v[n++] = f;
-				}
-			}
-			pthread_mutex_unlock(&c->lock);
-		}
-	}
-	for (i = 0; i < n; i++)
-		fc__file_revalidate(c, v[i]);
-	pthread_mutex_lock(&c->lock);
-	for (i = 0; i < n; i++)
-		fc__file_put(c, v[i]);
-	pthread_mutex_unlock(&c->lock);
-	fc__files_reap(c);
+	fc__watch_drain();
+	do {
+		pthread_mutex_lock(&c->lock);
+		n = files_changed(c, v, 64);
+		pthread_mutex_unlock(&c->lock);
+		for (i = 0; i < n; i++)
+			fc__file_revalidate(c, v[i]);
+		pthread_mutex_lock(&c->lock);
+		for (i = 0; i < n; i++)
+			fc__file_put(c, v[i]);
+		pthread_mutex_unlock(&c->lock);
+		fc__files_reap(c);
+	} while (n == 64);
 }
 
 /* Drop every cached page of @f. Context: cache->lock held, no reads. */
@@ -482,14 +490,8 @@ static void file_destroy(struct fc_cache *c, struct fc_file *f)
 		c->file_pages -= f->region_len / c->cfg.page_size;
 	drop_file_pages(c, f);
 	fc__store_region_free(c, f);
-	if (f->wd >= 0) {
-		struct fc_file *o;
-
-		for (o = c->files; o && o->wd != f->wd; o = o->next)
-			;
-		if (!o)	/* the watch is per inode: keep it for the others */
-			inotify_rm_watch(c->inotify_fd, f->wd);
-	}
+	if (f->watch)	/* per inode: counted by every file that uses it */
+		fc__watch_drop(f->watch);
 	if (f->bops) {	/* release() is user code: not under the lock */
 		f->next = c->zombies;
 		c->zombies = f;

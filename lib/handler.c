@@ -445,7 +445,9 @@ static void *handler_main(void *arg)
 		fc__io_submit(h);
 		wait_events(h);
 		reap(h, &p, &faults, &cmds, &notified);
-		if (notified)
+		/* events read here, or by another cache (watch.c) */
+		if (notified ||
+		    atomic_exchange(&h->cache->watch_user.pending, false))
 			fc__files_notified(h->cache);
 		/*
 		 * Consume the eventfd before looking at what it announces

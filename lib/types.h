@@ -46,6 +46,9 @@
  *                      field marked "lock: cache".
  *     cache->stage_lock  mutex, leaf (io.c): the free staging buffers.
  *   handler->cmd_lock  mutex, leaf: the commands posted to one handler.
+ *   watch_lock         mutex, one per process, leaf (watch.c): the
+ *                      inotify instance all caches share, its watches,
+ *                      and the reading and counting of its events.
  *   install_lock       mutex, one per process, leaf (sigbus.c): whether
  *                      the library's SIGBUS handler is in, and the one it
  *                      replaced. Taken by fc_cache_create only.
@@ -57,6 +60,8 @@
  *   maptab.lock and cache->lock are never held together: a fault looks
  *     its mapping up, drops maptab.lock, then takes cache->lock. If they
  *     ever nest, maptab.lock is the outer one.
+ *   cache->lock -> watch_lock: a file's watch is added and dropped with
+ *     the file (file_attach, file_destroy).
  *   cmd_lock is taken with no other lock held (fc__handler_post,
  *     run_cmds, cmds_pending); so is install_lock.
  *
@@ -183,6 +188,7 @@
 #include "lru.h"
 #include "radix.h"
 #include "readahead.h"
+#include "watch.h"
 
 #define FC_MEMFD_SIZE (1ull << 46)	/* address space of the store */
 #define FC_STAGE_CLASSES 22	/* staging sizes: powers of two, to 2 MiB */
@@ -249,7 +255,8 @@ struct fc_file {
 	/* immutable */
 	int fd;			/* our own buffered reference, -1 for backends */
 	/* lock: cache */
-	int wd;			/* inotify watch (size changes), -1 if none */
+	struct fc_watch *watch;	/* inotify watch (watch.c), or NULL */
+	uint64_t watch_seen;	/* its events this file has looked at */
 	/* lock: none, atomic (a read that finds O_DIRECT refused resets it) */
 	atomic_int dfd;		/* O_DIRECT reopen, -1 when not usable */
 	/* immutable */
@@ -520,7 +527,9 @@ struct fc_cache {
 	uint64_t release_seq;
 	struct fc_file *zombies;	/* dead backend files: release unlocked */
 	/* immutable */
-	int inotify_fd;		/* file size changes; -1 if unavailable */
+	int inotify_fd;		/* the process's (watch.c), or -1: a
+				   reference on it is held */
+	struct fc_watch_user watch_user; /* told of its events (watch.c) */
 	int pagemap_fd;		/* /proc/self/pagemap (sampling); -1 if none */
 	/* lock: cache */
 	uint64_t next_file_id;

@@ -108,6 +108,10 @@ uint64_t th_store_bytes(void);
 long th_status_kb(const char *field);
 /* Number of open descriptors of this process. */
 int th_count_fds(void);
+/* Of them, those whose /proc/self/fd link reads @link ("anon_inode:inotify"). */
+int th_count_fds_of(const char *link);
+/* Number of threads of this process (/proc/self/task). */
+int th_count_threads(void);
 
 /* xorshift PRNG for reproducible random offsets. */
 static inline uint64_t th_rand(uint64_t *s)

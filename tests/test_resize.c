@@ -16,8 +16,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <faultcache.h>
@@ -256,6 +258,119 @@ static void truncate_under_readers(void **state)
 	th_fx_free(f);
 }
 
+/* Wait up to 20 s for touching @p to give @want (0 or SIGBUS). */
+static int settle_long(const unsigned char *p, int want)
+{
+	int i, sig = -1;
+
+	for (i = 0; i < 2000; i++) {
+		sig = th_touch(p, NULL);
+		if (sig == want)
+			break;
+		usleep(10000);
+	}
+	return sig;
+}
+
+/*
+ * Many files of one cache change at once: each is looked at again (the
+ * library once dropped all but 64 of the changes it read in one go).
+ */
+static void many_files_change_at_once(void **state)
+{
+	enum { NF = 100, FS = 16 * PG };
+	struct th_fx *fx[NF];
+	unsigned char *p[NF];
+	struct fc_cache *c = th_cache_create();
+	int i;
+
+	(void)state;
+	assert_non_null(c);
+	for (i = 0; i < NF; i++) {
+		fx[i] = th_fx_file(FS, 300 + (unsigned)i);
+		p[i] = fc_map(c, fx[i]->fd, 0, 0, 0);
+		assert_non_null(p[i]);
+		assert_memory_equal(p[i], fx[i]->ref, FS);	/* all cached */
+	}
+	for (i = 0; i < NF; i++)
+		assert_int_equal(ftruncate(fx[i]->fd, FS / 2), 0);
+	for (i = 0; i < NF; i++) {
+		assert_int_equal(settle_long(p[i] + FS - PG, SIGBUS), SIGBUS);
+		assert_memory_equal(p[i], fx[i]->ref, FS / 2);
+		assert_int_equal(fc_unmap(p[i]), 0);
+	}
+	fc_cache_destroy(c);
+	for (i = 0; i < NF; i++)
+		th_fx_free(fx[i]);
+}
+
+/* The user's limit of inotify instances (fs.inotify.max_user_instances). */
+static long inotify_limit(void)
+{
+	FILE *f = fopen("/proc/sys/fs/inotify/max_user_instances", "re");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+/*
+ * The caches of a process share one inotify instance: with more caches
+ * than the user may have instances, the last one still sees a file
+ * shrink (one instance per cache: from cache 129 on, never).
+ */
+static void caches_share_one_inotify(void **state)
+{
+	enum { MAXC = 600 };
+	long limit = inotify_limit();
+	int n = limit > 0 && limit + 2 <= MAXC ? (int)limit + 2 : 8, i;
+	int inst0 = th_count_fds_of("anon_inode:inotify");
+	struct fc_cache **c = calloc((size_t)n, sizeof(*c));
+	struct th_fx *f = th_fx_file(SIZE, 85);
+	struct fc_config cfg;
+	struct rlimit rl;
+	unsigned char *p;
+
+	(void)state;
+	assert_non_null(c);
+	/* a cache holds a handful of descriptors */
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_cur < (rlim_t)n * 16 && rl.rlim_max > rl.rlim_cur) {
+		rl.rlim_cur = rl.rlim_max < (rlim_t)n * 16 ? rl.rlim_max
+							  : (rlim_t)n * 16;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	th_config_init(&cfg);
+	cfg.cache_bytes = 1 << 20;
+	cfg.handler_threads = 1;
+	for (i = 0; i < n; i++) {
+		c[i] = fc_cache_create(&cfg);
+		if (!c[i] && errno == EMFILE && i > 8) {
+			printf("SKIP part: %d caches exceed RLIMIT_NOFILE; "
+			       "checked %d\n", n, i);
+			n = i;
+			break;
+		}
+		assert_non_null(c[i]);
+	}
+	assert_int_equal(th_count_fds_of("anon_inode:inotify"), inst0 + 1);
+	p = fc_map(c[n - 1], f->fd, 0, 0, 0);
+	assert_non_null(p);
+	assert_memory_equal(p, f->ref, SIZE);
+	assert_int_equal(ftruncate(f->fd, SIZE / 2), 0);
+	assert_int_equal(settle_long(p + SIZE - PG, SIGBUS), SIGBUS);
+	assert_int_equal(fc_unmap(p), 0);
+	for (i = 0; i < n; i++)
+		fc_cache_destroy(c[i]);
+	assert_int_equal(th_count_fds_of("anon_inode:inotify"), inst0);
+	free(c);
+	th_fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -265,6 +380,8 @@ int main(void)
 		cmocka_unit_test(remap_after_write_sees_it),
 		cmocka_unit_test(retained_files_bounded),
 		cmocka_unit_test(truncate_under_readers),
+		cmocka_unit_test(many_files_change_at_once),
+		cmocka_unit_test(caches_share_one_inotify),
 	};
 
 	th_require_uffd();
