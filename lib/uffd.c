@@ -207,6 +207,10 @@ int64_t fc__uffd_install(int uffd, char *lo, char *hi, const char *src,
  * fc__uffd_poison - make touching [addr, addr+len) raise SIGBUS.
  * The woken thread gets SIGBUS with si_addr at its fault address. The
  * marker stays until MADV_DONTNEED (fc_advise FC_ADVICE_DONTNEED) or unmap.
+ * A page present there already (EEXIST: the kernel mapped it since the
+ * fault, at another thread's touch) is left, and the range woken: the
+ * kernel wakes no one on an error, and the faulting thread would sleep
+ * for ever; its retry reads the page.
  * Return: 0, or -errno (-ENOSYS: kernel lacks UFFDIO_POISON).
  */
 static atomic_bool poison_off;	/* test hook: lock: none, atomic */
@@ -223,7 +227,10 @@ int fc__uffd_poison(int uffd, char *addr, size_t len)
 	if (atomic_load(&poison_off))
 		return -ENOSYS;
 
-	if (ioctl(uffd, UFFDIO_POISON, &p) == 0 || errno == EEXIST)
+	if (ioctl(uffd, UFFDIO_POISON, &p) == 0)
 		return 0;
-	return -errno;
+	if (errno != EEXIST)
+		return -errno;
+	fc__uffd_wake(uffd, addr, len);
+	return 0;
 }
