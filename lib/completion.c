@@ -254,19 +254,31 @@ static bool io_split(struct fc_handler *h, struct fc_io *io,
 	return true;
 }
 
-/* Context: cache->lock held. */
-static bool io_has_stale(const struct fc_io *io)
+/*
+ * @io's source ended early, io->done bytes in, and its size was looked at
+ * again since. A file still as long as the read wanted did not shrink:
+ * the read failed. Otherwise the bytes before that point are the file's;
+ * the zeros put in place of the rest are its bytes only if it still ends
+ * there, and it may have grown back meanwhile (truncated, then written
+ * again): the pages from the one the read stopped in are stale, dropped
+ * when the read ends, and read again by the next fault on them (those
+ * past a shrink seen were marked so already).
+ * Return: FC_IO_DONE or FC_IO_FAILED. Context: cache->lock held.
+ */
+static enum fc_io_outcome io_eof(struct fc_io *io)
 {
-	uint64_t i;
+	struct fc_file *f = io->file;
+	uint64_t ps = f->cache->cfg.page_size, i;
 
-	fc__assert_held(&io->file->cache->lock);
-	for (i = io->index; i < io->index + io->nr; i++) {
-		struct fc_page *pg = fc__radix_lookup(&io->file->tree, i);
+	fc__assert_held(&f->cache->lock);
+	if ((uint64_t)f->size >= io->index * ps + io->len)
+		return FC_IO_FAILED;
+	for (i = io->index + io->done / ps; i < io->index + io->nr; i++) {
+		struct fc_page *pg = fc__radix_lookup(&f->tree, i);
 
-		if (pg->stale)
-			return true;
+		pg->stale = 1;
 	}
-	return false;
+	return FC_IO_DONE;
 }
 
 /*
@@ -291,7 +303,7 @@ enum fc_io_outcome fc__io_end(struct fc_handler *h, struct plan *p,
 		/* the source ended early: did it shrink? */
 		fc__file_revalidate(c, io->file);
 		pthread_mutex_lock(&c->lock);
-		out = io_has_stale(io) ? FC_IO_DONE : FC_IO_FAILED;
+		out = io_eof(io);
 		pthread_mutex_unlock(&c->lock);
 	}
 	if (out == FC_IO_DONE && !c->copy_mode) {
