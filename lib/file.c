@@ -38,6 +38,7 @@ static void file_free(struct fc_file *f)
 		close(f->dfd_orig);
 	fc__radix_destroy(&f->tree);
 	fc__radix_destroy(&f->chunks);
+	pthread_mutex_destroy(&f->size_lock);
 	free(f);
 }
 
@@ -97,6 +98,7 @@ static struct fc_file *file_new(struct fc_cache *c, int fd,
 	if (!f->region_len)
 		f->region_len = ps;
 	f->dfd_orig = -1;
+	pthread_mutex_init(&f->size_lock, NULL);
 	fc__radix_init(&f->tree);
 	fc__radix_init(&f->chunks);
 	if (fd < 0) {		/* a backend: no descriptors */
@@ -314,15 +316,15 @@ void fc__files_reap(struct fc_cache *c)
 	}
 }
 
-/**
- * fc__file_resize - the file now has @size bytes. Cached pages from the one
- * holding the smaller of the old and new ends onwards are stale (past a new
- * end, or zero-filled past the old one): they are dropped, which unmaps
- * them from every view, or marked to be dropped when their read or
+/*
+ * The file now has @size bytes. Cached pages from the one holding the
+ * smaller of the old and new ends onwards are stale (past a new end, or
+ * zero-filled past the old one): they are dropped, which unmaps them
+ * from every view, or marked to be dropped when their read or
  * installation finishes. Faults past the new end get SIGBUS.
- * Context: cache->lock held.
+ * Context: cache->lock held, and f->size_lock.
  */
-void fc__file_resize(struct fc_cache *c, struct fc_file *f, off_t size)
+static void file_resize(struct fc_cache *c, struct fc_file *f, off_t size)
 {
 	size_t ps = c->cfg.page_size;
 	uint64_t cut, key, cap = f->region_len / ps;
@@ -347,7 +349,11 @@ void fc__file_resize(struct fc_cache *c, struct fc_file *f, off_t size)
 	fc__assert_cache(c);
 }
 
-/* Current size of @f from its source. 0 or -errno. Context: no lock. */
+/*
+ * Current size of @f from its source. 0 or -errno.
+ * Context: f->size_lock held (a backend's get_size runs under it), no
+ * cache->lock.
+ */
 static int file_source_size(struct fc_file *f, off_t *size)
 {
 	struct stat st;
@@ -372,13 +378,30 @@ static int file_source_size(struct fc_file *f, off_t *size)
 	return 0;
 }
 
+/* Size checks of @f, one at a time (see file->size_lock). */
+void fc__file_size_lock(struct fc_file *f)
+{
+	pthread_mutex_lock(&f->size_lock);
+}
+
+void fc__file_size_unlock(struct fc_file *f)
+{
+	pthread_mutex_unlock(&f->size_lock);
+}
+
 /**
- * fc__file_revalidate - look at the size of @f's source again and apply a
- * change. A file that grew has its views' SIGBUS markers past the old end
- * cleared, so the new bytes are seen on the next touch.
- * Context: no locks held; the caller holds a reference on @f.
+ * fc__file_revalidate_locked - look at the size of @f's source again and
+ * apply a change. A file that grew has its views' SIGBUS markers past
+ * the old end cleared, so the new bytes are seen on the next touch. The
+ * size is read and applied under f->size_lock, so an older answer never
+ * overwrites a newer one (a file cut short and written back looked
+ * short for good, and its last page was read as zeros), and no marker
+ * is set past an end (plan.c, do_eof) after a growth cleared them (the
+ * page then raised SIGBUS for good).
+ * Context: f->size_lock held, no other lock; the caller holds a
+ * reference on @f.
  */
-void fc__file_revalidate(struct fc_cache *c, struct fc_file *f)
+void fc__file_revalidate_locked(struct fc_cache *c, struct fc_file *f)
 {
 	off_t size = 0, old;
 
@@ -387,10 +410,21 @@ void fc__file_revalidate(struct fc_cache *c, struct fc_file *f)
 		return;
 	pthread_mutex_lock(&c->lock);
 	old = f->size;
-	fc__file_resize(c, f, size);
+	file_resize(c, f, size);
 	pthread_mutex_unlock(&c->lock);
 	if (size > old)
 		fc__mapping_clear_eof(f, (uint64_t)old);
+}
+
+/**
+ * fc__file_revalidate - the same, taking f->size_lock.
+ * Context: no locks held; the caller holds a reference on @f.
+ */
+void fc__file_revalidate(struct fc_cache *c, struct fc_file *f)
+{
+	fc__file_size_lock(f);
+	fc__file_revalidate_locked(c, f);
+	fc__file_size_unlock(f);
 }
 
 /*

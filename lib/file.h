@@ -17,8 +17,10 @@ struct fc_file *fc__file_backend(struct fc_cache *c,
 void fc__file_take(struct fc_cache *c, struct fc_file *f);
 void fc__file_put(struct fc_cache *c, struct fc_file *f);
 void fc__files_reap(struct fc_cache *c);
-void fc__file_resize(struct fc_cache *c, struct fc_file *f, off_t size);
 void fc__file_revalidate(struct fc_cache *c, struct fc_file *f);
+void fc__file_revalidate_locked(struct fc_cache *c, struct fc_file *f);
+void fc__file_size_lock(struct fc_file *f);
+void fc__file_size_unlock(struct fc_file *f);
 void fc__files_notified(struct fc_cache *c);
 void fc__retained_trim(struct fc_cache *c, unsigned keep);
 

@@ -334,7 +334,9 @@ static void do_eof(struct fc_handler *h, struct act *a)
 			      c->sys_page);
 		return;
 	}
-	fc__file_revalidate(c, a->m->file);
+	/* no growth may clear the markers between the check and the poison */
+	fc__file_size_lock(a->m->file);
+	fc__file_revalidate_locked(c, a->m->file);
 	pthread_mutex_lock(&c->lock);
 	inside = a->addr - (uintptr_t)a->m->base < fc__view_eof(a->m);
 	if (!inside)
@@ -344,6 +346,7 @@ static void do_eof(struct fc_handler *h, struct act *a)
 	pthread_mutex_unlock(&c->lock);
 	if (!inside)
 		do_poison(c, a);
+	fc__file_size_unlock(a->m->file);
 }
 
 /*

@@ -49,6 +49,13 @@
  *   watch_lock         mutex, one per process, leaf (watch.c): the
  *                      inotify instance all caches share, its watches,
  *                      and the reading and counting of its events.
+ *   file->size_lock    mutex, one per file: its size checks, one at a
+ *                      time (file.c, fc__file_revalidate): the source's
+ *                      size read and applied, the views'
+ *                      SIGBUS markers past the end cleared (maptab.lock,
+ *                      read) or, in a fault past the end, set (plan.c
+ *                      do_eof: UFFDIO_POISON). Nests outside cache->lock
+ *                      and maptab.lock; taken with neither held.
  *   install_lock       mutex, one per process, leaf (sigbus.c): whether
  *                      the library's SIGBUS handler is in, and the one it
  *                      replaced. Taken by fc_cache_create only.
@@ -244,6 +251,12 @@ struct fc_file {
 	dev_t dev;
 	ino_t ino;
 	struct timespec mtime, ctime;	/* when cached: a remap compares */
+	/*
+	 * The source's size is read and applied, and SIGBUS markers past
+	 * the end set or cleared, one at a time
+	 * (fc__file_revalidate).
+	 */
+	pthread_mutex_t size_lock;
 	/* lock: cache */
 	uint64_t released;	/* retained since (cache->release_seq), or 0 */
 	bool defunct;		/* changed while unmapped: never reused */
@@ -271,8 +284,8 @@ struct fc_file {
 	 */
 	atomic_ullong poll_avg_ns, sleep_avg_ns;
 	atomic_uint poll_choices;
-	/* lock: cache */
-	off_t size;		/* revalidated: see fc__file_resize */
+	/* lock: cache (written under size_lock too) */
+	off_t size;		/* revalidated: see fc__file_revalidate */
 	uint64_t nr_pages;	/* cache pages covering size */
 	/* immutable (set by fc__store_attach before the file is listed) */
 	uint64_t region;	/* offset of this file in the memfd */
