@@ -146,15 +146,27 @@ static int file_attach(struct fc_cache *c, struct fc_file *f)
 
 static void file_destroy(struct fc_cache *c, struct fc_file *f);
 
+static bool same_time(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/*
+ * Is @f as its source was when @st was taken: size, modification and
+ * change time? Context: cache->lock held.
+ */
+static bool file_same(const struct fc_file *f, const struct stat *st)
+{
+	fc__assert_held(&f->cache->lock);
+	return f->size == st->st_size && same_time(&f->mtime, &st->st_mtim) &&
+	       same_time(&f->ctime, &st->st_ctim);
+}
+
 /* Is retained @f still the file @st describes, and big enough for @need? */
 static bool file_current(const struct fc_file *f, const struct stat *st,
 			 uint64_t need)
 {
-	return f->region_len >= need && f->size == st->st_size &&
-	       f->mtime.tv_sec == st->st_mtim.tv_sec &&
-	       f->mtime.tv_nsec == st->st_mtim.tv_nsec &&
-	       f->ctime.tv_sec == st->st_ctim.tv_sec &&
-	       f->ctime.tv_nsec == st->st_ctim.tv_nsec;
+	return f->region_len >= need && file_same(f, st);
 }
 
 /*
@@ -228,6 +240,7 @@ struct fc_file *fc__file_get(struct fc_cache *c, int fd, const struct stat *st,
 			     uint64_t need, int *err)
 {
 	struct fc_file *f, *nf;
+	bool changed = false;
 	int ret;
 
 	fc__assert_not_held(&c->lock);
@@ -236,9 +249,18 @@ struct fc_file *fc__file_get(struct fc_cache *c, int fd, const struct stat *st,
 		fc__files_notified(c);
 	pthread_mutex_lock(&c->lock);
 	f = file_find(c, st, need);
-	if (f)
+	if (f) {
 		fc__file_take(c, f);
+		changed = !file_same(f, st);
+	}
 	pthread_mutex_unlock(&c->lock);
+	/*
+	 * Mapped already and changed since it was last looked at (no event
+	 * read yet, or none to come: NFS): every mapping of it sees the file
+	 * as it is now, from this call on.
+	 */
+	if (f && changed)
+		fc__file_revalidate(c, f);
 	if (f)
 		return f;
 	nf = file_new(c, fd, st, need, err);
@@ -316,26 +338,43 @@ void fc__files_reap(struct fc_cache *c)
 	}
 }
 
+/* What a file's source says of it. */
+struct source_state {
+	off_t size;
+	struct timespec mtime, ctime;	/* a backend's: as cached */
+};
+
 /*
- * The file now has @size bytes. Cached pages from the one holding the
- * smaller of the old and new ends onwards are stale (past a new end, or
- * zero-filled past the old one): they are dropped, which unmaps them
- * from every view, or marked to be dropped when their read or
- * installation finishes. Faults past the new end get SIGBUS.
+ * The source of @f is now as @now says. A file whose modification or
+ * change time moved was written, or truncated and written again (cp,
+ * shell redirection, editors: open with O_TRUNC, then write), and the
+ * library cannot tell which bytes changed: every cached page is stale. A
+ * backend's pages are stale from the one holding the smaller of the old
+ * and new ends on (past a new end, or zero-filled past the old one).
+ * Stale pages are dropped, which unmaps them from every view, or marked
+ * to be dropped when their read or installation ends (their waiters
+ * fault again). Faults past a new end get SIGBUS.
  * Context: cache->lock held, and f->size_lock.
  */
-static void file_resize(struct fc_cache *c, struct fc_file *f, off_t size)
+static void file_changed(struct fc_cache *c, struct fc_file *f,
+			 const struct source_state *now)
 {
 	size_t ps = c->cfg.page_size;
 	uint64_t cut, key, cap = f->region_len / ps;
 	struct fc_page *pg;
+	bool written;
 
 	fc__assert_held(&c->lock);
-	if (size == f->size || size < 0)
+	written = !same_time(&f->mtime, &now->mtime) ||
+		  !same_time(&f->ctime, &now->ctime);
+	if (now->size < 0 || (now->size == f->size && !written))
 		return;
-	cut = (uint64_t)(size < f->size ? size : f->size) / ps;
-	f->size = size;
-	f->nr_pages = ((uint64_t)size + ps - 1) / ps;
+	cut = written ? 0 : (uint64_t)(now->size < f->size ? now->size
+							   : f->size) / ps;
+	f->size = now->size;
+	f->mtime = now->mtime;
+	f->ctime = now->ctime;
+	f->nr_pages = ((uint64_t)now->size + ps - 1) / ps;
 	if (f->nr_pages > cap)	/* beyond every mapping: never cached */
 		f->nr_pages = cap;
 	key = cut;
@@ -350,11 +389,11 @@ static void file_resize(struct fc_cache *c, struct fc_file *f, off_t size)
 }
 
 /*
- * Current size of @f from its source. 0 or -errno.
+ * What @f's source says of it now, in @s. 0 or -errno.
  * Context: f->size_lock held (a backend's get_size runs under it), no
  * cache->lock.
  */
-static int file_source_size(struct fc_file *f, off_t *size)
+static int file_source_state(struct fc_file *f, struct source_state *s)
 {
 	struct stat st;
 	uint64_t sz;
@@ -369,12 +408,18 @@ static int file_source_size(struct fc_file *f, off_t *size)
 			return ret < 0 ? ret : -EIO;
 		if (sz > (uint64_t)INT64_MAX)
 			return -EFBIG;
-		*size = (off_t)sz;
+		s->size = (off_t)sz;
+		pthread_mutex_lock(&f->cache->lock);
+		s->mtime = f->mtime;
+		s->ctime = f->ctime;
+		pthread_mutex_unlock(&f->cache->lock);
 		return 0;
 	}
 	if (fstat(f->fd, &st))
 		return -errno;
-	*size = st.st_size;
+	s->size = st.st_size;
+	s->mtime = st.st_mtim;
+	s->ctime = st.st_ctim;
 	return 0;
 }
 
@@ -390,29 +435,28 @@ void fc__file_size_unlock(struct fc_file *f)
 }
 
 /**
- * fc__file_revalidate_locked - look at the size of @f's source again and
- * apply a change. A file that grew has its views' SIGBUS markers past
- * the old end cleared, so the new bytes are seen on the next touch. The
- * size is read and applied under f->size_lock, so an older answer never
- * overwrites a newer one (a file cut short and written back looked
- * short for good, and its last page was read as zeros), and no marker
- * is set past an end (plan.c, do_eof) after a growth cleared them (the
- * page then raised SIGBUS for good).
+ * fc__file_revalidate_locked - look at @f's source again and apply what
+ * changed (file_changed). A file that grew has its views' SIGBUS markers
+ * past the old end cleared, so the new bytes are seen on the next touch.
+ * The source is read and the answer applied under f->size_lock, so an
+ * older answer never overwrites a newer one, and no marker is set past
+ * an end (plan.c, do_eof) after a growth cleared them.
  * Context: f->size_lock held, no other lock; the caller holds a
  * reference on @f.
  */
 void fc__file_revalidate_locked(struct fc_cache *c, struct fc_file *f)
 {
-	off_t size = 0, old;
+	struct source_state now = { 0, { 0, 0 }, { 0, 0 } };
+	off_t old;
 
 	fc__assert_not_held(&c->lock);
-	if (file_source_size(f, &size))
+	if (file_source_state(f, &now))
 		return;
 	pthread_mutex_lock(&c->lock);
 	old = f->size;
-	file_resize(c, f, size);
+	file_changed(c, f, &now);
 	pthread_mutex_unlock(&c->lock);
-	if (size > old)
+	if (now.size > old)
 		fc__mapping_clear_eof(f, (uint64_t)old);
 }
 

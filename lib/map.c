@@ -170,7 +170,6 @@ void *fc_map(struct fc_cache *c, int fd, off_t offset, size_t length,
 {
 	struct fc_mapping *m;
 	struct stat st;
-	bool changed;
 	int err;
 
 	c = cache_or_default(c);
@@ -189,11 +188,6 @@ void *fc_map(struct fc_cache *c, int fd, off_t offset, size_t length,
 		free(m);
 		goto out;
 	}
-	pthread_mutex_lock(&c->lock);
-	changed = m->file->size != st.st_size;
-	pthread_mutex_unlock(&c->lock);
-	if (changed)	/* cached under an older size: check again */
-		fc__file_revalidate(c, m->file);
 	return map_file(c, m);
 out:
 	errno = err;

@@ -51,7 +51,7 @@
  *                      and the reading and counting of its events.
  *   file->size_lock    mutex, one per file: its size checks, one at a
  *                      time (file.c, fc__file_revalidate): the source's
- *                      size read and applied, the views'
+ *                      size and times read and applied, the views'
  *                      SIGBUS markers past the end cleared (maptab.lock,
  *                      read) or, in a fault past the end, set (plan.c
  *                      do_eof: UFFDIO_POISON). Nests outside cache->lock
@@ -250,10 +250,11 @@ struct fc_file {
 	struct fc_cache *cache;
 	dev_t dev;
 	ino_t ino;
-	struct timespec mtime, ctime;	/* when cached: a remap compares */
+	/* lock: cache (written under size_lock too) */
+	struct timespec mtime, ctime;	/* the source's, when last looked at */
 	/*
-	 * The source's size is read and applied, and SIGBUS markers past
-	 * the end set or cleared, one at a time
+	 * The source's size and times are read and applied, and SIGBUS
+	 * markers past the end set or cleared, one at a time
 	 * (fc__file_revalidate).
 	 */
 	pthread_mutex_t size_lock;

@@ -352,6 +352,19 @@ int th_touch(const volatile unsigned char *p, unsigned char *out)
 	return fault_sig;
 }
 
+int th_copy(void *dst, const void *src, size_t len)
+{
+	sigjmp_buf here;
+
+	install_handlers();
+	fault_sig = 0;
+	jb = &here;
+	if (sigsetjmp(here, 1) == 0)
+		memcpy(dst, src, len);
+	jb = NULL;
+	return fault_sig;
+}
+
 void *th_last_fault_addr(void)
 {
 	return fault_addr;

@@ -97,6 +97,8 @@ void th_fx_free(struct th_fx *f);
 
 /* Touch one byte; returns the signal (SIGBUS/SIGSEGV) it raised, or 0. */
 int th_touch(const volatile unsigned char *p, unsigned char *out);
+/* memcpy @len bytes from @src; returns the signal it raised, or 0. */
+int th_copy(void *dst, const void *src, size_t len);
 /* si_addr of the last signal caught by th_touch on this thread. */
 void *th_last_fault_addr(void);
 

@@ -16,10 +16,13 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <faultcache.h>
@@ -258,6 +261,257 @@ static void truncate_under_readers(void **state)
 	th_fx_free(f);
 }
 
+/*
+ * A log rotated in place: one thread truncates the file to a random size
+ * and writes the same bytes back, over and over, while 8 threads read
+ * random ranges of a long-lived mapping. Each cycle goes through three
+ * states (rot.gen % 3): 1 cut short, 2 whole again, 0 whole and known to
+ * the library (an fc_map of the file since, which looks at it: fc_map(3)).
+ * A read made wholly in state 0 must give the file's bytes, without
+ * SIGBUS. In state 2 the library may not have heard of the extension yet
+ * (the inotify event is read asynchronously): SIGBUS past the old end
+ * and zeros past it in its last page are counted, not failed. Never junk
+ * (a byte neither the file's nor zero), nobody hangs, and once the file
+ * stays whole every byte reads back.
+ */
+#define ROT_SIZE (8 * 1024 * 1024)
+#define ROT_READERS 8
+
+static struct {
+	unsigned char *p, *ref;
+	atomic_uint gen;	/* % 3: 1 short, 2 whole, 0 whole and known */
+	atomic_int stop, zeros, junk, late_zeros;
+	atomic_ullong reads, sigs, strict_sigs, late_sigs;
+} rot;
+
+static void *rot_reader(void *arg)
+{
+	uint64_t s = 91 + (uintptr_t)arg;
+	unsigned char *buf = malloc(64 * 1024);
+	size_t i;
+
+	while (buf && !rot.stop) {
+		size_t off = th_rand(&s) % ROT_SIZE;
+		size_t len = 1 + th_rand(&s) % (64 * 1024);
+		unsigned g1, g2;
+		bool strict, late;
+		int sig;
+
+		if (len > ROT_SIZE - off)
+			len = ROT_SIZE - off;
+		g1 = atomic_load(&rot.gen);
+		sig = th_copy(buf, rot.p + off, len);
+		g2 = atomic_load(&rot.gen);
+		strict = g1 == g2 && g1 % 3 == 0;
+		late = g1 == g2 && g1 % 3 == 2;
+		rot.reads++;
+		if (sig) {
+			rot.sigs++;
+			rot.strict_sigs += strict;
+			rot.late_sigs += late;
+			if (sig != SIGBUS)
+				rot.junk++;
+			continue;
+		}
+		for (i = 0; i < len; i++) {
+			if (buf[i] == rot.ref[off + i])
+				continue;
+			if (buf[i])
+				rot.junk++;	/* no file's byte, ever */
+			else if (strict)
+				rot.zeros++;	/* silent zeros */
+			else if (late)
+				rot.late_zeros++;
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+static double rot_seconds(void)
+{
+	const char *e = getenv("FC_TEST_ROTATE_SECONDS");
+
+	return e ? atof(e) : 5;
+}
+
+static void rotate_in_place(void **state)
+{
+	struct th_fx *f = th_fx_new(ROT_SIZE, 86, 0, true);
+	int wfd = open(f->path, O_WRONLY);
+	pthread_t t[ROT_READERS];
+	uint64_t s = 5, cycles = 0;
+	double end;
+	int i;
+
+	(void)state;
+	assert_true(wfd >= 0);
+	memset(&rot, 0, sizeof(rot));
+	rot.p = f->p;
+	rot.ref = f->ref;
+	for (i = 0; i < ROT_READERS; i++)
+		pthread_create(&t[i], NULL, rot_reader, (void *)(uintptr_t)i);
+	end = (double)time(NULL) + rot_seconds();
+	while ((double)time(NULL) < end) {
+		size_t cut = th_rand(&s) % ROT_SIZE;
+		unsigned char *q;
+
+		rot.gen++;	/* 1: short */
+		assert_int_equal(ftruncate(wfd, (off_t)cut), 0);
+		usleep((useconds_t)(th_rand(&s) % 2000));
+		assert_int_equal(pwrite(wfd, f->ref + cut, ROT_SIZE - cut,
+					(off_t)cut), (ssize_t)(ROT_SIZE - cut));
+		rot.gen++;	/* 2: whole */
+		usleep((useconds_t)(th_rand(&s) % 1000));
+		q = fc_map(f->c, f->fd, 0, PG, 0);
+		assert_non_null(q);
+		assert_int_equal(fc_unmap(q), 0);
+		rot.gen++;	/* 0: whole, and the library knows */
+		usleep((useconds_t)(th_rand(&s) % 2000));
+		cycles++;
+	}
+	rot.stop = 1;
+	for (i = 0; i < ROT_READERS; i++)
+		pthread_join(t[i], NULL);
+	printf("rotate: %llu cycles, %llu reads, %llu SIGBUS (%llu while "
+	       "whole and known, %llu before known), zero bytes: %d while "
+	       "whole and known, %d before; %d junk\n",
+	       (unsigned long long)cycles, (unsigned long long)rot.reads,
+	       (unsigned long long)rot.sigs,
+	       (unsigned long long)rot.strict_sigs,
+	       (unsigned long long)rot.late_sigs, rot.zeros, rot.late_zeros,
+	       rot.junk);
+	assert_int_equal(rot.zeros, 0);
+	assert_int_equal(rot.strict_sigs, 0);
+	assert_int_equal(rot.junk, 0);
+	assert_true(rot.reads > 0);
+	/* whole from now on: every byte reads back once that is seen */
+	{
+		unsigned char *buf = malloc(ROT_SIZE);
+		int sig = -1, same = 0;
+
+		assert_non_null(buf);
+		for (i = 0; i < 2000; i++) {
+			sig = th_copy(buf, f->p, ROT_SIZE);
+			same = !sig && !memcmp(buf, f->ref, ROT_SIZE);
+			if (same)
+				break;
+			usleep(10000);
+		}
+		free(buf);
+		assert_true(same);
+	}
+	close(wfd);
+	th_fx_free(f);
+}
+
+/* Wait up to 20 s for @len bytes at @p to read as @want. */
+static bool settle_bytes(const unsigned char *p, const unsigned char *want,
+			 size_t len)
+{
+	unsigned char *buf = malloc(len);
+	bool same = false;
+	int i;
+
+	assert_non_null(buf);
+	for (i = 0; i < 2000 && !same; i++) {
+		same = !th_copy(buf, p, len) && !memcmp(buf, want, len);
+		if (!same)
+			usleep(10000);
+	}
+	free(buf);
+	return same;
+}
+
+/*
+ * Rewritten as cp, shell redirection and editors do: open with O_TRUNC,
+ * then write new contents of the same length. The mapping shows the new
+ * bytes, as pread and the kernel's own mmap do, once the library has
+ * seen the change: its inotify event (waited for), or at once after an
+ * fc_map of the file (which looks at it). A size compared alone missed
+ * it when both changes came before the event was read.
+ */
+static void rewrite_same_length(void **state)
+{
+	struct th_fx *f = th_fx_new(SIZE, 87, 0, true);
+	unsigned char *neu = malloc(SIZE), *kp, *q;
+	int round, wfd;
+	size_t i;
+
+	(void)state;
+	assert_non_null(neu);
+	for (round = 0; round < 2; round++) {
+		assert_memory_equal(f->p, f->ref, SIZE);	/* cached */
+		for (i = 0; i < SIZE; i++)
+			neu[i] = (unsigned char)(f->ref[i] ^ (0x5a + round));
+		wfd = open(f->path, O_WRONLY | O_TRUNC);
+		assert_true(wfd >= 0);
+		assert_int_equal(write(wfd, neu, SIZE), SIZE);
+		close(wfd);
+		kp = mmap(NULL, SIZE, PROT_READ, MAP_SHARED, f->fd, 0);
+		assert_true(kp != MAP_FAILED);
+		assert_memory_equal(kp, neu, SIZE);	/* the kernel's */
+		munmap(kp, SIZE);
+		if (round == 0) {
+			assert_true(settle_bytes(f->p, neu, SIZE));
+		} else {
+			q = fc_map(f->c, f->fd, 0, PG, 0);
+			assert_non_null(q);
+			assert_memory_equal(f->p, neu, SIZE);
+			assert_memory_equal(q, neu, PG);
+			assert_int_equal(fc_unmap(q), 0);
+		}
+		memcpy(f->ref, neu, SIZE);
+	}
+	free(neu);
+	th_fx_free(f);
+}
+
+/*
+ * Appending to a mapped file (the mapping reaches past EOF, as mmap
+ * allows). The pages wholly past the old end read the new bytes at the
+ * next touch: a fault there looks at the size. That look also drops the
+ * old last page, which the kernel maps without a fault: its new bytes
+ * read right from then on, as they do once the inotify event is read or
+ * after an fc_map of the file. A page past the old end touched before
+ * the append (SIGBUS) keeps raising SIGBUS until the library has seen
+ * the growth: after an fc_map, it reads the new bytes.
+ */
+static void append_seen(void **state)
+{
+	size_t old = SIZE / 2 + 100, add = 3 * PG + 7, end = old + add, i;
+	struct th_fx *f = th_fx_new((off_t)old, 88, 0, false);
+	unsigned char *p, *q, *neu = malloc(2 * add);
+	int wfd = open(f->path, O_WRONLY | O_APPEND);
+
+	(void)state;
+	assert_non_null(neu);
+	assert_true(wfd >= 0);
+	for (i = 0; i < 2 * add; i++)
+		neu[i] = (unsigned char)(i * 13 + 5);
+	p = fc_map(f->c, f->fd, 0, SIZE, 0);
+	assert_non_null(p);
+	assert_memory_equal(p, f->ref, old);	/* the last page cached too */
+	assert_int_equal(write(wfd, neu, add), (ssize_t)add);
+	/* the first page wholly past the old end, then all of it */
+	assert_memory_equal(p + (old + PG - 1) / PG * PG,
+			    neu + ((old + PG - 1) / PG * PG - old),
+			    end - (old + PG - 1) / PG * PG);
+	assert_memory_equal(p + old, neu, add);
+	assert_memory_equal(p, f->ref, old);
+	assert_int_equal(th_touch(p + (end + PG - 1) / PG * PG, NULL), SIGBUS);
+	/* a page past the end touched before: seen after an fc_map */
+	assert_int_equal(write(wfd, neu + add, add), (ssize_t)add);
+	q = fc_map(f->c, f->fd, 0, PG, 0);
+	assert_non_null(q);
+	assert_memory_equal(p + end, neu + add, add);
+	assert_int_equal(fc_unmap(q), 0);
+	assert_int_equal(fc_unmap(p), 0);
+	close(wfd);
+	free(neu);
+	th_fx_free(f);
+}
+
 /* Wait up to 20 s for touching @p to give @want (0 or SIGBUS). */
 static int settle_long(const unsigned char *p, int want)
 {
@@ -382,6 +636,9 @@ int main(void)
 		cmocka_unit_test(truncate_under_readers),
 		cmocka_unit_test(many_files_change_at_once),
 		cmocka_unit_test(caches_share_one_inotify),
+		cmocka_unit_test(rotate_in_place),
+		cmocka_unit_test(rewrite_same_length),
+		cmocka_unit_test(append_seen),
 	};
 
 	th_require_uffd();
