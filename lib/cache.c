@@ -122,6 +122,8 @@ struct fc_cache *fc_cache_create(const struct fc_config *cfg)
 	c->st.budget_bytes = c->nr_slots * c->cfg.page_size;
 	if (c->inotify_fd >= 0)	/* events read by another cache wake handler 0 */
 		fc__watch_listen(&c->watch_user, c->handlers[0].evfd);
+	if (c->inline_mode)	/* the SIGBUS handler stays while it lives */
+		fc__sigbus_hold();
 	c->magic = FC_CACHE_MAGIC;
 	return c;
 
@@ -185,6 +187,8 @@ void fc_cache_destroy(struct fc_cache *c)
 	if (c->pagemap_fd >= 0)
 		close(c->pagemap_fd);
 	fc__stage_destroy(c);
+	if (c->inline_mode)
+		fc__sigbus_release();
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }

@@ -4,5 +4,7 @@
 #define FC_SIGBUS_H
 
 int fc__sigbus_install(void);
+void fc__sigbus_hold(void);
+void fc__sigbus_release(void);
 
 #endif

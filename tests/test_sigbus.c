@@ -10,7 +10,12 @@
  * no other signal runs while a fault is being resolved (the handler's
  * sa_mask blocks them all, no rt_sigprocmask call does); a SIGBUS that is
  * not the library's reaches the previous handler with the signal mask
- * that handler asked for.
+ * that handler asked for. A SIGBUS sent with kill is what the previous
+ * disposition makes of it (ignored, handled, or the end of the process),
+ * and leaves the library's handler in place; a previous SA_SIGINFO
+ * handler of NULL is the default. Cancelling a thread in a fault
+ * (deferred at pread, asynchronous while it waits) leaves the cache
+ * whole.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +25,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -59,26 +65,36 @@ static void on_usr2(int sig)
 	usr2_ran++;
 }
 
-/* In the child: the handler before the library's, then an inline cache. */
+/* In the child: @sa before the library's handler, then an inline cache. */
+static struct fc_cache *child_cache_with(const struct sigaction *sa,
+					 unsigned poll_us)
+{
+	struct fc_config cfg;
+	struct fc_cache *c;
+
+	if (sigaction(SIGBUS, sa, NULL))
+		_exit(20);
+	fc_config_init(&cfg);
+	cfg.flags |= FC_CONFIG_INLINE;
+	cfg.poll_us = poll_us;
+	c = fc_cache_create(&cfg);
+	if (!c)
+		_exit(errno == EPERM || errno == ENOSYS ? FC_SKIP : 21);
+	alarm(60);	/* a hang ends the child (SIGALRM), and fails */
+	return c;
+}
+
+/* The same with prev_handler (SIGUSR1 in its mask) before. */
 static struct fc_cache *child_cache(void)
 {
 	struct sigaction sa;
-	struct fc_config cfg;
-	struct fc_cache *c;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = prev_handler;
 	sa.sa_flags = SA_SIGINFO;
 	sigemptyset(&sa.sa_mask);
 	sigaddset(&sa.sa_mask, SIGUSR1);
-	if (sigaction(SIGBUS, &sa, NULL))
-		_exit(20);
-	fc_config_init(&cfg);
-	cfg.flags |= FC_CONFIG_INLINE;
-	c = fc_cache_create(&cfg);
-	if (!c)
-		_exit(errno == EPERM || errno == ENOSYS ? FC_SKIP : 21);
-	return c;
+	return child_cache_with(&sa, 200);
 }
 
 /* Run @fn in a child; it exits 0 when every check passed. */
@@ -91,6 +107,8 @@ static void in_child(int (*fn)(void))
 	if (!pid)
 		_exit(fn());
 	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status))
+		fail_msg("the child died of signal %d", WTERMSIG(status));
 	assert_true(WIFEXITED(status));
 	if (WEXITSTATUS(status) == FC_SKIP)
 		skip();
@@ -227,12 +245,250 @@ static void chains_with_previous_mask(void **state)
 	in_child(child_chain);
 }
 
+/* ---- SIGBUS sent with kill ---- */
+
+static atomic_int counted;
+
+static void counting_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)si;
+	(void)uc;
+	counted++;
+}
+
+/* Map a file in @c and compare every byte (inline faults). 0 when right. */
+static int read_back(struct fc_cache *c, unsigned seed)
+{
+	struct th_fx *f = th_fx_file(SIZE, seed);
+	const unsigned char *p = fc_map(c, f->fd, 0, 0, 0);
+	int bad;
+
+	unlink(f->path);
+	if (!p)
+		return 1;
+	bad = memcmp(p, f->ref, SIZE) != 0;
+	fc_unmap((void *)p);
+	th_fx_free(f);
+	return bad;
+}
+
+/* The library's handler, not @prev, is installed for SIGBUS. */
+static bool ours_installed(void (*prev)(int, siginfo_t *, void *))
+{
+	struct sigaction cur;
+
+	return !sigaction(SIGBUS, NULL, &cur) && (cur.sa_flags & SA_SIGINFO) &&
+	       cur.sa_sigaction != prev && cur.sa_handler != SIG_DFL &&
+	       cur.sa_handler != SIG_IGN;
+}
+
+static int child_kill_ignored(void)
+{
+	struct sigaction sa;
+	struct fc_cache *c;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	c = child_cache_with(&sa, 200);
+	if (kill(getpid(), SIGBUS))
+		return 60;
+	if (!ours_installed(NULL))
+		return 61;
+	if (read_back(c, 34))	/* inline faults still served */
+		return 62;
+	fc_cache_destroy(c);
+	return 0;
+}
+
+static int child_kill_handled(void)
+{
+	struct sigaction sa;
+	struct fc_cache *c;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = counting_handler;
+	sa.sa_flags = SA_SIGINFO;
+	c = child_cache_with(&sa, 200);
+	if (kill(getpid(), SIGBUS) || counted != 1)
+		return 63;
+	if (!ours_installed(counting_handler))
+		return 64;
+	if (read_back(c, 35))
+		return 65;
+	fc_cache_destroy(c);
+	return 0;
+}
+
+/* Under SIG_DFL a SIGBUS sent by kill ends the process, as without us. */
+static int child_kill_default(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	child_cache_with(&sa, 200);
+	kill(getpid(), SIGBUS);
+	return 66;	/* survived it */
+}
+
+/* Run @fn in a child, which must die of @sig. */
+static void in_child_dies(int (*fn)(void), int sig)
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (!pid)
+		_exit(fn());
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == FC_SKIP)
+		skip();
+	if (WIFEXITED(status))
+		fail_msg("the child exited with %d", WEXITSTATUS(status));
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), sig);
+}
+
+/*
+ * A previous handler installed with SA_SIGINFO and a NULL sa_sigaction is
+ * the default disposition: a SIGBUS not the library's (a page past the
+ * end of a file the kernel maps) ends the process, as without us.
+ */
+static int child_siginfo_null(void)
+{
+	struct th_fx *f;
+	struct sigaction sa;
+	unsigned char *q;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_flags = SA_SIGINFO;
+	sa.sa_sigaction = NULL;
+	child_cache_with(&sa, 200);
+	f = th_fx_file(2 * PG, 36);
+	unlink(f->path);
+	q = mmap(NULL, 2 * PG, PROT_READ, MAP_SHARED, f->fd, 0);
+	if (q == MAP_FAILED || ftruncate(f->fd, PG))
+		return 67;
+	(void)*(volatile unsigned char *)(q + PG);
+	return 68;	/* survived it */
+}
+
+static void kill_sigbus(void **state)
+{
+	(void)state;
+	in_child(child_kill_ignored);
+	in_child(child_kill_handled);
+	in_child_dies(child_kill_default, SIGBUS);
+	in_child_dies(child_siginfo_null, SIGBUS);
+}
+
+/* ---- cancellation inside a fault ---- */
+
+static struct {
+	const unsigned char *p;
+	atomic_int ready, sent, touched, returned;
+	bool async;
+} cn;
+
+static void *cancel_reader(void *arg)
+{
+	int old;
+
+	(void)arg;
+	if (cn.async)
+		pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old);
+	cn.ready = 1;
+	/* deferred: the cancel comes here, pending until a cancellation point */
+	while (!cn.async && !cn.sent)
+		;
+	(void)*(volatile const unsigned char *)(cn.p + 9 * PG);
+	cn.touched = 1;
+	pthread_testcancel();
+	cn.returned = 1;
+	return NULL;
+}
+
+/*
+ * Deferred: a cancel pending when the fault begins does not act at the
+ * pread that reads the page (poll_us 0: pread), but after the fault.
+ * Asynchronous: sent while the fault waits for a slow read, it acts once
+ * the fault is resolved. Either way the thread ends cancelled, the page
+ * reads right from another thread, and destroy returns (before: the
+ * thread unwound with its page in flight, and nothing ended).
+ */
+static int child_cancel(bool async)
+{
+	struct fc_cache *c = child_cache_with(&(struct sigaction){
+		.sa_handler = SIG_DFL }, 0);
+	struct th_fx *f = th_fx_file(SIZE, async ? 38 : 37);
+	struct ib *b = NULL;
+	pthread_t t;
+	int i;
+
+	unlink(f->path);
+	memset(&cn, 0, sizeof(cn));
+	cn.async = async;
+	if (async) {
+		b = ib_new(f->fd, 2);
+		ib_rule(b, IB_DELAY, 9 * PG, PG, 1, 300);
+		cn.p = fc_map_backend(c, &ib_ops, b, 0, 0, 0);
+	} else {
+		cn.p = fc_map(c, f->fd, 0, 0, 0);
+	}
+	if (!cn.p || fc_advise((void *)cn.p, SIZE, FC_ADVICE_RANDOM))
+		return 70;
+	if (pthread_create(&t, NULL, cancel_reader, NULL))
+		return 71;
+	while (!cn.ready)
+		usleep(1000);
+	if (async) {
+		for (i = 0; i < 5000 && !ib_reads(b, NULL, NULL); i++)
+			usleep(1000);
+		if (!ib_reads(b, NULL, NULL))
+			return 72;
+		usleep(20000);	/* in the fault, waiting for the read */
+	}
+	pthread_cancel(t);
+	cn.sent = 1;
+	if (pthread_join(t, NULL))
+		return 73;
+	if (cn.returned || (!async && !cn.touched))
+		return 74;	/* not cancelled where it should be */
+	if (memcmp(cn.p, f->ref, SIZE))
+		return 75;
+	fc_unmap((void *)cn.p);
+	fc_cache_destroy(c);
+	ib_free(b);
+	th_fx_free(f);
+	return 0;
+}
+
+static int child_cancel_deferred(void)
+{
+	return child_cancel(false);
+}
+
+static int child_cancel_async(void)
+{
+	return child_cancel(true);
+}
+
+static void cancel_in_fault(void **state)
+{
+	(void)state;
+	in_child(child_cancel_deferred);
+	in_child(child_cancel_async);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(own_handler_bytes),
 		cmocka_unit_test(signals_blocked_in_fault),
 		cmocka_unit_test(chains_with_previous_mask),
+		cmocka_unit_test(kill_sigbus),
+		cmocka_unit_test(cancel_in_fault),
 	};
 
 	th_require_uffd();
