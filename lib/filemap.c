@@ -327,7 +327,7 @@ void fc__plan_hit(struct fc_handler *h, struct plan *p,
 	else if (!fc__store_holds(c, m->file,
 				  m->offset + (addr - (uintptr_t)m->base)))
 		fc__page_drop(c, pg);	/* never loop on a page it lacks */
-	if (!c->inline_mode)
+	if (m->uffd != c->inline_uffd)	/* not an inline fault: wake it */
 		fc__plan_wake(p, m, addr, t0);
 }
 

@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -135,6 +136,23 @@ static struct fc_cache *cache_or_default(struct fc_cache *c)
 	return c;
 }
 
+/*
+ * FC_CONFIG_INLINE serves a mapping by SIGBUS in the faulting thread. A
+ * thread that blocks SIGBUS cannot take it: the kernel forces a fault
+ * signal that is blocked, resetting the handler, and ends the process. A
+ * server that blocks every signal before it starts its threads and takes
+ * them with sigwait makes its mappings with SIGBUS blocked, and its
+ * threads block it too: such a mapping is served by the handler threads,
+ * as without FC_CONFIG_INLINE (faultcache(7)).
+ */
+static bool sigbus_blocked(void)
+{
+	sigset_t cur;
+
+	return !pthread_sigmask(SIG_BLOCK, NULL, &cur) &&
+	       sigismember(&cur, SIGBUS) == 1;
+}
+
 static struct fc_mapping *mapping_new(struct fc_cache *c, off_t offset,
 				      size_t length)
 {
@@ -147,7 +165,8 @@ static struct fc_mapping *mapping_new(struct fc_cache *c, off_t offset,
 	m->len = (length + c->sys_page - 1) & ~(c->sys_page - 1);
 	m->h = &c->handlers[atomic_fetch_add(&c->next_handler, 1) %
 			    c->nr_handlers];
-	m->uffd = c->inline_mode ? c->inline_uffd : m->h->uffd;
+	m->uffd = c->inline_mode && !sigbus_blocked() ? c->inline_uffd
+						      : m->h->uffd;
 	atomic_store(&m->refs, 1);
 	fc__ra_init(&m->ra, (unsigned)(c->cfg.readahead_max /
 				       c->cfg.page_size));

@@ -5,15 +5,17 @@
  * and, with the last reference, its address range and its file.
  *
  * The table (maptab.c) holds one reference; handlers take more while they
- * work on a fault. fc_unmap() marks the mapping dead, puts a PROT_NONE
- * placeholder over the range (which also unregisters it), wakes the
- * threads blocked in it (they retry and get SIGSEGV, as after munmap),
- * and only then removes it from the table and drops the table's
- * reference: a fault taken before the placeholder is in still finds its
- * mapping (an inline fault that did not would take the signal for someone
- * else's). The placeholder is unmapped by the last reference, so no
- * address is reused while a handler may still install (see view_close
- * when it cannot be made).
+ * work on a fault. fc_unmap() (the table marked it unmapping) marks the
+ * mapping dead, puts a PROT_NONE placeholder over the range (which also
+ * unregisters it), wakes the threads blocked in it (they retry and get
+ * SIGSEGV, as after munmap), and drops the table's reference. The
+ * mapping stays listed, unmapping, until its last reference goes: an
+ * inline fault taken before the placeholder went in finds it there,
+ * however late its handler runs, and is retried (were it passed on, the
+ * thread would take SIGBUS for someone else's). The last reference takes
+ * it out of the table, then unmaps the placeholder, so no address is
+ * reused while a handler may still install or a fault look it up (see
+ * view_close when no placeholder can be made).
  */
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -31,6 +33,7 @@ void fc__mapping_put(struct fc_mapping *m)
 
 	if (atomic_fetch_sub(&m->refs, 1) != 1)
 		return;
+	fc__maptab_remove(m);	/* before the range can be reused */
 	if (!m->range_gone)
 		munmap(m->base, m->len);
 	/* no handler can copy into it any more: its copies are gone */
@@ -64,6 +67,7 @@ static void view_close(struct fc_mapping *m)
 		return;
 	munmap(m->base, m->len);
 	m->range_gone = true;
+	fc__maptab_remove(m);	/* the range may be reused at once */
 }
 
 /* Tear down @m (marked unmapping by the caller) and drop the table's ref. */
@@ -81,9 +85,8 @@ void fc__mapping_unmap(struct fc_mapping *m)
 	if (m->copied)
 		fc__view_copied_clear(m, 0, m->len);
 	fc__uffd_wake(m->uffd, m->base, m->len);
-	fc__maptab_remove(m);
 	atomic_fetch_sub(&c->nr_mappings, 1);
-	fc__mapping_put(m);
+	fc__mapping_put(m);	/* the table's: it leaves with the last */
 }
 
 /* Unmap every mapping of @c (fc_cache_destroy). */

@@ -1,45 +1,33 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * maptab.c - the process-wide table from addresses to mappings, and the
- * tombstones of mappings that left it a moment ago. Fault handlers and
- * inline faults look their mapping up here; fc_map() and fc_unmap()
- * insert and remove (map.c, mapping.c). The table holds one reference on
- * each mapping in it.
+ * maptab.c - the process-wide table from addresses to mappings. Fault
+ * handlers and inline faults look their mapping up here; fc_map()
+ * inserts (map.c). The table holds one reference on each live mapping.
+ * fc_unmap() marks its mapping unmapping and drops that reference, but
+ * the mapping stays listed until its last reference goes (mapping.c):
+ * while any reference keeps its range reserved, a fault there is known
+ * for one of ours, and retried (it meets the placeholder: SIGSEGV, as
+ * documented) rather than passed on as someone else's SIGBUS, however
+ * late its inline handler runs.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "maptab.h"
 #include "util.h"
 #include "view.h"
 
-/*
- * Ranges taken out of the table lately (FC_CONFIG_INLINE): a SIGBUS raised
- * by a fault just before fc_unmap put its placeholder in can be handled
- * just after the mapping left the table. Such a fault is retried (it meets
- * the placeholder: SIGSEGV, as documented) rather than passed on as
- * someone else's SIGBUS. Entries count for FC_TOMB_NS only, so that a
- * real SIGBUS at a reused address is never retried for long.
- */
-#define FC_TOMBS 64
-#define FC_TOMB_NS (10 * 1000 * 1000ull)
-
-struct fc_tomb {
-	uintptr_t lo, hi;
-	uint64_t t;		/* fc__now_ns() when it left the table */
-};
-
 /* The table: maptab.lock in types.h's lock table. */
 static struct {
 	pthread_rwlock_t lock;
 	/* lock: maptab */
-	struct fc_mapping **v;	/* sorted by base */
+	struct fc_mapping **v;	/* sorted by base; ranges never overlap */
 	size_t n, cap;
-	struct fc_tomb tombs[FC_TOMBS];
-	unsigned next_tomb;
-} maptab = { PTHREAD_RWLOCK_INITIALIZER, NULL, 0, 0, { { 0, 0, 0 } }, 0 };
+} maptab = { PTHREAD_RWLOCK_INITIALIZER, NULL, 0, 0 };
 
 /*
  * maptab.lock, taken and dropped. The debug build counts this thread's
@@ -152,8 +140,9 @@ void fc__mapping_get(struct fc_mapping *m)
 }
 
 /**
- * fc__mapping_lookup - the live mapping containing @addr, referenced.
- * Return: the mapping or NULL. Context: any thread, no locks held.
+ * fc__mapping_lookup - the live mapping containing @addr, referenced;
+ * not one being unmapped. Return: the mapping or NULL.
+ * Context: any thread, no locks held.
  */
 struct fc_mapping *fc__mapping_lookup(uint64_t addr)
 {
@@ -163,6 +152,8 @@ struct fc_mapping *fc__mapping_lookup(uint64_t addr)
 	maptab_assert_not_held();
 	maptab_read();
 	m = find_locked((uintptr_t)addr, &pos);
+	if (m && m->unmapping)
+		m = NULL;
 	if (m)
 		fc__mapping_get(m);
 	maptab_unlock();
@@ -170,50 +161,49 @@ struct fc_mapping *fc__mapping_lookup(uint64_t addr)
 }
 
 /*
- * @addr was in an inline mapping unmapped in the last FC_TOMB_NS.
- * Context: maptab.lock held.
+ * Nothing at all is mapped at @addr now: touching it again gives SIGSEGV
+ * (mincore says ENOMEM for an address outside every mapping).
  */
-static bool tomb_recent(uintptr_t addr)
+static bool nothing_mapped(uint64_t addr)
 {
-	uint64_t now = fc__now_ns();
-	unsigned i;
+	size_t sp = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned char v;
 
-	maptab_assert_held();
-	for (i = 0; i < FC_TOMBS; i++) {
-		const struct fc_tomb *t = &maptab.tombs[i];
-
-		if (addr >= t->lo && addr < t->hi && now - t->t < FC_TOMB_NS)
-			return true;
-	}
-	return false;
+	return mincore((void *)(uintptr_t)(addr & ~(uint64_t)(sp - 1)), sp,
+		       &v) && errno == ENOMEM;
 }
 
 /**
  * fc__mapping_lookup_inline - as fc__mapping_lookup, for an inline fault:
- * NULL unless the mapping is in an inline cache, and the cache's
- * inline_active count is raised under the table lock, so that
- * fc_cache_destroy, which waits for the count to fall to 0 after taking
- * every mapping out of the table, cannot miss this fault. The caller
- * drops both when done. @gone is set when @addr was in an inline mapping
- * unmapped a moment ago (the fault is to be retried, see FC_TOMBS).
+ * NULL unless the mapping is served by SIGBUS (its cache's inline uffd),
+ * and then the cache's inline_active count is raised under the table
+ * lock, so that fc_cache_destroy, which waits for the count to fall to 0
+ * after marking every mapping unmapping, cannot miss this fault. The
+ * caller drops both when done. @gone is set when the fault is to be
+ * retried: @addr is in a mapping being unmapped (the retry meets its
+ * placeholder), or in nothing at all any more (its last reference went
+ * before this handler ran: the retry gets SIGSEGV, as after munmap).
+ * Context: a SIGBUS handler; no locks held.
  */
 struct fc_mapping *fc__mapping_lookup_inline(uint64_t addr, bool *gone)
 {
 	struct fc_mapping *m;
 	size_t pos;
+	bool found;
 
-	*gone = false;
 	maptab_read();
 	m = find_locked((uintptr_t)addr, &pos);
-	if (m && m->cache->inline_mode) {
+	found = m;
+	*gone = m && m->unmapping;
+	if (m && !m->unmapping && m->uffd == m->cache->inline_uffd) {
 		fc__mapping_get(m);
 		atomic_fetch_add(&m->cache->inline_active, 1);
 	} else {
-		if (!m)
-			*gone = tomb_recent((uintptr_t)addr);
 		m = NULL;
 	}
 	maptab_unlock();
+	if (!found)
+		*gone = nothing_mapped(addr);
 	return m;
 }
 
@@ -234,14 +224,17 @@ void fc__mapping_clear_eof(struct fc_file *f, uint64_t old_size)
 		struct fc_mapping *m = maptab.v[i];
 		uint64_t lo = from > m->offset ? from - m->offset : 0;
 
-		if (m->file != f || lo >= m->len)
+		if (m->file != f || lo >= m->len || m->unmapping)
 			continue;
 		fc__view_zap(m, lo, m->len);
 	}
 	maptab_unlock();
 }
 
-/* Take @m, already marked unmapping, out of the table. */
+/*
+ * Take @m, marked unmapping, out of the table (if it is still there): its
+ * last reference went, or its range was given back early.
+ */
 void fc__maptab_remove(struct fc_mapping *m)
 {
 	size_t pos;
@@ -249,13 +242,6 @@ void fc__maptab_remove(struct fc_mapping *m)
 	maptab_write();
 	if (find_locked((uintptr_t)m->base, &pos) == m)
 		table_remove_at(pos);
-	if (m->cache->inline_mode) {
-		struct fc_tomb *t = &maptab.tombs[maptab.next_tomb++ % FC_TOMBS];
-
-		t->lo = (uintptr_t)m->base;
-		t->hi = (uintptr_t)m->base + m->len;
-		t->t = fc__now_ns();
-	}
 	maptab_unlock();
 }
 

@@ -32,7 +32,8 @@
  * time except where listed under "Nesting".
  *
  *   maptab.lock        rwlock, one per process (maptab.c): the table of
- *                      mappings by address, its tombstones, and
+ *                      mappings by address (those being unmapped stay
+ *                      until their last reference goes), and
  *                      mapping->unmapping. Readers look a fault's mapping
  *                      up (handlers, inline faults, fc_advise) and clear
  *                      EOF markers (fc__mapping_clear_eof, which madvises
@@ -97,11 +98,12 @@
  *                      lock, so it never touches a dead frame.
  *   inline_active      cache->inline_active counts the inline faults under
  *                      way: raised under maptab.lock (read) when the fault
- *                      finds its mapping, dropped when the fault is done
- *                      with the cache. fc_cache_destroy takes every
- *                      mapping out of the table (maptab.lock, write), then
- *                      waits for the count to fall to 0: no fault can have
- *                      found a mapping and not raised it.
+ *                      finds its mapping live, dropped when the fault is
+ *                      done with the cache. fc_cache_destroy marks every
+ *                      mapping unmapping (maptab.lock, write), then waits
+ *                      for the count to fall to 0: no fault can have found
+ *                      a mapping live and not raised it, and one that
+ *                      finds it unmapping touches nothing of the cache.
  *   poller busy        polled.c: poller->busy is a try-lock on one ring
  *                      (exchange acquire, store release); a ring whose
  *                      submit failed stays busy for good

@@ -181,8 +181,7 @@ static void retained_files_bounded(void **state)
 	/*
 	 * ours: the 40 test descriptors, at most 2 x 32 of the cache once
 	 * nothing else holds a file (a file is kept or freed when its last
-	 * reference goes: a read in flight, or an inline mapping's 10 ms
-	 * tombstone)
+	 * reference goes: a read in flight may hold one)
 	 */
 	th_pages_read_settled(c);
 	for (i = 0; i < 100 && th_count_fds() > fds1 + NF + 2 * 32; i++)

@@ -15,7 +15,9 @@
  * and leaves the library's handler in place; a previous SA_SIGINFO
  * handler of NULL is the default. Cancelling a thread in a fault
  * (deferred at pread, asynchronous while it waits) leaves the cache
- * whole.
+ * whole; threads that block SIGBUS, as sigwait servers do, read a
+ * mapping made with it blocked; a fault whose signal is handled after
+ * fc_unmap is over gets SIGSEGV, however late.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -481,6 +483,126 @@ static void cancel_in_fault(void **state)
 	in_child(child_cancel_async);
 }
 
+/* ---- threads that block SIGBUS ---- */
+
+static void *blocked_reader(void *arg)
+{
+	const struct th_fx *f = arg;
+	const unsigned char *p = cn.p;
+
+	return (void *)(uintptr_t)(memcmp(p, f->ref, SIZE) != 0);
+}
+
+/*
+ * A server that blocks every signal before it starts its threads and
+ * takes them with sigwait: its mappings are made with SIGBUS blocked,
+ * and read by threads that block it (a fault signal the kernel would
+ * force on them, ending the process).
+ */
+static int child_sigbus_blocked(void)
+{
+	struct fc_cache *c = child_cache();
+	struct th_fx *f = th_fx_file(SIZE, 39);
+	sigset_t all;
+	pthread_t t;
+	void *bad;
+
+	unlink(f->path);
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	cn.p = fc_map(c, f->fd, 0, 0, 0);
+	if (!cn.p)
+		return 80;
+	pthread_create(&t, NULL, blocked_reader, f);
+	pthread_join(t, &bad);
+	if (bad)
+		return 81;
+	if (memcmp(cn.p, f->ref, SIZE))	/* and this thread */
+		return 82;
+	fc_unmap((void *)cn.p);
+	fc_cache_destroy(c);
+	th_fx_free(f);
+	return 0;
+}
+
+static void sigbus_blocked(void **state)
+{
+	(void)state;
+	in_child(child_sigbus_blocked);
+}
+
+/* ---- a fault handled after fc_unmap is over ---- */
+
+static struct {
+	atomic_int in_handler, unmapped, sig;
+	sigjmp_buf jb;
+} lt;
+
+/*
+ * An application handler installed over the library's, which passes
+ * inline faults on (fc_handle_sigbus) only after fc_unmap of their
+ * mapping is over: a thread preempted that long between its fault and
+ * its handler.
+ */
+static void late_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	if (sig == SIGBUS && !lt.in_handler) {
+		lt.in_handler = 1;
+		while (!lt.unmapped)
+			usleep(1000);
+		usleep(50000);
+	}
+	if (sig == SIGBUS && fc_handle_sigbus(si))
+		return;
+	lt.sig = sig;
+	siglongjmp(lt.jb, 1);
+}
+
+static void *late_toucher(void *arg)
+{
+	if (!sigsetjmp(lt.jb, 1))
+		(void)*(volatile const unsigned char *)arg;
+	return NULL;
+}
+
+static int child_unmap_late(void)
+{
+	struct fc_cache *c = child_cache();
+	struct th_fx *f = th_fx_file(SIZE, 40);
+	struct sigaction sa;
+	unsigned char *p;
+	pthread_t t;
+
+	unlink(f->path);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = late_handler;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigaction(SIGBUS, &sa, NULL);
+	sigaction(SIGSEGV, &sa, NULL);
+	p = fc_map(c, f->fd, 0, 0, 0);
+	if (!p)
+		return 90;
+	pthread_create(&t, NULL, late_toucher, p + 5 * PG);
+	while (!lt.in_handler)
+		usleep(1000);
+	if (fc_unmap(p))
+		return 91;
+	lt.unmapped = 1;
+	pthread_join(t, NULL);
+	if (lt.sig != SIGSEGV)
+		return lt.sig == SIGBUS ? 92 : 93;
+	fc_cache_destroy(c);
+	th_fx_free(f);
+	return 0;
+}
+
+static void unmap_before_handler(void **state)
+{
+	(void)state;
+	in_child(child_unmap_late);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -489,6 +611,8 @@ int main(void)
 		cmocka_unit_test(chains_with_previous_mask),
 		cmocka_unit_test(kill_sigbus),
 		cmocka_unit_test(cancel_in_fault),
+		cmocka_unit_test(sigbus_blocked),
+		cmocka_unit_test(unmap_before_handler),
 	};
 
 	th_require_uffd();
