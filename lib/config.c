@@ -118,16 +118,22 @@ int fc__config_check(const struct fc_config *in, struct fc_config *out,
 	return 0;
 }
 
-/* "64M", "1g", "4096": bytes. false on garbage or overflow. */
-static bool parse_size(const char *s, size_t *out)
+/**
+ * fc__parse_size - "64M", "1g", "4096", "2MiB": bytes. Digits first (no
+ * sign, no space: strtoull takes " -1" as 2^64 - 1), then K, M or G, then
+ * "i", "iB" or "B". Return: false on anything else, or on overflow.
+ */
+bool fc__parse_size(const char *s, size_t *out)
 {
 	unsigned long long v;
 	char *end;
 	int shift = 0;
 
+	if (*s < '0' || *s > '9')
+		return false;
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
+	if (errno)
 		return false;
 	switch (*end) {
 	case 'k': case 'K': shift = 10; end++; break;
@@ -149,17 +155,22 @@ static int env_size(const char *name, size_t *field)
 
 	if (!s)
 		return 0;
-	return parse_size(s, field) ? 0 : -EINVAL;
+	return fc__parse_size(s, field) ? 0 : -EINVAL;
 }
 
-static int env_uint(const char *name, unsigned *field)
+/*
+ * A count from the environment, @min or more: a value fc_config would
+ * take for "the default" or round (0 handler threads, 0 pages of
+ * fault-around) is refused rather than changed without a word.
+ */
+static int env_uint(const char *name, unsigned *field, unsigned min)
 {
 	size_t v;
 	int ret = env_size(name, &v);
 
 	if (ret || !getenv(name))
 		return ret;
-	if (v > UINT_MAX)
+	if (v > UINT_MAX || v < min)
 		return -EINVAL;
 	*field = (unsigned)v;
 	return 0;
@@ -176,9 +187,9 @@ int fc__config_from_env(struct fc_config *cfg)
 	ret |= env_size("FC_CACHE_BYTES", &cfg->cache_bytes);
 	ret |= env_size("FC_PAGE_SIZE", &cfg->page_size);
 	ret |= env_size("FC_READAHEAD_MAX", &cfg->readahead_max);
-	ret |= env_uint("FC_HANDLER_THREADS", &cfg->handler_threads);
-	ret |= env_uint("FC_FAULT_AROUND", &cfg->fault_around);
-	ret |= env_uint("FC_POLL_US", &cfg->poll_us);
+	ret |= env_uint("FC_HANDLER_THREADS", &cfg->handler_threads, 1);
+	ret |= env_uint("FC_FAULT_AROUND", &cfg->fault_around, 1);
+	ret |= env_uint("FC_POLL_US", &cfg->poll_us, 0);
 	if (nd && *nd && strcmp(nd, "0"))
 		cfg->flags |= FC_CONFIG_NO_DIRECT;
 	if (cp && *cp && strcmp(cp, "0"))

@@ -3,6 +3,7 @@
 #ifndef FC_CONFIG_H
 #define FC_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "faultcache.h"
@@ -10,5 +11,6 @@
 int fc__config_check(const struct fc_config *in, struct fc_config *out,
 		     size_t sys_page);
 int fc__config_from_env(struct fc_config *cfg);
+bool fc__parse_size(const char *s, size_t *out);
 
 #endif

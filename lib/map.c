@@ -19,8 +19,10 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <linux/magic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "cache.h"
@@ -68,6 +70,28 @@ static int check_length(off_t offset, size_t *length, uint64_t size,
 	return 0;
 }
 
+/*
+ * A file of a pseudo file system (/proc, /sys, ...): its size is not its
+ * contents, which are made up at each read; mmap refuses most of them.
+ */
+static bool pseudo_fs(int fd)
+{
+	static const long magic[] = {
+		PROC_SUPER_MAGIC, SYSFS_MAGIC, DEBUGFS_MAGIC, TRACEFS_MAGIC,
+		CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, SECURITYFS_MAGIC,
+		BPF_FS_MAGIC, EFIVARFS_MAGIC, PSTOREFS_MAGIC,
+	};
+	struct statfs s;
+	size_t i;
+
+	if (fstatfs(fd, &s))
+		return false;
+	for (i = 0; i < sizeof(magic) / sizeof(magic[0]); i++)
+		if ((long)s.f_type == magic[i])
+			return true;
+	return false;
+}
+
 static int check_args(int fd, off_t offset, size_t *length, int flags,
 		      struct stat *st, size_t sys_page)
 {
@@ -80,7 +104,7 @@ static int check_args(int fd, off_t offset, size_t *length, int flags,
 		return EBADF;
 	if ((fl & O_ACCMODE) == O_WRONLY || (fl & O_PATH))
 		return EACCES;
-	if (!S_ISREG(st->st_mode))
+	if (!S_ISREG(st->st_mode) || pseudo_fs(fd))
 		return ENODEV;
 	if (flags || offset < 0 || (uint64_t)offset % sys_page)
 		return EINVAL;

@@ -210,6 +210,19 @@ static void bad_input(void **state)
 	EXPECT_MAP_ERR(ENODEV, f->c, pfd[0], 0, 0, 0);
 	EXPECT_MAP_ERR(ENODEV, f->c, sv[0], 0, 0, 0);
 	EXPECT_MAP_ERR(ENODEV, f->c, nul, 0, 0, 0);
+	{	/* pseudo files: regular, but their size is not their bytes */
+		int pr = open("/proc/self/status", O_RDONLY);
+		int sy = open("/sys/kernel/mm/transparent_hugepage/enabled",
+			      O_RDONLY);
+
+		assert_true(pr >= 0);
+		EXPECT_MAP_ERR(ENODEV, f->c, pr, 0, 4096, 0);
+		close(pr);
+		if (sy >= 0) {
+			EXPECT_MAP_ERR(ENODEV, f->c, sy, 0, 0, 0);
+			close(sy);
+		}
+	}
 	EXPECT_MAP_ERR(EINVAL, f->c, f->fd, 100, 4096, 0);	/* unaligned */
 	EXPECT_MAP_ERR(EINVAL, f->c, f->fd, -4096, 4096, 0);
 	EXPECT_MAP_ERR(EINVAL, f->c, f->fd, 64 * 1024, 0, 0);	/* at EOF */
