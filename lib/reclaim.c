@@ -58,9 +58,25 @@ static bool page_busy(struct fc_lru_node *n, void *arg)
 	return ((struct fc_page *)n)->pins > 0;
 }
 
-static uint64_t shadow_key(const struct fc_page *pg)
+/* splitmix64's finaliser: a bijection of 64-bit words that mixes them */
+static uint64_t mix64(uint64_t x)
 {
-	return (pg->file->id << 44) ^ pg->index;
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/*
+ * The key of @pg's shadow: its file and index mixed into 64 bits, so that
+ * two pages share one only by chance (a refault taken for a first read or
+ * the reverse: a policy slip, never wrong bytes). (id << 44) ^ index
+ * shared them for files 2^20 apart, and for indexes past 2^44.
+ */
+uint64_t fc__shadow_key(const struct fc_page *pg)
+{
+	return mix64(pg->file->id ^ mix64(pg->index));
 }
 
 static bool page_before(const struct fc_page *x, const struct fc_page *y)
@@ -274,7 +290,7 @@ void fc__sample_harvest(struct fc_cache *c, struct fc_file *f, uint64_t first,
 static void evict_page(struct fc_cache *c, struct fc_page *pg)
 {
 	fc__lru_remove(&c->lru, &pg->lru);
-	fc__shadow_evicted(&c->shadows, shadow_key(pg));
+	fc__shadow_evicted(&c->shadows, fc__shadow_key(pg));
 	fc__page_free(c, pg);
 	c->st.evictions++;
 }
@@ -478,7 +494,8 @@ bool fc__page_store_held(struct fc_cache *c, struct fc_page *pg)
 bool fc__page_refault(struct fc_cache *c, struct fc_page *pg)
 {
 	fc__assert_held(&c->lock);
-	return fc__shadow_refault(&c->shadows, shadow_key(pg), c->nr_working);
+	return fc__shadow_refault(&c->shadows, fc__shadow_key(pg),
+				  c->nr_working);
 }
 
 /**

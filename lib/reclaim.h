@@ -16,6 +16,7 @@ void fc__page_free(struct fc_cache *c, struct fc_page *pg);
 void fc__page_drop(struct fc_cache *c, struct fc_page *pg);
 bool fc__page_store_held(struct fc_cache *c, struct fc_page *pg);
 bool fc__page_refault(struct fc_cache *c, struct fc_page *pg);
+uint64_t fc__shadow_key(const struct fc_page *pg);
 void fc__cache_age(struct fc_cache *c);
 void fc__sample_harvest(struct fc_cache *c, struct fc_file *f, uint64_t first,
 			uint64_t n);
