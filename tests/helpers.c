@@ -458,6 +458,22 @@ int th_count_fds_of(const char *link)
 	return n;
 }
 
+/* Is thread @tid one of io_uring's workers (iou-wrk-N, iou-sqp-N)? */
+static bool io_worker(const char *tid)
+{
+	char path[300], name[32] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%s/comm", tid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	if (!fgets(name, sizeof(name), f))
+		name[0] = 0;
+	fclose(f);
+	return !strncmp(name, "iou-", 4);
+}
+
 int th_count_threads(void)
 {
 	DIR *d = opendir("/proc/self/task");
@@ -465,7 +481,7 @@ int th_count_threads(void)
 	int n = 0;
 
 	while (d && (e = readdir(d)))
-		n += e->d_name[0] != '.';
+		n += e->d_name[0] != '.' && !io_worker(e->d_name);
 	if (d)
 		closedir(d);
 	return n;

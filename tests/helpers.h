@@ -112,7 +112,12 @@ long th_status_kb(const char *field);
 int th_count_fds(void);
 /* Of them, those whose /proc/self/fd link reads @link ("anon_inode:inotify"). */
 int th_count_fds_of(const char *link);
-/* Number of threads of this process (/proc/self/task). */
+/*
+ * Number of threads of this process (/proc/self/task), but io_uring's
+ * workers: the kernel starts them for a ring's blocking reads, on behalf
+ * of the thread that submitted, and ends them on its own schedule (idle
+ * ones after some seconds, the last with that thread).
+ */
 int th_count_threads(void);
 
 /* xorshift PRNG for reproducible random offsets. */
