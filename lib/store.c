@@ -179,7 +179,8 @@ void *fc__store_reserve(const struct fc_cache *c, size_t len, uint64_t at)
 
 /**
  * fc__store_attach - give @f its region of the store, and its alias.
- * Return: 0 or -errno. Context: cache->lock held.
+ * Return: 0 or -errno, and then @f has neither (its region is given
+ * back: it leaked before). Context: cache->lock held.
  */
 int fc__store_attach(struct fc_cache *c, struct fc_file *f)
 {
@@ -190,14 +191,16 @@ int fc__store_attach(struct fc_cache *c, struct fc_file *f)
 	if (ret)
 		return ret;
 	at = fc__store_reserve(c, f->region_len, f->region);
-	if (at == MAP_FAILED)
-		return -errno;
+	if (at == MAP_FAILED) {
+		ret = -errno;
+		goto free_region;
+	}
 	f->alias = mmap(at, f->region_len, PROT_READ | PROT_WRITE,
 			MAP_SHARED | MAP_FIXED, c->memfd, (off_t)f->region);
 	if (f->alias == MAP_FAILED) {
 		ret = -errno;
 		munmap(at, f->region_len);
-		return ret;
+		goto free_region;
 	}
 	/* a child must not share (or write) the store through the alias */
 	madvise(f->alias, f->region_len, MADV_DONTFORK);
@@ -214,10 +217,17 @@ int fc__store_attach(struct fc_cache *c, struct fc_file *f)
 	if (c->store_uffd >= 0) {
 		ret = fc__uffd_register(c->store_uffd, f->alias,
 					f->region_len);
-		if (ret)
-			return ret;
+		if (ret) {
+			munmap(f->alias, f->region_len);
+			f->alias = NULL;
+			goto free_region;
+		}
 	}
 	return 0;
+
+free_region:
+	fc__store_region_free(c, f);
+	return ret;
 }
 
 /* Unmap @f's alias, if it has one. */
