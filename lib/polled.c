@@ -165,8 +165,9 @@ static struct io_uring_cqe *poller_wait(struct fc_cache *c,
  * the library: on some hosts a polled read is the faster, on others it
  * is not, and it always costs more CPU (docs/design.md, "Polling for the
  * read", "Polling only where it pays"). So each file measures both ways
- * and polls only while polled reads are the faster: a moving mean (1/8)
- * of the latency of each, with one read in FC_POLL_EXPLORE taking the
+ * and polls only while polled reads are the faster: a moving mean of the
+ * latency of each (rising by 1/8 of a slower read, falling by half of a
+ * faster one: see poll_note), with one read in FC_POLL_EXPLORE taking the
  * other way so that both means follow a change. Only reads that were
  * free to choose are measured: with the rings crowded or taken every read
  * sleeps, and the queueing behind it is not the price of sleeping.
@@ -198,7 +199,19 @@ static void poll_note(atomic_ullong *avg, uint64_t since, atomic_uint *delay)
 	 */
 	if (a && ns > 4 * a)
 		ns = 4 * a;
-	a = a ? a - a / 8 + ns / 8 : ns;
+	/*
+	 * Load only ever adds to a read's time, and the way not taken is
+	 * measured on one read in FC_POLL_EXPLORE: a stall that raised its
+	 * mean would otherwise hold for FC_POLL_EXPLORE reads per 1/8 it
+	 * falls (hundreds of reads the slower way). So a mean falls half
+	 * way to a faster read at once, and rises by 1/8 of a slower one.
+	 */
+	if (!a)
+		a = ns;
+	else if (ns < a)
+		a -= (a - ns) / 2;
+	else
+		a += (ns - a) / 8;
 	/* a lost update between two readers costs one sample, no more */
 	atomic_store_explicit(avg, a ? a : 1, memory_order_relaxed);
 }

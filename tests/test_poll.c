@@ -437,6 +437,33 @@ static void chooses_again(void **state)
 	chosen_done(c, p, f);
 }
 
+/*
+ * A stall that made polled reads slow (20 ms, as a busy disk or a lost
+ * CPU does) while sleep was chosen, then slept reads 2 ms slower: the
+ * polled mean, left high by the stall and measured on one read in 16
+ * only, must come down at its first fast reads, so most reads are polled
+ * for again within a few of those. A mean that fell by 1/8 per read
+ * chose the slower way for about 260 reads after each such stall (a
+ * loaded CI run: 1500 of 2048 polled in chooses_poll).
+ */
+static void chooses_again_after_stall(void **state)
+{
+	struct th_fx *f = disk_file(4 * MB, 27);
+	unsigned long polled;
+	unsigned char *p;
+	struct fc_cache *c = choosing(f, &p, 20000, 2000);
+
+	(void)state;
+	touch_range(p, f, 0, 64, 28);
+	fc__poll_inject_delay(0, 2000);
+	polled = atomic_load(&c->nr_polled);
+	touch_range(p, f, 64, 512, 29);
+	polled = atomic_load(&c->nr_polled) - polled;
+	printf("# %lu of 512 reads polled for after the stall\n", polled);
+	assert_true(polled >= 512 * 3 / 4);
+	chosen_done(c, p, f);
+}
+
 /* poll_us checked; a configuration from before it gets the default. */
 static void config(void **state)
 {
@@ -485,6 +512,7 @@ int main(void)
 		cmocka_unit_test(chooses_sleep),
 		cmocka_unit_test(chooses_poll),
 		cmocka_unit_test(chooses_again),
+		cmocka_unit_test(chooses_again_after_stall),
 		cmocka_unit_test(config),
 	};
 
