@@ -18,6 +18,7 @@
 #include "handler.h"
 #include "io.h"
 #include "mapping.h"
+#include "maptab.h"
 #include "polled.h"
 #include "reclaim.h"
 #include "sigbus.h"
@@ -28,6 +29,15 @@
 #include "watch.h"
 
 #define FC_CACHE_MAGIC 0x66636368u	/* "fcch": catches foreign handles */
+
+/*
+ * The process's caches, for fork: caches_lock in types.h's lock table.
+ * fork_gen counts the forks this process descends through; a cache made
+ * before the last of them is a parent's (fc__cache_usable).
+ */
+static pthread_mutex_t caches_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fc_cache *caches;		/* lock: caches */
+static atomic_uint fork_gen;
 
 /* ---- cache lifetime ---- */
 
@@ -68,7 +78,29 @@ static void cache_lock_init(pthread_mutex_t *lock)
 	pthread_mutexattr_destroy(&attr);
 }
 
+static struct fc_cache *cache_create(const struct fc_config *cfg);
+
+/*
+ * caches_lock is held across the whole of it, so that a fork in another
+ * thread sees the cache made and listed, or not at all.
+ */
 struct fc_cache *fc_cache_create(const struct fc_config *cfg)
+{
+	struct fc_cache *c;
+
+	pthread_mutex_lock(&caches_lock);
+	c = cache_create(cfg);
+	if (c) {
+		c->fork_gen = atomic_load(&fork_gen);
+		c->reg_next = caches;
+		caches = c;
+	}
+	pthread_mutex_unlock(&caches_lock);
+	return c;
+}
+
+/* Context: caches_lock held. */
+static struct fc_cache *cache_create(const struct fc_config *cfg)
 {
 	struct fc_cache *c = calloc(1, sizeof(*c));
 	unsigned i;
@@ -148,16 +180,49 @@ fail:
 	return NULL;
 }
 
-/* A cache made by fc_cache_create and not destroyed (best effort). */
-bool fc__cache_valid(const struct fc_cache *c)
+/**
+ * fc__cache_usable - may the caller use @c?
+ * Return: 0; -EINVAL when @c was not made by fc_cache_create or was
+ * destroyed (best effort); -ECHILD when it was made by a parent of this
+ * process before a fork (its threads and descriptors are the parent's).
+ */
+int fc__cache_usable(const struct fc_cache *c)
 {
-	return c && c->magic == FC_CACHE_MAGIC;
+	if (!c || c->magic != FC_CACHE_MAGIC)
+		return -EINVAL;
+	if (c->fork_gen != atomic_load_explicit(&fork_gen,
+						memory_order_relaxed))
+		return -ECHILD;
+	return 0;
 }
 
+static void cache_destroy(struct fc_cache *c);
+
+/*
+ * In a forked child a parent's cache is not destroyed: it has no threads
+ * here, its descriptors were closed at the fork, and its memory is the
+ * parent's copy (fc_cache_destroy(3)).
+ */
 void fc_cache_destroy(struct fc_cache *c)
 {
-	if (!fc__cache_valid(c))
+	struct fc_cache **pp;
+
+	if (fc__cache_usable(c))
 		return;
+	pthread_mutex_lock(&caches_lock);
+	for (pp = &caches; *pp; pp = &(*pp)->reg_next) {
+		if (*pp == c) {
+			*pp = c->reg_next;
+			break;
+		}
+	}
+	cache_destroy(c);
+	pthread_mutex_unlock(&caches_lock);
+}
+
+/* Context: caches_lock held, @c off the list. */
+static void cache_destroy(struct fc_cache *c)
+{
 	c->magic = 0;
 	if (c->inotify_fd >= 0)	/* before its eventfd is closed */
 		fc__watch_unlisten(&c->watch_user);
@@ -195,32 +260,162 @@ void fc_cache_destroy(struct fc_cache *c)
 
 /* ---- the default cache ---- */
 
-/* written once, by default_init under default_once; read-only after */
-static pthread_once_t default_once = PTHREAD_ONCE_INIT;
-static struct fc_cache *default_cache;
-static int default_err;
+/*
+ * Made once, on first use, under default_lock; read without it after. A
+ * forked child starts again with none (fork_child).
+ */
+static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(struct fc_cache *) default_cache;
+static bool default_tried;	/* lock: default */
+static int default_err;		/* lock: default */
 
+/* Context: default_lock held. */
 static void default_init(void)
 {
 	struct fc_config cfg;
+	struct fc_cache *c;
 	int ret = fc__config_from_env(&cfg);
 
 	if (ret) {
 		default_err = -ret;
 		return;
 	}
-	default_cache = fc_cache_create(&cfg);
-	if (!default_cache)
+	c = fc_cache_create(&cfg);
+	if (!c)
 		default_err = errno;
+	atomic_store_explicit(&default_cache, c, memory_order_release);
 }
 
 /* The process-wide cache, created on first use. NULL with errno set. */
 struct fc_cache *fc__default_cache(void)
 {
-	pthread_once(&default_once, default_init);
-	if (!default_cache)
-		errno = default_err;
-	return default_cache;
+	struct fc_cache *c = atomic_load_explicit(&default_cache,
+						  memory_order_acquire);
+	int err;
+
+	if (c)
+		return c;
+	pthread_mutex_lock(&default_lock);
+	if (!default_tried) {
+		default_tried = true;
+		default_init();
+	}
+	c = atomic_load(&default_cache);
+	err = default_err;
+	pthread_mutex_unlock(&default_lock);
+	if (!c)
+		errno = err;
+	return c;
+}
+
+/* ---- fork ---- */
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/*
+ * In a forked child: close what @c, a cache of the parent, holds open
+ * here (the parent's descriptors are not the child's to read, and its
+ * userfaultfds are bound to the parent's address space), and unmap its
+ * rings. Its views and aliases are MADV_DONTFORK: the child has none.
+ * Context: the child of fork, one thread; @c->lock is held (fork_prepare
+ * took it), so its file lists are whole.
+ */
+static void cache_forget(struct fc_cache *c)
+{
+	struct fc_file *f;
+	unsigned i;
+
+	for (f = c->files; f; f = f->next) {
+		close_fd(&f->fd);
+		close_fd(&f->dfd_orig);
+	}
+	for (f = c->zombies; f; f = f->next) {
+		close_fd(&f->fd);
+		close_fd(&f->dfd_orig);
+	}
+	for (i = 0; i < c->nr_handlers; i++) {
+		struct fc_handler *h = &c->handlers[i];
+
+		if (h->ring_ok)
+			io_uring_queue_exit(&h->ring);
+		h->ring_ok = false;
+		close_fd(&h->uffd);
+		close_fd(&h->evfd);
+	}
+	fc__pollers_destroy(c);
+	close_fd(&c->memfd);
+	close_fd(&c->store_uffd);
+	close_fd(&c->inline_uffd);
+	c->inotify_fd = -1;	/* the process's: fc__watch_fork_child */
+	close_fd(&c->pagemap_fd);
+}
+
+/*
+ * pthread_atfork handlers. A child keeps no lock a vanished thread held:
+ * the prepare handler takes every lock of the library, in the order of
+ * the lock table (types.h), so that none is held across the fork by
+ * another thread; the parent drops them; the child makes its own anew,
+ * forgets the parent's caches (fc__cache_usable says ECHILD for them)
+ * and mappings, and will make a default cache of its own on first use.
+ */
+static void fork_prepare(void)
+{
+	struct fc_cache *c;
+
+	pthread_mutex_lock(&default_lock);
+	pthread_mutex_lock(&caches_lock);
+	fc__maptab_fork_prepare();
+	for (c = caches; c; c = c->reg_next)
+		pthread_mutex_lock(&c->lock);
+	fc__watch_fork_prepare();
+	fc__sigbus_fork_prepare();
+}
+
+static void fork_parent(void)
+{
+	struct fc_cache *c;
+
+	fc__sigbus_fork_parent();
+	fc__watch_fork_parent();
+	for (c = caches; c; c = c->reg_next)
+		pthread_mutex_unlock(&c->lock);
+	fc__maptab_fork_parent();
+	pthread_mutex_unlock(&caches_lock);
+	pthread_mutex_unlock(&default_lock);
+}
+
+static void fork_child(void)
+{
+	struct fc_cache *c;
+
+	fc__sigbus_fork_child();
+	fc__watch_fork_child();	/* closes the instance the caches share */
+	atomic_fetch_add(&fork_gen, 1);
+	for (c = caches; c; c = c->reg_next)
+		cache_forget(c);	/* their locks stay taken: unused */
+	caches = NULL;
+	fc__maptab_fork_child();
+	atomic_store(&default_cache, NULL);
+	default_tried = false;
+	default_err = 0;
+	pthread_mutex_init(&caches_lock, NULL);
+	pthread_mutex_init(&default_lock, NULL);
+}
+
+/*
+ * Registered when the library is loaded, before any cache exists: fork
+ * handlers run in the order they were registered (child) and in reverse
+ * (prepare), so a library loaded on top of this one (the preload library)
+ * registers after it and its child handler finds this one's work done.
+ */
+__attribute__((constructor)) static void fork_handlers_init(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 /*
@@ -241,14 +436,16 @@ FC_EXPORT int fc__cache_stats_0_1(struct fc_cache *c, struct fc_stats *out);
 
 int fc__cache_stats_0_4(struct fc_cache *c, struct fc_stats *out)
 {
+	int ret;
+
 	if (!out)
 		return -EINVAL;
 	if (!c) {
 		c = fc__default_cache();
 		if (!c)
 			return -errno;
-	} else if (!fc__cache_valid(c)) {
-		return -EINVAL;
+	} else if ((ret = fc__cache_usable(c))) {
+		return ret;
 	}
 	fc__stats_read(c, out);
 	return 0;

@@ -7,7 +7,7 @@
 
 #include "types.h"
 
-bool fc__cache_valid(const struct fc_cache *c);
+int fc__cache_usable(const struct fc_cache *c);
 struct fc_cache *fc__default_cache(void);
 
 #endif

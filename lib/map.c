@@ -151,10 +151,13 @@ static int map_view(struct fc_cache *c, struct fc_mapping *m)
 /* The cache to use for @c (NULL = default). NULL with errno set. */
 static struct fc_cache *cache_or_default(struct fc_cache *c)
 {
+	int ret;
+
 	if (!c)
 		return fc__default_cache();
-	if (!fc__cache_valid(c)) {
-		errno = EINVAL;
+	ret = fc__cache_usable(c);
+	if (ret) {
+		errno = -ret;
 		return NULL;
 	}
 	return c;

@@ -285,3 +285,32 @@ struct fc_mapping *fc__maptab_unmapping_of(const struct fc_cache *c)
 	maptab_unlock();
 	return m;
 }
+
+/*
+ * fork (cache.c's handlers, in the lock order of types.h): the table is
+ * write-locked across the fork, so that the child does not inherit it
+ * half changed or locked by a thread it does not have.
+ */
+void fc__maptab_fork_prepare(void)
+{
+	maptab_write();
+}
+
+void fc__maptab_fork_parent(void)
+{
+	maptab_unlock();
+}
+
+/*
+ * In the child no mapping is inherited (views are MADV_DONTFORK): the
+ * table starts empty. Its entries belong to the parent's caches, which the
+ * child may not use; their memory is left alone. The lock is made anew (a
+ * rwlock records its writer's thread id, which the child's thread does
+ * not have).
+ */
+void fc__maptab_fork_child(void)
+{
+	maptab_note(-1);
+	maptab.n = 0;
+	pthread_rwlock_init(&maptab.lock, NULL);
+}

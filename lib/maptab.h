@@ -16,5 +16,8 @@ void fc__mapping_get(struct fc_mapping *m);
 struct fc_mapping *fc__mapping_lookup(uint64_t addr);
 struct fc_mapping *fc__mapping_lookup_inline(uint64_t addr, bool *gone);
 void fc__mapping_clear_eof(struct fc_file *f, uint64_t old_size);
+void fc__maptab_fork_prepare(void);
+void fc__maptab_fork_parent(void);
+void fc__maptab_fork_child(void);
 
 #endif

@@ -230,3 +230,23 @@ __attribute__((destructor)) static void sigbus_uninstall(void)
 		installed = false;
 	pthread_mutex_unlock(&install_lock);
 }
+
+/*
+ * fork (cache.c takes the process's locks around it): the child must not
+ * inherit install_lock held by a thread it does not have.
+ */
+void fc__sigbus_fork_prepare(void)
+{
+	pthread_mutex_lock(&install_lock);
+}
+
+void fc__sigbus_fork_parent(void)
+{
+	pthread_mutex_unlock(&install_lock);
+}
+
+/* The handler stays installed in the child, as every disposition does. */
+void fc__sigbus_fork_child(void)
+{
+	pthread_mutex_init(&install_lock, NULL);
+}

@@ -6,5 +6,8 @@
 int fc__sigbus_install(void);
 void fc__sigbus_hold(void);
 void fc__sigbus_release(void);
+void fc__sigbus_fork_prepare(void);
+void fc__sigbus_fork_parent(void);
+void fc__sigbus_fork_child(void);
 
 #endif

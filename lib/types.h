@@ -60,6 +60,12 @@
  *   install_lock       mutex, one per process, leaf (sigbus.c): whether
  *                      the library's SIGBUS handler is in, and the one it
  *                      replaced. Taken by fc_cache_create only.
+ *   default_lock       mutex, one per process (cache.c): making the
+ *                      default cache, once.
+ *   caches_lock        mutex, one per process (cache.c): the list of the
+ *                      process's caches (cache->reg_next), held across
+ *                      fc_cache_create and fc_cache_destroy so that fork
+ *                      never sees a cache half made or half freed.
  *
  * Nesting:
  *   cache->lock -> cache->stage_lock: a read released under the lock
@@ -71,7 +77,15 @@
  *   cache->lock -> watch_lock: a file's watch is added and dropped with
  *     the file (file_attach, file_destroy).
  *   cmd_lock is taken with no other lock held (fc__handler_post,
- *     run_cmds, cmds_pending); so is install_lock.
+ *     run_cmds, cmds_pending).
+ *   default_lock -> caches_lock -> install_lock: the default cache is
+ *     made under default_lock, and fc_cache_create holds caches_lock
+ *     while it installs the SIGBUS handler.
+ *   fork (pthread_atfork, cache.c) takes them all, in this order:
+ *     default_lock, caches_lock, maptab.lock (write), every cache->lock
+ *     in the order of the list, install_lock; the parent drops them, the
+ *     child makes its own anew. No path holds two cache->locks, or a
+ *     cache->lock and then one of the locks before it.
  *
  * LOCK-LIKE PROTOCOLS
  *   collapse->cond     condition variable on cache->lock: fc-collapse
@@ -620,6 +634,13 @@ struct fc_cache {
 	pthread_mutex_t stage_lock;
 	void *stage_free[FC_STAGE_CLASSES];
 	size_t stage_idle, stage_idle_max;
+	/*
+	 * fork (cache.c): the process generation the cache was made in. A
+	 * child is a new generation, and the caches of its parent are not its
+	 * to use (ECHILD). immutable
+	 */
+	unsigned fork_gen;
+	struct fc_cache *reg_next;	/* the process's caches; lock: caches */
 };
 
 #endif

@@ -272,3 +272,32 @@ void fc__watch_drain(void)
 		tell_listeners();
 	pthread_mutex_unlock(&watch_lock);
 }
+
+/*
+ * fork (cache.c's handlers, after every cache->lock): watch_lock is held
+ * across it. The child starts with no instance: the parent's would be
+ * shared with it (an instance read by one process is emptied for the
+ * other), and the watches and listeners are the parent's caches', which
+ * the child may not use; their memory is left alone.
+ */
+void fc__watch_fork_prepare(void)
+{
+	pthread_mutex_lock(&watch_lock);
+}
+
+void fc__watch_fork_parent(void)
+{
+	pthread_mutex_unlock(&watch_lock);
+}
+
+void fc__watch_fork_child(void)
+{
+	if (w.fd >= 0)
+		close(w.fd);
+	w.fd = -1;
+	w.users = 0;
+	w.v = NULL;
+	w.n = w.cap = 0;
+	w.users_list = NULL;
+	pthread_mutex_init(&watch_lock, NULL);
+}

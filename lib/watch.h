@@ -29,5 +29,8 @@ struct fc_watch *fc__watch_add(int fd);
 void fc__watch_drop(struct fc_watch *x);
 uint64_t fc__watch_events(const struct fc_watch *x);
 void fc__watch_drain(void);
+void fc__watch_fork_prepare(void);
+void fc__watch_fork_parent(void);
+void fc__watch_fork_child(void);
 
 #endif
