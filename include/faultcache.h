@@ -207,6 +207,12 @@ struct fc_stats {
 	uint64_t collapse_failures; /* pages left in 4 KiB pages */
 	uint64_t polled_reads;	 /* inline reads polled for (poll_us) */
 	uint64_t polled_slept;	 /* of them, slept for once poll_us was over */
+	/*
+	 * Since 0.6. A program built against 0.4 or 0.5 is given the struct
+	 * up to polled_slept.
+	 */
+	uint64_t peak_resident_bytes; /* the highest resident_bytes since the
+					 cache was made */
 };
 
 /* Snapshot the statistics of @cache (NULL = default cache). 0 or -errno. */

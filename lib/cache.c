@@ -421,20 +421,25 @@ __attribute__((constructor)) static void fork_handlers_init(void)
 /*
  * fc_cache_stats is versioned: programs built against 0.1-0.3 call
  * fc_cache_stats@FAULTCACHE_0.1 with a struct fc_stats that ends at
- * latency_hist, and get that much; newer ones call the default,
- * fc_cache_stats@@FAULTCACHE_0.4, with the whole struct.
+ * latency_hist, and get that much; those built against 0.4-0.5 call
+ * fc_cache_stats@FAULTCACHE_0.4 with one that ends at polled_slept; newer
+ * ones call the default, fc_cache_stats@@FAULTCACHE_0.6, with the whole
+ * struct.
  */
 #define FC_STATS_SIZE_0_1 offsetof(struct fc_stats, collapses)
+#define FC_STATS_SIZE_0_4 offsetof(struct fc_stats, peak_resident_bytes)
 #ifdef __ELF__
-__asm__(".symver fc__cache_stats_0_4, fc_cache_stats@@FAULTCACHE_0.4");
+__asm__(".symver fc__cache_stats_0_6, fc_cache_stats@@FAULTCACHE_0.6");
+__asm__(".symver fc__cache_stats_0_4, fc_cache_stats@FAULTCACHE_0.4");
 __asm__(".symver fc__cache_stats_0_1, fc_cache_stats@FAULTCACHE_0.1");
 #else
-#define fc__cache_stats_0_4 fc_cache_stats
+#define fc__cache_stats_0_6 fc_cache_stats
 #endif
+FC_EXPORT int fc__cache_stats_0_6(struct fc_cache *c, struct fc_stats *out);
 FC_EXPORT int fc__cache_stats_0_4(struct fc_cache *c, struct fc_stats *out);
 FC_EXPORT int fc__cache_stats_0_1(struct fc_cache *c, struct fc_stats *out);
 
-int fc__cache_stats_0_4(struct fc_cache *c, struct fc_stats *out)
+int fc__cache_stats_0_6(struct fc_cache *c, struct fc_stats *out)
 {
 	int ret;
 
@@ -451,17 +456,28 @@ int fc__cache_stats_0_4(struct fc_cache *c, struct fc_stats *out)
 	return 0;
 }
 
-int fc__cache_stats_0_1(struct fc_cache *c, struct fc_stats *out)
+/* The first @size bytes of the statistics, for an older caller. */
+static int stats_prefix(struct fc_cache *c, struct fc_stats *out, size_t size)
 {
 	struct fc_stats st;
 	int ret;
 
 	if (!out)
 		return -EINVAL;
-	ret = fc__cache_stats_0_4(c, &st);
+	ret = fc__cache_stats_0_6(c, &st);
 	if (!ret)
-		memcpy(out, &st, FC_STATS_SIZE_0_1);
+		memcpy(out, &st, size);
 	return ret;
+}
+
+int fc__cache_stats_0_4(struct fc_cache *c, struct fc_stats *out)
+{
+	return stats_prefix(c, out, FC_STATS_SIZE_0_4);
+}
+
+int fc__cache_stats_0_1(struct fc_cache *c, struct fc_stats *out)
+{
+	return stats_prefix(c, out, FC_STATS_SIZE_0_1);
 }
 
 unsigned fc_version(void)

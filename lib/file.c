@@ -21,6 +21,7 @@
 #include "maptab.h"
 #include "radix.h"
 #include "reclaim.h"
+#include "stats.h"
 #include "store.h"
 #include "util.h"
 #include "watch.h"
@@ -369,6 +370,7 @@ static void file_changed(struct fc_cache *c, struct fc_file *f,
 		  !same_time(&f->ctime, &now->ctime);
 	if (now->size < 0 || (now->size == f->size && !written))
 		return;
+	fc__stats_note(c);	/* before pages go: peak_resident_bytes */
 	cut = written ? 0 : (uint64_t)(now->size < f->size ? now->size
 							   : f->size) / ps;
 	f->size = now->size;
@@ -566,6 +568,7 @@ static void file_destroy(struct fc_cache *c, struct fc_file *f)
 		c->nr_retained--;
 	else
 		c->file_pages -= f->region_len / c->cfg.page_size;
+	fc__stats_note(c);	/* before pages go: peak_resident_bytes */
 	drop_file_pages(c, f);
 	fc__store_region_free(c, f);
 	if (f->watch)	/* per inode: counted by every file that uses it */

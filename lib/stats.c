@@ -8,6 +8,39 @@
 #include "stats.h"
 #include "util.h"
 
+/* Memory the cache holds now: pages in use, and copies (copy mode). */
+static uint64_t resident_now(struct fc_cache *c)
+{
+	return (c->nr_slots - c->nr_free) * c->cfg.page_size +
+	       atomic_load(&c->nr_copies) * c->sys_page;
+}
+
+/**
+ * fc__stats_note - look at resident memory for peak_resident_bytes.
+ * Called where it may have risen (a fault resolved: its read's and its
+ * readahead's pages were taken) and before it falls (pages dropped by a
+ * size change or an invalidation, a file freed), and by fc_cache_stats.
+ * An eviction since the last look means that the free list ran dry,
+ * which is the only time the default and inline modes evict
+ * (fc__page_alloc): every page of the budget was in use then.
+ * Context: cache->lock held.
+ */
+void fc__stats_note(struct fc_cache *c)
+{
+	uint64_t r = resident_now(c);
+
+	fc__assert_held(&c->lock);
+	if (!c->copy_mode && c->st.evictions != c->peak_evictions) {
+		uint64_t full = c->nr_slots * c->cfg.page_size;
+
+		c->peak_evictions = c->st.evictions;
+		if (full > r)
+			r = full;
+	}
+	if (r > c->peak_resident)
+		c->peak_resident = r;
+}
+
 /* Context: cache->lock held. */
 void fc__stat_latency(struct fc_cache *c, uint64_t t0)
 {
@@ -18,6 +51,7 @@ void fc__stat_latency(struct fc_cache *c, uint64_t t0)
 	if (b >= FC_LAT_BUCKETS)
 		b = FC_LAT_BUCKETS - 1;
 	c->st.latency_hist[b]++;
+	fc__stats_note(c);
 }
 
 uint64_t fc_stats_latency_quantile(const struct fc_stats *st, double q)
@@ -44,9 +78,10 @@ void fc__stats_read(struct fc_cache *c, struct fc_stats *out)
 {
 	fc__assert_not_held(&c->lock);
 	pthread_mutex_lock(&c->lock);
+	fc__stats_note(c);
 	*out = c->st;
-	out->resident_bytes = (c->nr_slots - c->nr_free) * c->cfg.page_size +
-			      atomic_load(&c->nr_copies) * c->sys_page;
+	out->resident_bytes = resident_now(c);
+	out->peak_resident_bytes = c->peak_resident;
 	out->page_size = (uint32_t)c->cfg.page_size;
 	out->collapses = c->nr_collapsed;
 	out->collapse_failures = c->nr_collapse_failed;

@@ -8,6 +8,7 @@
 #include "types.h"
 
 void fc__stat_latency(struct fc_cache *c, uint64_t t0);
+void fc__stats_note(struct fc_cache *c);
 void fc__stats_read(struct fc_cache *c, struct fc_stats *out);
 
 #endif

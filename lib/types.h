@@ -641,6 +641,12 @@ struct fc_cache {
 	 */
 	unsigned fork_gen;
 	struct fc_cache *reg_next;	/* the process's caches; lock: caches */
+	/*
+	 * peak_resident_bytes (stats.c, fc__stats_note): the highest resident
+	 * memory seen, and the eviction count at the last look. lock: cache
+	 */
+	uint64_t peak_resident;
+	uint64_t peak_evictions;
 };
 
 #endif
