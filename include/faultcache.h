@@ -161,6 +161,14 @@ FC_EXPORT void fc_backend_complete(struct fc_backend_req *req, ssize_t result);
 /* Advice on [addr, addr + length) inside one mapping. 0 or -errno. */
 FC_EXPORT int fc_advise(void *addr, size_t length, int advice);
 
+/*
+ * mincore(2) for mappings of the library (since 0.6): for each system
+ * page i of [addr, addr + length), vec[i] is 1 when the cache holds that
+ * page of the file (mapped in this view or not), else 0. The range must
+ * lie in mappings of the library. 0 or -errno (EINVAL, ENOMEM, EFAULT).
+ */
+FC_EXPORT int fc_mincore(void *addr, size_t length, unsigned char *vec);
+
 #define FC_LAT_BUCKETS 40 /* bucket i counts latencies in [2^i, 2^(i+1)) ns */
 
 /* fc_stats.flags */
