@@ -169,6 +169,17 @@ FC_EXPORT int fc_advise(void *addr, size_t length, int advice);
  */
 FC_EXPORT int fc_mincore(void *addr, size_t length, unsigned char *vec);
 
+/*
+ * The file open on @fd changed in [offset, offset + length) (@length 0:
+ * to the end) through another descriptor, in this process (since 0.6):
+ * the cached pages of @cache (NULL = default cache) there are dropped
+ * from the cache and every mapping of the file, and the file's size is
+ * looked at again. When it returns no mapping of the file in @cache shows
+ * the range's old bytes. 0 or -errno. See fc_invalidate(3).
+ */
+FC_EXPORT int fc_invalidate(struct fc_cache *cache, int fd, off_t offset,
+			    size_t length);
+
 #define FC_LAT_BUCKETS 40 /* bucket i counts latencies in [2^i, 2^(i+1)) ns */
 
 /* fc_stats.flags */

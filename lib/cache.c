@@ -308,6 +308,12 @@ struct fc_cache *fc__default_cache(void)
 	return c;
 }
 
+/* The default cache if it was made, else NULL (nothing is made). */
+struct fc_cache *fc__default_cache_peek(void)
+{
+	return atomic_load_explicit(&default_cache, memory_order_acquire);
+}
+
 /* ---- fork ---- */
 
 static void close_fd(int *fd)

@@ -9,5 +9,6 @@
 
 int fc__cache_usable(const struct fc_cache *c);
 struct fc_cache *fc__default_cache(void);
+struct fc_cache *fc__default_cache_peek(void);
 
 #endif

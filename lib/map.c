@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * map.c - the API on mappings: fc_map(), fc_map_backend(), fc_unmap(),
- * fc_advise() and fc_mincore().
+ * fc_advise() and fc_mincore(); and fc_invalidate(), on a file.
  *
  * A mapping of a file at offset O, length L is one view: a MAP_SHARED
  * mapping of the file's store region from O, registered MISSING over all
@@ -28,6 +28,7 @@
 #include "cache.h"
 #include "file.h"
 #include "handler.h"
+#include "invalidate.h"
 #include "mapping.h"
 #include "maptab.h"
 #include "radix.h"
@@ -454,4 +455,27 @@ int fc_mincore(void *addr, size_t length, unsigned char *vec)
 		fc__mapping_put(m);
 	}
 	return 0;
+}
+
+int fc_invalidate(struct fc_cache *c, int fd, off_t offset, size_t length)
+{
+	struct stat st;
+	int ret;
+
+	if (c) {
+		ret = fc__cache_usable(c);
+		if (ret)
+			return ret;
+	}
+	if (fd < 0 || fstat(fd, &st))
+		return -EBADF;
+	if (!S_ISREG(st.st_mode))
+		return -ENODEV;
+	if (offset < 0 || length > (uint64_t)INT64_MAX - (uint64_t)offset)
+		return -EINVAL;
+	if (!c)	/* a default cache not made yet holds nothing */
+		c = fc__default_cache_peek();
+	if (!c)
+		return 0;
+	return fc__file_invalidate(c, &st, (uint64_t)offset, length);
 }
