@@ -109,6 +109,17 @@ FC_EXPORT void fc_cache_destroy(struct fc_cache *cache);
  */
 FC_EXPORT void *fc_map(struct fc_cache *cache, int fd, off_t offset,
 		       size_t length, int flags);
+/*
+ * fc_map() with the mapping placed at @addr (a multiple of the system page
+ * size), replacing whatever is mapped there, as mmap(2)'s MAP_FIXED does
+ * (since 0.6). Mappings of the library there are cut: their parts outside
+ * the range stay, as mappings of their own; where one shows the very
+ * pages the new one is to show (same cache, file and file offset), the
+ * new one takes its view in place, so that a part of a mapping can be
+ * kept while the rest goes. NULL with errno set. See fc_map_fixed(3).
+ */
+FC_EXPORT void *fc_map_fixed(struct fc_cache *cache, void *addr, int fd,
+			     off_t offset, size_t length, int flags);
 /* Unmap a range returned by fc_map(). Returns 0 or -errno. */
 FC_EXPORT int fc_unmap(void *addr);
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * map.c - the API on mappings: fc_map(), fc_map_backend(), fc_unmap(),
- * fc_advise() and fc_mincore(); and fc_invalidate(), on a file.
+ * map.c - the API on mappings: fc_map(), fc_map_fixed(), fc_map_backend(),
+ * fc_unmap() and fc_advise(); and fc_invalidate(), on a file.
  *
  * A mapping of a file at offset O, length L is one view: a MAP_SHARED
  * mapping of the file's store region from O, registered MISSING over all
@@ -31,7 +31,6 @@
 #include "invalidate.h"
 #include "mapping.h"
 #include "maptab.h"
-#include "radix.h"
 #include "readahead.h"
 #include "store.h"
 #include "uffd.h"
@@ -212,34 +211,81 @@ static uint64_t mapping_need(const struct fc_cache *c, off_t offset,
 }
 
 static void *map_file(struct fc_cache *c, struct fc_mapping *m);
+static void *map_fixed(struct fc_cache *c, struct fc_mapping *m);
+
+/*
+ * A new mapping of @fd for fc_map and fc_map_fixed, with its file.
+ * NULL with *@err set.
+ */
+static struct fc_mapping *mapping_of_fd(struct fc_cache *c, int fd,
+					off_t offset, size_t length,
+					int flags, int *err)
+{
+	struct fc_mapping *m;
+	struct stat st;
+
+	*err = check_args(fd, offset, &length, flags, &st, c->sys_page);
+	if (*err)
+		return NULL;
+	m = mapping_new(c, offset, length);
+	*err = ENOMEM;
+	if (!m)
+		return NULL;
+	m->file = fc__file_get(c, fd, &st, mapping_need(c, offset, length),
+			       err);
+	if (!m->file) {
+		free(m);
+		return NULL;
+	}
+	return m;
+}
 
 void *fc_map(struct fc_cache *c, int fd, off_t offset, size_t length,
 	     int flags)
 {
 	struct fc_mapping *m;
-	struct stat st;
 	int err;
 
 	c = cache_or_default(c);
 	if (!c)
 		return NULL;
-	err = check_args(fd, offset, &length, flags, &st, c->sys_page);
-	if (err)
-		goto out;
-	m = mapping_new(c, offset, length);
-	err = ENOMEM;
-	if (!m)
-		goto out;
-	m->file = fc__file_get(c, fd, &st, mapping_need(c, offset, length),
-			       &err);
-	if (!m->file) {
-		free(m);
-		goto out;
+	m = mapping_of_fd(c, fd, offset, length, flags, &err);
+	if (!m) {
+		errno = err;
+		return NULL;
 	}
 	return map_file(c, m);
-out:
-	errno = err;
-	return NULL;
+}
+
+void *fc_map_fixed(struct fc_cache *c, void *addr, int fd, off_t offset,
+		   size_t length, int flags)
+{
+	struct fc_mapping *m;
+	int err;
+
+	c = cache_or_default(c);
+	if (!c)
+		return NULL;
+	if (!addr || (uintptr_t)addr % c->sys_page) {
+		errno = EINVAL;
+		return NULL;
+	}
+	m = mapping_of_fd(c, fd, offset, length, flags, &err);
+	if (m && (uintptr_t)addr + m->len < (uintptr_t)addr) {
+		pthread_mutex_lock(&c->lock);
+		fc__file_put(c, m->file);
+		pthread_mutex_unlock(&c->lock);
+		fc__files_reap(c);
+		free(m);
+		m = NULL;
+		err = EINVAL;
+	}
+	if (!m) {
+		errno = err;
+		return NULL;
+	}
+	m->base = addr;
+	return map_fixed(c, m);
 }
 
 void *fc_map_backend(struct fc_cache *c, const struct fc_backend_ops *ops,
@@ -325,6 +371,231 @@ put_file:
 	return NULL;
 }
 
+/* ---- fc_map_fixed ---- */
+
+/*
+ * Does @o show, where it overlaps @m, the pages @m is to show there, so
+ * that @m may adopt its view in place? The same cache and file object
+ * (so the same store region, and in copy mode copies of the same pages)
+ * and the same file offset at each address.
+ */
+static bool same_pages(const struct fc_mapping *o, const struct fc_mapping *m)
+{
+	return o->cache == m->cache && o->file == m->file &&
+	       o->offset - (uintptr_t)o->base == m->offset - (uintptr_t)m->base;
+}
+
+/* [@lo, @hi) of view bytes of @m (offsets) overlapped by @o. */
+static void overlap(const struct fc_mapping *o, const struct fc_mapping *m,
+		    uint64_t *lo, uint64_t *hi)
+{
+	uintptr_t a = (uintptr_t)m->base, b = a + m->len;
+	uintptr_t oa = (uintptr_t)o->base, ob = oa + o->len;
+
+	*lo = (oa > a ? oa : a) - a;
+	*hi = (ob < b ? ob : b) - a;
+}
+
+/*
+ * Map view bytes [@lo, @hi) of @m, over whatever is there, registered
+ * with its userfaultfd. Copy mode's anonymous view is registered before
+ * it is readable: a touch in between would fill a zero page that later
+ * faults never replace. 0 or -errno.
+ */
+static int map_part(struct fc_cache *c, struct fc_mapping *m, uint64_t lo,
+		    uint64_t hi)
+{
+	char *at = m->base + lo;
+	size_t len = hi - lo;
+	void *v;
+	int ret;
+
+	if (c->copy_mode)
+		v = mmap(at, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+			 MAP_FIXED | MAP_NORESERVE, -1, 0);
+	else
+		v = fc__store_map(c, m->file, at, m->offset + lo, len);
+	if (v == MAP_FAILED)
+		return -errno;
+	if (madvise(at, len, MADV_DONTFORK))
+		return -errno;
+	if (!c->huge_store && !c->chunked)	/* as map_view */
+		madvise(at, len, MADV_NOHUGEPAGE);
+	ret = fc__uffd_register(m->uffd, at, len);
+	if (ret)
+		return ret == -EINVAL ? -ENOMEM : ret;
+	if (c->copy_mode && mprotect(at, len, PROT_READ))
+		return -errno;
+	return 0;
+}
+
+/*
+ * Map the parts of @m no mapping in @old[0..@n) gave it (@adopted[i]:
+ * old[i]'s part was adopted). 0 or -errno.
+ */
+static int map_fresh(struct fc_cache *c, struct fc_mapping *m,
+		     struct fc_mapping **old, const bool *adopted, size_t n)
+{
+	uint64_t pos = 0, lo, hi;
+	size_t i;
+	int ret;
+
+	for (i = 0; i <= n; i++) {	/* @old is in address order */
+		if (i < n && !adopted[i])
+			continue;
+		if (i < n)
+			overlap(old[i], m, &lo, &hi);
+		else
+			lo = hi = m->len;
+		if (lo > pos) {
+			ret = map_part(c, m, pos, lo);
+			if (ret)
+				return ret;
+		}
+		pos = hi > pos ? hi : pos;
+	}
+	return 0;
+}
+
+/*
+ * The parts of the claimed @old[0..@n) (address order) outside @m: new
+ * mappings in place, in @add (at most two: only the first can start
+ * before @m, only the last end after it), each from @src[i].
+ */
+static int adopt_outside(struct fc_mapping *m, struct fc_mapping **old,
+			 size_t n, struct fc_mapping **add,
+			 struct fc_mapping **src, size_t *nadd)
+{
+	uintptr_t lo = (uintptr_t)m->base, hi = lo + m->len;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		uintptr_t a = (uintptr_t)old[i]->base, b = a + old[i]->len;
+
+		if (a < lo) {
+			src[*nadd] = old[i];
+			add[*nadd] = fc__mapping_adopt(old[i], a, lo);
+			if (!add[*nadd])
+				return -ENOMEM;
+			(*nadd)++;
+		}
+		if (b > hi) {
+			src[*nadd] = old[i];
+			add[*nadd] = fc__mapping_adopt(old[i], hi, b);
+			if (!add[*nadd])
+				return -ENOMEM;
+			(*nadd)++;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Finish fc_map_fixed: @m, with its file and base, replaces what is at
+ * its range. The mappings of the library there are claimed; the parts of
+ * them outside the range become mappings of their own, in place; where
+ * one shows the very pages @m is to show, @m adopts its view in place;
+ * the rest of the range gets a new view, once the replaced mappings'
+ * installs in flight are over (else one could land in the new view).
+ * A mapping of @m's file whose placeholder is still waiting to be
+ * unmapped (limbo, after fc_unmap) is waited for.
+ */
+static void *map_fixed(struct fc_cache *c, struct fc_mapping *m)
+{
+	uintptr_t lo = (uintptr_t)m->base, hi = lo + m->len;
+	struct fc_mapping **old = NULL, *add[3], *src[2];
+	size_t nold = 0, nadd = 0, i;
+	bool *adopted = NULL, have = false;
+	uint64_t a, b;
+	int err;
+
+	while ((err = fc__maptab_claim(lo, hi, &old, &nold)) == -EAGAIN)
+		usleep(100);
+	if (err)
+		goto put_file;
+	adopted = calloc(nold + 1, sizeof(*adopted));
+	err = -ENOMEM;
+	if (!adopted)
+		goto unclaim;
+	/* the first mapping showing the same pages gives m its uffd */
+	for (i = 0; i < nold; i++) {
+		if (!same_pages(old[i], m) || (have && old[i]->uffd != m->uffd))
+			continue;
+		if (!have) {
+			m->h = old[i]->h;
+			m->uffd = old[i]->uffd;
+			have = true;
+		}
+		adopted[i] = true;
+	}
+	err = adopt_outside(m, old, nold, add, src, &nadd);
+	if (err)
+		goto unclaim;
+	err = -ENOMEM;
+	if (c->copy_mode && fc__view_copies_alloc(m))
+		goto unclaim;
+	add[nadd] = m;
+	err = fc__maptab_swap(old, nold, add, nadd + 1);
+	if (err)
+		goto unclaim;
+	/*
+	 * Committed: the new mappings are in the table, and on the file's
+	 * list before the old ones leave it (a file without views is taken
+	 * for unmapped).
+	 */
+	for (i = 0; i < nadd; i++) {
+		fc__mapping_take_copies(add[i], src[i]);
+		fc__views_link(add[i], true);
+	}
+	for (i = 0; i < nold; i++)
+		if (adopted[i])
+			fc__mapping_take_copies(m, old[i]);
+	fc__views_link(m, true);
+	atomic_fetch_add(&c->nr_mappings, (long)nadd + 1);
+	for (i = 0; i < nold; i++) {
+		overlap(old[i], m, &a, &b);
+		a += (uintptr_t)m->base - (uintptr_t)old[i]->base;
+		b += (uintptr_t)m->base - (uintptr_t)old[i]->base;
+		if (adopted[i])
+			a = b;
+		fc__mapping_retire(old[i], a, b);
+	}
+	for (i = 0; i < nold; i++)
+		if (!adopted[i])
+			fc__mapping_quiesce(old[i]);
+	err = map_fresh(c, m, old, adopted, nold);
+	for (i = 0; i < nold; i++)
+		fc__mapping_put(old[i]);	/* the table's */
+	free(old);
+	free(adopted);
+	if (err) {
+		/* as mmap(MAP_FIXED) may, leave the range unmapped */
+		if (fc__maptab_unmapping(m->base) == m)
+			fc__mapping_unmap(m);
+		errno = -err;
+		return NULL;
+	}
+	if (c->copy_mode)
+		post_cmd(m, FC_CMD_POPULATE, m->offset, m->len);
+	return m->base;
+
+unclaim:
+	for (i = 0; i < nadd; i++)
+		fc__mapping_discard(add[i]);
+	fc__maptab_unclaim(old, nold);
+put_file:
+	free(old);
+	free(adopted);
+	pthread_mutex_lock(&c->lock);
+	fc__file_put(c, m->file);
+	pthread_mutex_unlock(&c->lock);
+	fc__files_reap(c);
+	free(m->copied);
+	free(m);
+	errno = -err;
+	return NULL;
+}
+
 static int post_cmd(struct fc_mapping *m, enum fc_cmd_kind kind, uint64_t off,
 		    size_t len)
 {
@@ -391,70 +662,6 @@ int fc_advise(void *addr, size_t length, int advice)
 out:
 	fc__mapping_put(m);
 	return ret;
-}
-
-/* System pages fc_mincore looks up per hold of cache->lock. */
-#define FC_MINCORE_BATCH 4096
-
-/*
- * vec[i] = 1 for each system page i of view bytes [lo, hi) of @m whose
- * cache page the cache holds (UPTODATE: in the store or held), else 0.
- * Context: no lock held; the caller holds a reference on @m.
- */
-static void mapping_cached(struct fc_mapping *m, uint64_t lo, uint64_t hi,
-			   unsigned char *vec)
-{
-	struct fc_cache *c = m->cache;
-	size_t sp = c->sys_page, ps = c->cfg.page_size;
-	uint64_t x = lo, stop, eof;
-
-	while (x < hi) {
-		struct fc_radix_cursor cur = { 0 };
-
-		stop = hi - x > FC_MINCORE_BATCH * sp ? x + FC_MINCORE_BATCH * sp
-						      : hi;
-		pthread_mutex_lock(&c->lock);
-		eof = fc__view_eof(m);
-		for (; x < stop; x += sp, vec++) {
-			struct fc_page *pg = NULL;
-
-			if (x < eof)
-				pg = fc__radix_lookup_near(&m->file->tree, &cur,
-							   (m->offset + x) / ps);
-			*vec = pg && pg->state == FC_PG_UPTODATE;
-		}
-		pthread_mutex_unlock(&c->lock);
-	}
-}
-
-int fc_mincore(void *addr, size_t length, unsigned char *vec)
-{
-	size_t sp = (size_t)sysconf(_SC_PAGESIZE);
-	uintptr_t a = (uintptr_t)addr, end;
-
-	if (a % sp)
-		return -EINVAL;
-	if (!length)
-		return 0;
-	if (length > UINTPTR_MAX - a - sp)
-		return -ENOMEM;
-	if (!vec)
-		return -EFAULT;
-	end = a + ((length + sp - 1) & ~(uintptr_t)(sp - 1));
-	while (a < end) {
-		struct fc_mapping *m = fc__mapping_lookup(a);
-		uintptr_t base, stop;
-
-		if (!m)
-			return -ENOMEM;
-		base = (uintptr_t)m->base;
-		stop = end < base + m->len ? end : base + m->len;
-		mapping_cached(m, a - base, stop - base, vec);
-		vec += (stop - a) / sp;
-		a = stop;
-		fc__mapping_put(m);
-	}
-	return 0;
 }
 
 int fc_invalidate(struct fc_cache *c, int fd, off_t offset, size_t length)

@@ -16,15 +16,27 @@
  * it out of the table, then unmaps the placeholder, so no address is
  * reused while a handler may still install or a fault look it up (see
  * view_close when no placeholder can be made).
+ * Between the two, the mapping is in the table's limbo list, where
+ * fc_map_fixed waits for it.
+ *
+ * fc_map_fixed replaces mappings in part or whole (map.c): the parts it
+ * keeps are adopted by new mappings in place (fc__mapping_adopt: the
+ * same view, never unmapped or mapped again, so a thread reading them
+ * meanwhile never faults), and the old mapping is retired
+ * (fc__mapping_retire): out of use, its range no longer its own.
  */
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "file.h"
 #include "mapping.h"
 #include "maptab.h"
+#include "readahead.h"
 #include "uffd.h"
 #include "view.h"
+
+#define WORD_BITS (8 * sizeof(unsigned long))
 
 /* Drop a reference; the last frees the address range and the file ref. */
 void fc__mapping_put(struct fc_mapping *m)
@@ -34,9 +46,14 @@ void fc__mapping_put(struct fc_mapping *m)
 	if (atomic_fetch_sub(&m->refs, 1) != 1)
 		return;
 	fc__maptab_remove(m);	/* before the range can be reused */
-	if (!m->range_gone)
+	if (!m->range_gone && !m->keep_range)
 		munmap(m->base, m->len);
-	/* no handler can copy into it any more: its copies are gone */
+	if (m->in_limbo)
+		fc__maptab_limbo_done(m);
+	/*
+	 * no handler can copy into it any more: its copies are gone (or
+	 * were moved to the mappings that adopted its range)
+	 */
 	if (m->copied)
 		fc__view_copied_clear(m, 0, m->len);
 	pthread_mutex_lock(&c->lock);
@@ -96,4 +113,118 @@ void fc__unmap_all(struct fc_cache *c)
 
 	while ((m = fc__maptab_unmapping_of(c)))
 		fc__mapping_unmap(m);
+}
+
+/* Wait until @m's only reference is the caller's: installs have ended. */
+void fc__mapping_quiesce(struct fc_mapping *m)
+{
+	while (atomic_load(&m->refs) > 1)
+		usleep(50);
+}
+
+/**
+ * fc__mapping_adopt - a new mapping of view bytes [@lo, @hi) (addresses)
+ * of @m, in place: the same file, file offsets, userfaultfd and handler,
+ * and @m's advice, over the view @m has there, which stays as it is.
+ * Not in the table yet; copy mode's copies move over with
+ * fc__mapping_take_copies once the caller commits.
+ * Return: the mapping (one reference), or NULL (no memory).
+ * Context: no lock held; @m claimed by the caller.
+ */
+struct fc_mapping *fc__mapping_adopt(struct fc_mapping *m, uintptr_t lo,
+				     uintptr_t hi)
+{
+	struct fc_cache *c = m->cache;
+	struct fc_mapping *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->cache = c;
+	r->file = m->file;
+	r->h = m->h;
+	r->uffd = m->uffd;
+	r->base = (char *)lo;
+	r->len = hi - lo;
+	r->offset = m->offset + (lo - (uintptr_t)m->base);
+	atomic_store(&r->refs, 1);
+	if (c->copy_mode && fc__view_copies_alloc(r)) {
+		free(r);
+		return NULL;
+	}
+	pthread_mutex_lock(&c->lock);
+	fc__ra_init(&r->ra, (unsigned)(c->cfg.readahead_max /
+				       c->cfg.page_size));
+	fc__ra_advise(&r->ra, m->ra.advice);
+	fc__file_take(c, m->file);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+/* Free @r, made by fc__mapping_adopt and never committed. */
+void fc__mapping_discard(struct fc_mapping *r)
+{
+	struct fc_cache *c = r->cache;
+
+	pthread_mutex_lock(&c->lock);
+	fc__file_put(c, r->file);
+	pthread_mutex_unlock(&c->lock);
+	fc__files_reap(c);
+	free(r->copied);
+	free(r);
+}
+
+/*
+ * Copy mode: the copies where @r's range overlaps @m's, which @r took in
+ * place, were counted in @m's bits; they are @r's now (the count of
+ * copies does not change). An install @m still had in flight may set a
+ * bit of @m's afterwards, which its last reference clears: that copy
+ * stays uncounted until it is zapped.
+ */
+void fc__mapping_take_copies(struct fc_mapping *r, struct fc_mapping *m)
+{
+	size_t sp = r->cache->sys_page;
+	uintptr_t lo = (uintptr_t)(r->base > m->base ? r->base : m->base);
+	uintptr_t rend = (uintptr_t)r->base + r->len;
+	uintptr_t mend = (uintptr_t)m->base + m->len;
+	uintptr_t hi = rend < mend ? rend : mend, x;
+
+	if (!r->copied || !m->copied)
+		return;
+	for (x = lo; x < hi; x += sp) {
+		size_t b = (x - (uintptr_t)m->base) / sp;
+		size_t i = (x - (uintptr_t)r->base) / sp;
+		unsigned long bit = 1ul << (b % WORD_BITS);
+
+		if (atomic_fetch_and(&m->copied[b / WORD_BITS], ~bit) & bit)
+			atomic_fetch_or(&r->copied[i / WORD_BITS],
+					1ul << (i % WORD_BITS));
+	}
+}
+
+/**
+ * fc__mapping_retire - take @m (claimed, and out of the table by
+ * fc__maptab_swap) out of use: fc_map_fixed gave its range to other
+ * mappings. It is dead (no install is planned for it any more) and off
+ * its file's list; its range is never unmapped for it. View bytes [@lo,
+ * @hi) (offsets in @m) that no mapping adopted are replaced at once by an
+ * inaccessible placeholder, which unregisters them, for a new view to go
+ * over once @m's installs in flight are done (fc__mapping_quiesce).
+ * Threads blocked in @m are woken: they fault again and find the
+ * mappings now there. The caller still holds the table's reference.
+ */
+void fc__mapping_retire(struct fc_mapping *m, uint64_t lo, uint64_t hi)
+{
+	struct fc_cache *c = m->cache;
+
+	pthread_mutex_lock(&c->lock);
+	m->dead = true;
+	pthread_mutex_unlock(&c->lock);
+	fc__views_link(m, false);
+	m->keep_range = true;
+	if (hi > lo)
+		mmap(m->base + lo, hi - lo, PROT_NONE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+		     -1, 0);
+	fc__uffd_wake(m->uffd, m->base, m->len);
+	atomic_fetch_sub(&c->nr_mappings, 1);
 }

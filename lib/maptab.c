@@ -21,13 +21,19 @@
 #include "util.h"
 #include "view.h"
 
-/* The table: maptab.lock in types.h's lock table. */
+/*
+ * The table: maptab.lock in types.h's lock table. The limbo list holds
+ * the mappings whose last reference took them out of the table but has
+ * not unmapped their range yet: fc_map_fixed must not put a view there
+ * until it has (fc__maptab_claim).
+ */
 static struct {
 	pthread_rwlock_t lock;
 	/* lock: maptab */
 	struct fc_mapping **v;	/* sorted by base; ranges never overlap */
 	size_t n, cap;
-} maptab = { PTHREAD_RWLOCK_INITIALIZER, NULL, 0, 0 };
+	struct fc_mapping *limbo;	/* ->limbo_next */
+} maptab = { PTHREAD_RWLOCK_INITIALIZER, NULL, 0, 0, NULL };
 
 /*
  * maptab.lock, taken and dropped. The debug build counts this thread's
@@ -233,7 +239,8 @@ void fc__mapping_clear_eof(struct fc_file *f, uint64_t old_size)
 
 /*
  * Take @m, marked unmapping, out of the table (if it is still there): its
- * last reference went, or its range was given back early.
+ * last reference went, or its range was given back early. Into limbo
+ * while its range is still to be unmapped by the caller.
  */
 void fc__maptab_remove(struct fc_mapping *m)
 {
@@ -242,6 +249,11 @@ void fc__maptab_remove(struct fc_mapping *m)
 	maptab_write();
 	if (find_locked((uintptr_t)m->base, &pos) == m)
 		table_remove_at(pos);
+	if (!m->range_gone && !m->keep_range && !m->in_limbo) {
+		m->in_limbo = true;
+		m->limbo_next = maptab.limbo;
+		maptab.limbo = m;
+	}
 	maptab_unlock();
 }
 
@@ -286,6 +298,126 @@ struct fc_mapping *fc__maptab_unmapping_of(const struct fc_cache *c)
 	return m;
 }
 
+/* @m's range is unmapped (its last reference): out of limbo. */
+void fc__maptab_limbo_done(struct fc_mapping *m)
+{
+	struct fc_mapping **pp;
+
+	maptab_write();
+	for (pp = &maptab.limbo; *pp; pp = &(*pp)->limbo_next) {
+		if (*pp == m) {
+			*pp = m->limbo_next;
+			break;
+		}
+	}
+	m->in_limbo = false;
+	maptab_unlock();
+}
+
+static bool overlaps(const struct fc_mapping *m, uintptr_t lo, uintptr_t hi)
+{
+	return (uintptr_t)m->base < hi && (uintptr_t)m->base + m->len > lo;
+}
+
+/**
+ * fc__maptab_claim - the live mappings overlapping [@lo, @hi), marked
+ * unmapping (no fc_unmap or other fc_map_fixed may begin them) for
+ * fc_map_fixed, in a malloc'ed array at *@out (*@n of them, base order).
+ * Return: 0; -EAGAIN when one of them is being unmapped, or a mapping in
+ * limbo overlaps the range (the caller waits and tries again: its
+ * placeholder is about to be unmapped); -ENOMEM.
+ */
+int fc__maptab_claim(uintptr_t lo, uintptr_t hi, struct fc_mapping ***out,
+		     size_t *n)
+{
+	struct fc_mapping *m, **v;
+	size_t i, j, k;
+
+	maptab_write();
+	for (m = maptab.limbo; m; m = m->limbo_next) {
+		if (overlaps(m, lo, hi)) {
+			maptab_unlock();
+			return -EAGAIN;
+		}
+	}
+	i = upper_bound(lo);
+	if (i && overlaps(maptab.v[i - 1], lo, hi))
+		i--;
+	for (j = i; j < maptab.n && (uintptr_t)maptab.v[j]->base < hi; j++) {
+		if (maptab.v[j]->unmapping) {
+			maptab_unlock();
+			return -EAGAIN;
+		}
+	}
+	v = malloc((j - i + 1) * sizeof(*v));
+	if (!v) {
+		maptab_unlock();
+		return -ENOMEM;
+	}
+	for (k = 0; i < j; i++, k++) {
+		v[k] = maptab.v[i];
+		v[k]->unmapping = true;
+	}
+	maptab_unlock();
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+/* Undo fc__maptab_claim (fc_map_fixed failed before changing anything). */
+void fc__maptab_unclaim(struct fc_mapping **v, size_t n)
+{
+	size_t i;
+
+	maptab_write();
+	for (i = 0; i < n; i++)
+		v[i]->unmapping = false;
+	maptab_unlock();
+}
+
+/**
+ * fc__maptab_swap - in one step, take the claimed mappings @old[0..@nold)
+ * out of the table and put @add[0..@nadd) in, so that a fault finds a
+ * mapping at every address that has one all along. The table's
+ * references move with them: the caller drops the old ones' and the new
+ * ones' references (1) become the table's.
+ * Return: 0, or -ENOMEM with the table unchanged.
+ */
+int fc__maptab_swap(struct fc_mapping **old, size_t nold,
+		    struct fc_mapping **add, size_t nadd)
+{
+	size_t i, pos, need;
+
+	maptab_write();
+	need = maptab.n - nold + nadd;
+	if (need > maptab.cap) {
+		size_t cap = maptab.cap ? 2 * maptab.cap : 64;
+		struct fc_mapping **v;
+
+		while (cap < need)
+			cap *= 2;
+		v = realloc(maptab.v, cap * sizeof(*v));
+		if (!v) {
+			maptab_unlock();
+			return -ENOMEM;
+		}
+		maptab.v = v;
+		maptab.cap = cap;
+	}
+	for (i = 0; i < nold; i++)
+		if (find_locked((uintptr_t)old[i]->base, &pos) == old[i])
+			table_remove_at(pos);
+	for (i = 0; i < nadd; i++) {
+		pos = upper_bound((uintptr_t)add[i]->base);
+		memmove(&maptab.v[pos + 1], &maptab.v[pos],
+			(maptab.n - pos) * sizeof(maptab.v[0]));
+		maptab.v[pos] = add[i];
+		maptab.n++;
+	}
+	maptab_unlock();
+	return 0;
+}
+
 /*
  * fork (cache.c's handlers, in the lock order of types.h): the table is
  * write-locked across the fork, so that the child does not inherit it
@@ -312,5 +444,6 @@ void fc__maptab_fork_child(void)
 {
 	maptab_note(-1);
 	maptab.n = 0;
+	maptab.limbo = NULL;
 	pthread_rwlock_init(&maptab.lock, NULL);
 }

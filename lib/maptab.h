@@ -4,12 +4,19 @@
 #define FC_MAPTAB_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "types.h"
 
 int fc__maptab_insert(struct fc_mapping *m);
 void fc__maptab_remove(struct fc_mapping *m);
+void fc__maptab_limbo_done(struct fc_mapping *m);
+int fc__maptab_claim(uintptr_t lo, uintptr_t hi, struct fc_mapping ***out,
+		     size_t *n);
+void fc__maptab_unclaim(struct fc_mapping **v, size_t n);
+int fc__maptab_swap(struct fc_mapping **old, size_t nold,
+		    struct fc_mapping **add, size_t nadd);
 struct fc_mapping *fc__maptab_unmapping(const void *addr);
 struct fc_mapping *fc__maptab_unmapping_of(const struct fc_cache *c);
 void fc__mapping_get(struct fc_mapping *m);
