@@ -55,6 +55,10 @@ scratch="$scratch $prefix"
 cmake --install build-plain --prefix "$prefix" >/dev/null
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig:$prefix/lib/x86_64-linux-gnu/pkgconfig"
 libdir=$(pkg-config --variable=libdir libfaultcache)
+# the preload library beside the library, finding it from there
+test -f "$prefix/share/man/man7/libfaultcache-preload.7"
+FC_PRELOAD_STATS=1 LD_PRELOAD="$libdir/libfaultcache-preload.so" /bin/true 2>&1 |
+	grep -q '^faultcache: '
 cc -Wall -Werror -o "$prefix/pc_consumer" tests/consumer/main.c \
 	$(pkg-config --cflags --libs libfaultcache) -Wl,-rpath,"$libdir"
 "$prefix/pc_consumer"
