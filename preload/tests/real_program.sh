@@ -14,6 +14,11 @@
 #           git rev-list --objects and git fsck on a repository made with fast-import (pack
 #           windows at non-zero offsets: core.packedGitWindowSize)
 #   numpy   np.load(mmap_mode='r') and mmap.mmap reductions
+#   fio     fio --ioengine=mmap, rw=read and rw=randread (fixed randseed),
+#           verifying (crc32c) every block of a file written by fio
+#           without the preload: fio itself checks each byte it reads
+#           through the map; the runs must report the same work and no
+#           error
 # Missing packages are installed (apt-get, no recommended packages);
 # the test skips (77) only when they cannot be, and says which.
 set -eu
@@ -195,6 +200,59 @@ with open(sys.argv[1] + '/b.bin', 'rb') as f:
     m.close()
 EOF
 	run numpy "$py" q.py data
+	;;
+fio)
+	need fio
+	# 8 MiB in 4 KiB blocks, each with a crc32c header naming its offset,
+	# written without the preload (fio maps O_RDWR for writes)
+	fio --name=write --filename=data/f --size=8m --bs=4k --rw=write \
+		--ioengine=psync --verify=crc32c --do_verify=0 \
+		--output-format=terse > /dev/null
+	for rw in read randread; do
+		# --thread: the job runs in the process that prints the
+		# statistics line (fio's forked jobs do not leave through
+		# exit handlers). fio maps the file PROT_READ, MAP_SHARED
+		# and reads every block once (random map on), verifying it;
+		# --verify_fatal makes a bad block an exit status.
+		set -- fio --thread --name="$rw" --filename=data/f --size=8m \
+			--bs=4k --rw="$rw" --randseed=26 --ioengine=mmap \
+			--verify=crc32c --verify_fatal=1 --verify_state_save=0 \
+			--output-format=json
+		"$@" > "$rw.ref.json"
+		LD_PRELOAD="$lib" FC_PRELOAD_PATHS="$dir/data/*" \
+			FC_PRELOAD_STATS=1 "$@" > "$rw.json" 2> "$rw.err" || {
+			rc=$?
+			cat "$rw.err"
+			echo "FAIL: fio $rw exited with $rc under the preload"
+			exit 1
+		}
+		# timings differ; the work done and the errors must not
+		for j in "$rw.ref.json" "$rw.json"; do
+			"$py" -c '
+import json, sys
+j = json.load(open(sys.argv[1]))["jobs"][0]
+r = j["read"]
+print(j["jobname"], "error", j["error"], "io_bytes", r["io_bytes"],
+      "total_ios", r["total_ios"], "short_ios", r["short_ios"],
+      "drop_ios", r["drop_ios"])' "$j" > "$j.sum"
+		done
+		if ! cmp -s "$rw.ref.json.sum" "$rw.json.sum" ||
+		   ! grep -q "error 0 io_bytes 8388608 total_ios 2048 " \
+			"$rw.json.sum"; then
+			echo "FAIL: fio $rw: as it is:" $(cat "$rw.ref.json.sum")
+			echo "FAIL: fio $rw: under the preload:" $(cat "$rw.json.sum")
+			exit 1
+		fi
+		stats=$(grep '^faultcache:' "$rw.err" | tail -n 1)
+		echo "fio $rw:" $(cat "$rw.json.sum") "; $stats"
+		f=$(echo "$stats" | sed -n 's/.* faults=\([0-9]*\) .*/\1/p')
+		b=$(echo "$stats" | sed -n 's/.* bytes_read=\([0-9]*\) .*/\1/p')
+		if [ -z "$f" ] || [ "$f" -eq 0 ] || [ "$b" -eq 0 ]; then
+			cat "$rw.err"
+			echo "FAIL: fio $rw: the cache served nothing"
+			exit 1
+		fi
+	done
 	;;
 *)
 	echo "real_program.sh: no program $prog"
