@@ -19,6 +19,8 @@
 #           without the preload: fio itself checks each byte it reads
 #           through the map; the runs must report the same work and no
 #           error
+#   ag      ag (silversearcher-ag) searching a text file of some MiB
+#           (PROT_READ, MAP_PRIVATE, MADV_SEQUENTIAL)
 # Missing packages are installed (apt-get, no recommended packages);
 # the test skips (77) only when they cannot be, and says which.
 set -eu
@@ -253,6 +255,24 @@ print(j["jobname"], "error", j["error"], "io_bytes", r["io_bytes"],
 			exit 1
 		fi
 	done
+	;;
+ag)
+	need silversearcher-ag
+	# 120000 lines of random words, about 6 MiB
+	"$py" - <<'EOF'
+import random
+r = random.Random(26)
+words = [''.join(r.choice('abcdefghijklmnopqrstuvwxyz') for _ in range(r.randint(2, 9))) for _ in range(5000)]
+with open('data/t.txt', 'w') as f:
+    for i in range(120000):
+        f.write(' '.join(r.choice(words) for _ in range(8)) + '\n')
+EOF
+	# one file named: ag maps it whole and searches it in one thread
+	run ag_lines ag --nocolor --numbers --column 'abc[a-z]*' data/t.txt
+	run ag_count ag --nocolor -c -w -i 'q[a-z]{3}' data/t.txt
+	run ag_only ag --nocolor -o 'x[aeiou]z' data/t.txt
+	run ag_context ag --nocolor -A 1 -B 1 'qqq|zzz' data/t.txt
+	run ag_invert ag --nocolor -v 'e' data/t.txt
 	;;
 *)
 	echo "real_program.sh: no program $prog"
