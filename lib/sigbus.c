@@ -35,6 +35,9 @@
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/common_interface_defs.h>
+#endif
 
 #include "faultcache.h"
 #include "inline.h"
@@ -72,6 +75,17 @@ static int resolve(const siginfo_t *si)
 
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
 	ours = fc__inline_fault((uint64_t)(uintptr_t)si->si_addr);
+#ifdef __SANITIZE_ADDRESS__
+	/*
+	 * A pending asynchronous cancel acts inside the call below and
+	 * unwinds the signal frame and the faulting code's frames without
+	 * ASan seeing it: their redzones would stay poisoned, and the
+	 * thread's exit, writing there, would be reported. Unpoisoned first,
+	 * as ASan asks before any jump that does not return.
+	 */
+	if (cs == PTHREAD_CANCEL_ENABLE)
+		__asan_handle_no_return();
+#endif
 	pthread_setcancelstate(cs, NULL);
 	errno = saved;
 	return ours;
