@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <liburing.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -19,10 +21,22 @@ static struct {
 } tw;
 
 static _Atomic(tw_write_fn) write_hook;
+static _Atomic(tw_ioctl_fn) ioctl_hook;
+static _Atomic(tw_munmap_fn) munmap_hook;
 
 void tw_write_hook(tw_write_fn hook)
 {
 	atomic_store(&write_hook, hook);
+}
+
+void tw_ioctl_hook(tw_ioctl_fn hook)
+{
+	atomic_store(&ioctl_hook, hook);
+}
+
+void tw_munmap_hook(tw_munmap_fn hook)
+{
+	atomic_store(&munmap_hook, hook);
 }
 
 void tw_arm(unsigned kinds, long nth, int err)
@@ -73,6 +87,8 @@ int __real_io_uring_queue_init_params(unsigned n, struct io_uring *r,
 				      struct io_uring_params *p);
 int __real_io_uring_submit(struct io_uring *r);
 ssize_t __real_write(int fd, const void *buf, size_t n);
+int __real_ioctl(int fd, unsigned long req, ...);
+int __real_munmap(void *addr, size_t len);
 
 void *__wrap_malloc(size_t n);
 void *__wrap_calloc(size_t n, size_t m);
@@ -87,6 +103,8 @@ int __wrap_io_uring_queue_init_params(unsigned n, struct io_uring *r,
 				      struct io_uring_params *p);
 int __wrap_io_uring_submit(struct io_uring *r);
 ssize_t __wrap_write(int fd, const void *buf, size_t n);
+int __wrap_ioctl(int fd, unsigned long req, ...);
+int __wrap_munmap(void *addr, size_t len);
 
 void *__wrap_malloc(size_t n)
 {
@@ -194,4 +212,37 @@ ssize_t __wrap_write(int fd, const void *buf, size_t n)
 		return -1;
 	}
 	return __real_write(fd, buf, n);
+}
+
+/*
+ * Every ioctl the library makes passes one argument: a pointer, or an int
+ * (taken as a pointer, from the same register, by the x86-64 and aarch64
+ * calling conventions).
+ */
+int __wrap_ioctl(int fd, unsigned long req, ...)
+{
+	tw_ioctl_fn hook = atomic_load(&ioctl_hook);
+	va_list ap;
+	void *arg;
+	int ret, e;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	ret = __real_ioctl(fd, req, arg);
+	if (hook) {
+		e = errno;
+		hook(fd, req, arg, ret);
+		errno = e;
+	}
+	return ret;
+}
+
+int __wrap_munmap(void *addr, size_t len)
+{
+	tw_munmap_fn hook = atomic_load(&munmap_hook);
+
+	if (hook)
+		hook(addr, len);
+	return __real_munmap(addr, len);
 }

@@ -5,9 +5,10 @@
  * A test linked with fc_add_test(... WRAP) has every call that the
  * library's objects (and the test's own) make to malloc, calloc, realloc,
  * mmap, eventfd, memfd_create, pthread_create, io_uring_queue_init and
- * io_uring_queue_init_params, io_uring_submit and write go through
- * __wrap_NAME (ld --wrap), which counts them and can make one fail as it
- * would for want of memory or descriptors. The C library's own internal
+ * io_uring_queue_init_params, io_uring_submit, write, ioctl and munmap go
+ * through __wrap_NAME (ld --wrap), which counts them and can make one
+ * fail as it would for want of memory or descriptors (the last three:
+ * hooks, below). The C library's own internal
  * calls and those of shared libraries are not wrapped.
  *
  * Calls are counted only while armed (tw_arm); the Nth counted call of the
@@ -49,5 +50,20 @@ bool tw_failed(void);
  */
 typedef int (*tw_write_fn)(int fd);
 void tw_write_hook(tw_write_fn hook);
+
+/*
+ * @hook is called by __wrap_ioctl after each ioctl, on every thread, with
+ * its descriptor, request, argument and result (errno as the ioctl left
+ * it, and kept). NULL: none.
+ */
+typedef void (*tw_ioctl_fn)(int fd, unsigned long req, void *arg, int ret);
+void tw_ioctl_hook(tw_ioctl_fn hook);
+
+/*
+ * @hook is called by __wrap_munmap before each munmap, on every thread,
+ * with its range (it may stop the thread there). NULL: none.
+ */
+typedef void (*tw_munmap_fn)(void *addr, size_t len);
+void tw_munmap_hook(tw_munmap_fn hook);
 
 #endif
