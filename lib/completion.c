@@ -262,7 +262,12 @@ static bool io_split(struct fc_handler *h, struct fc_io *io,
  * there, and it may have grown back meanwhile (truncated, then written
  * again): the pages from the one the read stopped in are stale, dropped
  * when the read ends, and read again by the next fault on them (those
- * past a shrink seen were marked so already).
+ * past a shrink seen were marked so already). The store takes the pages
+ * before the first stale one only (io->store_len cut there): a stale
+ * page put in the store, or copied into a view, would be mapped, and its
+ * waiters woken, with its zeros until io_done drops it. Its waiters
+ * instead fault again when it is dropped, and get the bytes the file has
+ * then, or SIGBUS past its end.
  * Return: FC_IO_DONE or FC_IO_FAILED. Context: cache->lock held.
  */
 static enum fc_io_outcome io_eof(struct fc_io *io)
@@ -273,10 +278,13 @@ static enum fc_io_outcome io_eof(struct fc_io *io)
 	fc__assert_held(&f->cache->lock);
 	if ((uint64_t)f->size >= io->index * ps + io->len)
 		return FC_IO_FAILED;
-	for (i = io->index + io->done / ps; i < io->index + io->nr; i++) {
-		struct fc_page *pg = fc__radix_lookup(&f->tree, i);
+	for (i = 0; i < io->nr; i++) {
+		struct fc_page *pg = fc__radix_lookup(&f->tree, io->index + i);
 
-		pg->stale = 1;
+		if (i >= io->done / ps)
+			pg->stale = 1;
+		if (pg->stale && io->store_len > i * ps)
+			io->store_len = i * ps;
 	}
 	return FC_IO_DONE;
 }

@@ -394,7 +394,8 @@ struct fc_io {
 	uint8_t buf_class;	/* its size is 1 << buf_class */
 	uint8_t buf_fresh;	/* its pages were never touched */
 	uint8_t nomem;		/* no staging could be had: fails -ENOMEM */
-	uint64_t store_len;	/* bytes of staging the store takes */
+	uint64_t store_len;	/* bytes of staging the store takes (none
+				   from a stale page on: io_eof) */
 	uint64_t marker;	/* page that had the readahead marker, or ~0;
 				   immutable */
 	void *held;		/* its bytes, kept by fc__io_store; taken
