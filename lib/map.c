@@ -497,8 +497,8 @@ static int adopt_outside(struct fc_mapping *m, struct fc_mapping **old,
  * one shows the very pages @m is to show, @m adopts its view in place;
  * the rest of the range gets a new view, once the replaced mappings'
  * installs in flight are over (else one could land in the new view).
- * A mapping of @m's file whose placeholder is still waiting to be
- * unmapped (limbo, after fc_unmap) is waited for.
+ * A mapping there being unmapped (after fc_unmap, until its last
+ * reference unmaps its placeholder) is waited for.
  */
 static void *map_fixed(struct fc_cache *c, struct fc_mapping *m)
 {

@@ -13,11 +13,11 @@
  * inline fault taken before the placeholder went in finds it there,
  * however late its handler runs, and is retried (were it passed on, the
  * thread would take SIGBUS for someone else's). The last reference takes
- * it out of the table, then unmaps the placeholder, so no address is
- * reused while a handler may still install or a fault look it up (see
- * view_close when no placeholder can be made).
- * Between the two, the mapping is in the table's limbo list, where
- * fc_map_fixed waits for it.
+ * it out of the table and unmaps the placeholder in one step under the
+ * table lock (fc__maptab_remove_unmap): no address is reused while a
+ * handler may still install or a fault look it up, and a fault handled
+ * later finds nothing mapped there, and is retried (see view_close when
+ * no placeholder can be made).
  *
  * fc_map_fixed replaces mappings in part or whole (map.c): the parts it
  * keeps are adopted by new mappings in place (fc__mapping_adopt: the
@@ -45,11 +45,7 @@ void fc__mapping_put(struct fc_mapping *m)
 
 	if (atomic_fetch_sub(&m->refs, 1) != 1)
 		return;
-	fc__maptab_remove(m);	/* before the range can be reused */
-	if (!m->range_gone && !m->keep_range)
-		munmap(m->base, m->len);
-	if (m->in_limbo)
-		fc__maptab_limbo_done(m);
+	fc__maptab_remove_unmap(m);
 	/*
 	 * no handler can copy into it any more: its copies are gone (or
 	 * were moved to the mappings that adopted its range)
@@ -82,9 +78,7 @@ static void view_close(struct fc_mapping *m)
 		return;
 	if (!mprotect(m->base, m->len, PROT_NONE))
 		return;
-	munmap(m->base, m->len);
-	m->range_gone = true;
-	fc__maptab_remove(m);	/* the range may be reused at once */
+	fc__maptab_remove_unmap(m);	/* the range may be reused at once */
 }
 
 /* Tear down @m (marked unmapping by the caller) and drop the table's ref. */

@@ -8,7 +8,9 @@
  * while any reference keeps its range reserved, a fault there is known
  * for one of ours, and retried (it meets the placeholder: SIGSEGV, as
  * documented) rather than passed on as someone else's SIGBUS, however
- * late its inline handler runs.
+ * late its inline handler runs. The range then leaves the table and the
+ * address space in one step under the table lock: a fault handled after
+ * that finds nothing mapped, and is retried too (SIGSEGV).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -22,18 +24,16 @@
 #include "view.h"
 
 /*
- * The table: maptab.lock in types.h's lock table. The limbo list holds
- * the mappings whose last reference took them out of the table but has
- * not unmapped their range yet: fc_map_fixed must not put a view there
- * until it has (fc__maptab_claim).
+ * The table: maptab.lock in types.h's lock table. A mapping's range
+ * leaves it and the address space in one step (fc__maptab_remove_unmap):
+ * under the lock, a range is either listed or not ours.
  */
 static struct {
 	pthread_rwlock_t lock;
 	/* lock: maptab */
 	struct fc_mapping **v;	/* sorted by base; ranges never overlap */
 	size_t n, cap;
-	struct fc_mapping *limbo;	/* ->limbo_next */
-} maptab = { PTHREAD_RWLOCK_INITIALIZER, NULL, 0, 0, NULL };
+} maptab = { PTHREAD_RWLOCK_INITIALIZER, NULL, 0, 0 };
 
 /*
  * maptab.lock, taken and dropped. The debug build counts this thread's
@@ -207,9 +207,11 @@ struct fc_mapping *fc__mapping_lookup_inline(uint64_t addr, bool *gone)
 	} else {
 		m = NULL;
 	}
-	maptab_unlock();
+	/* under the lock: a range leaves the table and the address space
+	 * together (fc__maptab_remove_unmap) */
 	if (!found)
 		*gone = nothing_mapped(addr);
+	maptab_unlock();
 	return m;
 }
 
@@ -237,22 +239,30 @@ void fc__mapping_clear_eof(struct fc_file *f, uint64_t old_size)
 	maptab_unlock();
 }
 
-/*
- * Take @m, marked unmapping, out of the table (if it is still there): its
- * last reference went, or its range was given back early. Into limbo
- * while its range is still to be unmapped by the caller.
+/**
+ * fc__maptab_remove_unmap - take @m, marked unmapping, out of the table
+ * (if it is still there) and give its range back (unless that was done
+ * already, m->range_gone, or fc_map_fixed took it over, m->keep_range),
+ * in one step under the table lock. A lookup of an address in it (an
+ * inline fault whose handler runs late) then finds either the mapping,
+ * unmapping, or nothing mapped there at all: never the placeholder
+ * without its entry, which would pass the fault on as someone else's
+ * SIGBUS. And no fc_map or fc_map_fixed can be given the range while
+ * the entry is listed, nor map over it before it is unmapped.
+ * Context: its last reference went, or fc_unmap could make no
+ * placeholder; no locks held.
  */
-void fc__maptab_remove(struct fc_mapping *m)
+void fc__maptab_remove_unmap(struct fc_mapping *m)
 {
 	size_t pos;
 
+	maptab_assert_not_held();
 	maptab_write();
 	if (find_locked((uintptr_t)m->base, &pos) == m)
 		table_remove_at(pos);
-	if (!m->range_gone && !m->keep_range && !m->in_limbo) {
-		m->in_limbo = true;
-		m->limbo_next = maptab.limbo;
-		maptab.limbo = m;
+	if (!m->range_gone && !m->keep_range) {
+		munmap(m->base, m->len);
+		m->range_gone = true;
 	}
 	maptab_unlock();
 }
@@ -298,22 +308,6 @@ struct fc_mapping *fc__maptab_unmapping_of(const struct fc_cache *c)
 	return m;
 }
 
-/* @m's range is unmapped (its last reference): out of limbo. */
-void fc__maptab_limbo_done(struct fc_mapping *m)
-{
-	struct fc_mapping **pp;
-
-	maptab_write();
-	for (pp = &maptab.limbo; *pp; pp = &(*pp)->limbo_next) {
-		if (*pp == m) {
-			*pp = m->limbo_next;
-			break;
-		}
-	}
-	m->in_limbo = false;
-	maptab_unlock();
-}
-
 static bool overlaps(const struct fc_mapping *m, uintptr_t lo, uintptr_t hi)
 {
 	return (uintptr_t)m->base < hi && (uintptr_t)m->base + m->len > lo;
@@ -323,23 +317,17 @@ static bool overlaps(const struct fc_mapping *m, uintptr_t lo, uintptr_t hi)
  * fc__maptab_claim - the live mappings overlapping [@lo, @hi), marked
  * unmapping (no fc_unmap or other fc_map_fixed may begin them) for
  * fc_map_fixed, in a malloc'ed array at *@out (*@n of them, base order).
- * Return: 0; -EAGAIN when one of them is being unmapped, or a mapping in
- * limbo overlaps the range (the caller waits and tries again: its
- * placeholder is about to be unmapped); -ENOMEM.
+ * Return: 0; -EAGAIN when one of them is being unmapped (the caller
+ * waits and tries again: its placeholder is about to be unmapped, with
+ * its entry: fc__maptab_remove_unmap); -ENOMEM.
  */
 int fc__maptab_claim(uintptr_t lo, uintptr_t hi, struct fc_mapping ***out,
 		     size_t *n)
 {
-	struct fc_mapping *m, **v;
+	struct fc_mapping **v;
 	size_t i, j, k;
 
 	maptab_write();
-	for (m = maptab.limbo; m; m = m->limbo_next) {
-		if (overlaps(m, lo, hi)) {
-			maptab_unlock();
-			return -EAGAIN;
-		}
-	}
 	i = upper_bound(lo);
 	if (i && overlaps(maptab.v[i - 1], lo, hi))
 		i--;
@@ -444,6 +432,5 @@ void fc__maptab_fork_child(void)
 {
 	maptab_note(-1);
 	maptab.n = 0;
-	maptab.limbo = NULL;
 	pthread_rwlock_init(&maptab.lock, NULL);
 }

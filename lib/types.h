@@ -33,14 +33,14 @@
  *
  *   maptab.lock        rwlock, one per process (maptab.c): the table of
  *                      mappings by address (those being unmapped stay
- *                      until their last reference goes), the limbo list
- *                      (mappings out of the table whose range is not yet
- *                      unmapped), and mapping->unmapping. Readers look a fault's mapping
+ *                      until their last reference goes, which unmaps
+ *                      their range under it), and mapping->unmapping.
+ *                      Readers look a fault's mapping
  *                      up (handlers, inline faults, fc_advise) and clear
  *                      EOF markers (fc__mapping_clear_eof, which madvises
  *                      under it); writers are fc_map, fc_map_fixed,
  *                      fc_unmap, fc_cache_destroy, and a mapping's last
- *                      reference (it leaves the limbo list).
+ *                      reference.
  *   cache->lock        mutex, adaptive (spins a little before it sleeps),
  *                      one per cache: the page index, the page entries and
  *                      their states, the LRU and shadows, waiters, the
@@ -440,14 +440,11 @@ struct fc_mapping {
 	/* lock: maptab */
 	bool unmapping;		/* fc_unmap or fc_map_fixed has begun */
 	/*
-	 * fc_unmap gave the range back at once (neither a placeholder nor
-	 * PROT_NONE could be had): the last reference leaves it alone.
-	 * Written by fc_unmap before it drops the table's reference.
+	 * The range was given back (fc__maptab_remove_unmap): by fc_unmap
+	 * at once when neither a placeholder nor PROT_NONE could be had
+	 * (the last reference then leaves it alone), or by the last one.
 	 */
 	bool range_gone;
-	bool in_limbo;		/* out of the table, its range not yet
-				   unmapped (maptab.c, limbo) */
-	struct fc_mapping *limbo_next;
 	/*
 	 * fc_map_fixed took its range over (mapping.c, fc__mapping_retire):
 	 * the last reference does not unmap it. Set before the table's

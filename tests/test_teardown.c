@@ -12,15 +12,19 @@
  * stress); a command whose wake-up write fails is still run, once
  * (fc_advise says 0); fc_unmap whose PROT_NONE placeholder cannot be
  * mapped still leaves the range faulting with SIGSEGV, never serving the
- * store's bytes or looping.
+ * store's bytes or looping; an inline fault whose handler runs while the
+ * mapping's last reference goes (held inside its munmap) gets SIGSEGV.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -390,6 +394,127 @@ static void unmap_placeholder_fails(void **state)
 	th_fx_free(f);
 }
 
+/* ---- an inline fault handled while the last reference goes ---- */
+
+static struct {
+	unsigned char *p;
+	atomic_int armed, tid, in_handler, go, looking, done, sig;
+	sigjmp_buf jb;
+} lp;
+
+/*
+ * The application's handler, installed over the library's: it passes the
+ * first inline fault on (fc_handle_sigbus) only once the mapping's last
+ * reference is going (lp.go): a thread preempted that long between its
+ * fault and its handler.
+ */
+static void lp_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	if (sig == SIGBUS && !lp.in_handler) {
+		lp.tid = gettid();
+		lp.in_handler = 1;
+		while (!lp.go)
+			usleep(1000);
+		lp.looking = 1;
+		if (fc_handle_sigbus(si)) {
+			lp.done = 1;
+			return;	/* retried: meets what is there now */
+		}
+		lp.done = 1;
+	} else if (sig == SIGBUS && fc_handle_sigbus(si)) {
+		return;
+	}
+	lp.sig = sig;
+	siglongjmp(lp.jb, 1);
+}
+
+static void *lp_toucher(void *arg)
+{
+	if (!sigsetjmp(lp.jb, 1))
+		(void)*(volatile const unsigned char *)arg;
+	return NULL;
+}
+
+/* Is thread @tid asleep in a futex (a lock) now? */
+static bool in_futex(int tid)
+{
+	char path[64], buf[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	return atol(buf) == SYS_futex;
+}
+
+/*
+ * The munmap of the view's range by its last reference: the faulting
+ * thread's handler runs now, and this munmap waits until it is done, or
+ * blocked on a lock (the library's: the range leaves the table and the
+ * address space in one step, so its lookup waits for both).
+ */
+static void lp_munmap(void *addr, size_t len)
+{
+	(void)len;
+	if (addr != lp.p || !atomic_exchange(&lp.armed, 0))
+		return;
+	lp.go = 1;
+	while (!lp.done && !(lp.looking && in_futex(lp.tid)))
+		usleep(1000);
+}
+
+/*
+ * A fault taken before fc_unmap whose inline handler runs while the last
+ * reference takes the mapping out of the table and unmaps its range:
+ * SIGSEGV, as after munmap, never passed on as someone else's SIGBUS
+ * (with the default disposition before the library's, that would end the
+ * process at the next inline fault).
+ */
+static void fault_at_last_put(void **state)
+{
+	struct th_fx *f = th_fx_file(SIZE, 15);
+	struct sigaction sa, old_bus, old_segv;
+	struct fc_config cfg;
+	struct fc_cache *c;
+	pthread_t t;
+
+	(void)state;
+	th_config_init(&cfg);
+	cfg.flags = (cfg.flags & ~FC_CONFIG_COPY) | FC_CONFIG_INLINE;
+	c = fc_cache_create(&cfg);
+	assert_non_null(c);
+	memset(&lp, 0, sizeof(lp));
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = lp_handler;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigaction(SIGBUS, &sa, &old_bus);
+	sigaction(SIGSEGV, &sa, &old_segv);
+	lp.p = fc_map(c, f->fd, 0, 0, 0);
+	assert_non_null(lp.p);
+	lp.armed = 1;
+	tw_munmap_hook(lp_munmap);
+	pthread_create(&t, NULL, lp_toucher, lp.p + 5 * PG);
+	while (!lp.in_handler)
+		usleep(1000);
+	assert_int_equal(fc_unmap(lp.p), 0);
+	pthread_join(t, NULL);
+	tw_munmap_hook(NULL);
+	sigaction(SIGBUS, &old_bus, NULL);
+	sigaction(SIGSEGV, &old_segv, NULL);
+	assert_int_equal(lp.armed, 0);	/* the hook ran */
+	assert_int_equal(lp.sig, SIGSEGV);
+	fc_cache_destroy(c);
+	th_fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -397,6 +522,7 @@ int main(void)
 		cmocka_unit_test(destroy_races_completions),
 		cmocka_unit_test(post_wakeup_fails),
 		cmocka_unit_test(unmap_placeholder_fails),
+		cmocka_unit_test(fault_at_last_put),
 	};
 
 	th_require_uffd();
