@@ -176,10 +176,24 @@ static struct io_uring_cqe *poller_wait(struct fc_cache *c,
 
 /* test hook: lock: none, atomic */
 static atomic_uint inject_polled_us, inject_slept_us;
+static atomic_bool inject_exact;
 
 /* Test hook: polled reads take @polled_us longer, slept ones @slept_us. */
 void fc__poll_inject_delay(unsigned polled_us, unsigned slept_us)
 {
+	atomic_store(&inject_exact, false);
+	atomic_store(&inject_polled_us, polled_us);
+	atomic_store(&inject_slept_us, slept_us);
+}
+
+/*
+ * Test hook: polled reads are measured as @polled_us exactly, slept ones
+ * as @slept_us, whatever they took (0, 0: measured again), so that a
+ * test of the choice does not depend on the machine's load.
+ */
+void fc__poll_inject_time(unsigned polled_us, unsigned slept_us)
+{
+	atomic_store(&inject_exact, polled_us || slept_us);
 	atomic_store(&inject_polled_us, polled_us);
 	atomic_store(&inject_slept_us, slept_us);
 }
@@ -189,9 +203,13 @@ static void poll_note(atomic_ullong *avg, uint64_t since, atomic_uint *delay)
 	unsigned us = atomic_load_explicit(delay, memory_order_relaxed);
 	uint64_t ns, a;
 
-	if (us)
-		usleep(us);
-	ns = fc__now_ns() - since;
+	if (atomic_load_explicit(&inject_exact, memory_order_relaxed)) {
+		ns = (uint64_t)us * 1000;
+	} else {
+		if (us)
+			usleep(us);
+		ns = fc__now_ns() - since;
+	}
 	a = atomic_load_explicit(avg, memory_order_relaxed);
 	/*
 	 * A read whose thread lost its CPU for a while says little about

@@ -14,5 +14,6 @@ ssize_t fc__read_polled(struct fc_file *f, int fd, void *dst, size_t len,
 /* test hooks */
 void fc__poll_inject_submit_failure(int count);
 void fc__poll_inject_delay(unsigned polled_us, unsigned slept_us);
+void fc__poll_inject_time(unsigned polled_us, unsigned slept_us);
 
 #endif

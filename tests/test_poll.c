@@ -442,20 +442,24 @@ static void chooses_again(void **state)
  * CPU does) while sleep was chosen, then slept reads 2 ms slower: the
  * polled mean, left high by the stall and measured on one read in 16
  * only, must come down at its first fast reads, so most reads are polled
- * for again within a few of those. A mean that fell by 1/8 per read
- * chose the slower way for about 260 reads after each such stall (a
- * loaded CI run: 1500 of 2048 polled in chooses_poll).
+ * for again within a few of those (about 440 of 512). A mean that fell by
+ * 1/8 per read chose the slower way for about 260 reads after each such
+ * stall (a loaded CI run: 1500 of 2048 polled in chooses_poll): about 230
+ * of 512. The reads are measured as the times given, not as they took:
+ * on a loaded machine a preempted polled read takes more than the 2 ms
+ * between the ways, and a few in a row would move the choice.
  */
 static void chooses_again_after_stall(void **state)
 {
 	struct th_fx *f = disk_file(4 * MB, 27);
 	unsigned long polled;
 	unsigned char *p;
-	struct fc_cache *c = choosing(f, &p, 20000, 2000);
+	struct fc_cache *c = choosing(f, &p, 0, 0);
 
 	(void)state;
+	fc__poll_inject_time(20100, 100);
 	touch_range(p, f, 0, 64, 28);
-	fc__poll_inject_delay(0, 2000);
+	fc__poll_inject_time(100, 2100);
 	polled = atomic_load(&c->nr_polled);
 	touch_range(p, f, 64, 512, 29);
 	polled = atomic_load(&c->nr_polled) - polled;
