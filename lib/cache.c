@@ -409,8 +409,8 @@ static void fork_child(void)
 	atomic_store(&default_cache, NULL);
 	default_tried = false;
 	default_err = 0;
-	pthread_mutex_init(&caches_lock, NULL);
-	pthread_mutex_init(&default_lock, NULL);
+	fc__fork_child_mutex(&caches_lock);
+	fc__fork_child_mutex(&default_lock);
 }
 
 /*

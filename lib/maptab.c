@@ -432,5 +432,14 @@ void fc__maptab_fork_child(void)
 {
 	maptab_note(-1);
 	maptab.n = 0;
+#ifdef __SANITIZE_THREAD__
+	/*
+	 * TSan's books keep the lock write-locked across a new init, and a
+	 * child's first lookup was reported: the unlock tells TSan. glibc
+	 * takes it for a reader's unlock (the writer's id is the parent
+	 * thread's), which touches only the lock made anew below.
+	 */
+	pthread_rwlock_unlock(&maptab.lock);
+#endif
 	pthread_rwlock_init(&maptab.lock, NULL);
 }

@@ -42,6 +42,7 @@
 #include "faultcache.h"
 #include "inline.h"
 #include "sigbus.h"
+#include "util.h"
 
 static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool installed;		/* lock: install */
@@ -262,5 +263,5 @@ void fc__sigbus_fork_parent(void)
 /* The handler stays installed in the child, as every disposition does. */
 void fc__sigbus_fork_child(void)
 {
-	pthread_mutex_init(&install_lock, NULL);
+	fc__fork_child_mutex(&install_lock);
 }

@@ -6,6 +6,7 @@
 #ifndef FC_UTIL_H
 #define FC_UTIL_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -104,5 +105,19 @@ static inline bool fc__debug_sample(void)
 #define fc__assert_held(m) ((void)sizeof(m))
 #define fc__assert_not_held(m) ((void)sizeof(m))
 #endif
+
+/*
+ * In the child of a fork: make anew mutex @m, which the forking thread
+ * took in a prepare handler. Under TSan it is unlocked first: TSan's
+ * books keep a lock held across a new init, and reported the child's
+ * next use of it (a normal mutex's unlock does not look at its owner).
+ */
+static inline void fc__fork_child_mutex(pthread_mutex_t *m)
+{
+#ifdef __SANITIZE_THREAD__
+	pthread_mutex_unlock(m);
+#endif
+	pthread_mutex_init(m, NULL);
+}
 
 #endif

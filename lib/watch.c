@@ -26,6 +26,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include "util.h"
 #include "watch.h"
 
 struct fc_watch {
@@ -299,5 +300,5 @@ void fc__watch_fork_child(void)
 	w.v = NULL;
 	w.n = w.cap = 0;
 	w.users_list = NULL;
-	pthread_mutex_init(&watch_lock, NULL);
+	fc__fork_child_mutex(&watch_lock);
 }
