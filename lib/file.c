@@ -515,7 +515,7 @@ static size_t files_changed(struct fc_cache *c, struct fc_file **v,
 void fc__files_notified(struct fc_cache *c)
 {
 	struct fc_file *v[64];
-	size_t n, i;
+	size_t n;
 
 	fc__assert_not_held(&c->lock);
 	fc__watch_drain();
@@ -523,14 +523,27 @@ void fc__files_notified(struct fc_cache *c)
 		pthread_mutex_lock(&c->lock);
 		n = files_changed(c, v, 64);
 		pthread_mutex_unlock(&c->lock);
-		for (i = 0; i < n; i++)
-			fc__file_revalidate(c, v[i]);
-		pthread_mutex_lock(&c->lock);
-		for (i = 0; i < n; i++)
-			fc__file_put(c, v[i]);
-		pthread_mutex_unlock(&c->lock);
-		fc__files_reap(c);
+		fc__files_revalidate_put(c, v, n);
 	} while (n == 64);
+}
+
+/*
+ * Look at the @n files of @v again (fc__file_revalidate), then drop the
+ * references the caller took on them, and reap the files left unused.
+ * Context: cache->lock NOT held.
+ */
+void fc__files_revalidate_put(struct fc_cache *c, struct fc_file **v,
+			      size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		fc__file_revalidate(c, v[i]);
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < n; i++)
+		fc__file_put(c, v[i]);
+	pthread_mutex_unlock(&c->lock);
+	fc__files_reap(c);
 }
 
 /* Drop every cached page of @f. Context: cache->lock held, no reads. */

@@ -19,6 +19,8 @@ void fc__file_put(struct fc_cache *c, struct fc_file *f);
 void fc__files_reap(struct fc_cache *c);
 void fc__file_revalidate(struct fc_cache *c, struct fc_file *f);
 void fc__file_revalidate_locked(struct fc_cache *c, struct fc_file *f);
+void fc__files_revalidate_put(struct fc_cache *c, struct fc_file **v,
+			      size_t n);
 void fc__file_size_lock(struct fc_file *f);
 void fc__file_size_unlock(struct fc_file *f);
 void fc__files_notified(struct fc_cache *c);

@@ -143,13 +143,7 @@ int fc__file_invalidate(struct fc_cache *c, const struct stat *st,
 		if (nap < 1000)
 			nap *= 2;
 	}
-	for (i = 0; i < n; i++)
-		fc__file_revalidate(c, v[i]);
-	pthread_mutex_lock(&c->lock);
-	for (i = 0; i < n; i++)
-		fc__file_put(c, v[i]);
-	pthread_mutex_unlock(&c->lock);
-	fc__files_reap(c);
+	fc__files_revalidate_put(c, v, n);
 	free(v);
 	return 0;
 }
