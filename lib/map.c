@@ -272,11 +272,7 @@ void *fc_map_fixed(struct fc_cache *c, void *addr, int fd, off_t offset,
 	}
 	m = mapping_of_fd(c, fd, offset, length, flags, &err);
 	if (m && (uintptr_t)addr + m->len < (uintptr_t)addr) {
-		pthread_mutex_lock(&c->lock);
-		fc__file_put(c, m->file);
-		pthread_mutex_unlock(&c->lock);
-		fc__files_reap(c);
-		free(m);
+		fc__mapping_discard(m);
 		m = NULL;
 		err = EINVAL;
 	}
@@ -586,12 +582,7 @@ unclaim:
 put_file:
 	free(old);
 	free(adopted);
-	pthread_mutex_lock(&c->lock);
-	fc__file_put(c, m->file);
-	pthread_mutex_unlock(&c->lock);
-	fc__files_reap(c);
-	free(m->copied);
-	free(m);
+	fc__mapping_discard(m);
 	errno = -err;
 	return NULL;
 }

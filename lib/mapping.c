@@ -41,8 +41,6 @@
 /* Drop a reference; the last frees the address range and the file ref. */
 void fc__mapping_put(struct fc_mapping *m)
 {
-	struct fc_cache *c = m->cache;
-
 	if (atomic_fetch_sub(&m->refs, 1) != 1)
 		return;
 	fc__maptab_remove_unmap(m);
@@ -52,12 +50,7 @@ void fc__mapping_put(struct fc_mapping *m)
 	 */
 	if (m->copied)
 		fc__view_copied_clear(m, 0, m->len);
-	pthread_mutex_lock(&c->lock);
-	fc__file_put(c, m->file);
-	pthread_mutex_unlock(&c->lock);
-	fc__files_reap(c);
-	free(m->copied);
-	free(m);
+	fc__mapping_discard(m);
 }
 
 /*
@@ -154,7 +147,11 @@ struct fc_mapping *fc__mapping_adopt(struct fc_mapping *m, uintptr_t lo,
 	return r;
 }
 
-/* Free @r, made by fc__mapping_adopt and never committed. */
+/*
+ * Free @r and put its file: a mapping out of every table and view (its
+ * last reference gone, or made by fc__mapping_adopt or fc_map and never
+ * committed).
+ */
 void fc__mapping_discard(struct fc_mapping *r)
 {
 	struct fc_cache *c = r->cache;
