@@ -318,6 +318,26 @@ void *fcp_map_over(void *addr, size_t len, int prot, int flags, int fd,
 /* ---- munmap ---- */
 
 /*
+ * The next routed piece of [@pos, @hi): [*@a, *@b) of mapping *@i, the
+ * kernel's memory before it being [@pos, *@a). Without one, false and
+ * *@a = *@b = @hi. Context: op_lock held.
+ */
+static bool next_piece(uintptr_t pos, uintptr_t hi, size_t *i, uintptr_t *a,
+		       uintptr_t *b)
+{
+	struct fcp_map *e;
+
+	if (!fcp_tab_find(pos, hi, i)) {
+		*a = *b = hi;
+		return false;
+	}
+	e = fcp_tab_at(*i);
+	*a = e->base > pos ? e->base : pos;
+	*b = e->base + e->len < hi ? e->base + e->len : hi;
+	return true;
+}
+
+/*
  * munmap(@lo, @hi - @lo) of a range holding routed mappings: each routed
  * part split off and unmapped (the range free when this returns), the
  * rest unmapped by the kernel. Context: op_lock held.
@@ -328,11 +348,9 @@ int fcp_munmap(uintptr_t lo, uintptr_t hi)
 	size_t i;
 	int ret = 0;
 
-	while (pos < hi && fcp_tab_find(pos, hi, &i)) {
+	while (pos < hi && next_piece(pos, hi, &i, &a, &b)) {
 		struct fcp_map *e = fcp_tab_at(i);
 
-		a = e->base > pos ? e->base : pos;
-		b = e->base + e->len < hi ? e->base + e->len : hi;
 		if (a > pos && fcp_raw_munmap((void *)pos, a - pos))
 			ret = -1;
 		if (!split(a, b)) {
@@ -563,14 +581,7 @@ int fcp_madvise(uintptr_t lo, uintptr_t hi, int advice)
 	size_t i;
 
 	while (pos < hi) {
-		if (!fcp_tab_find(pos, hi, &i)) {
-			a = b = hi;
-		} else {
-			struct fcp_map *e = fcp_tab_at(i);
-
-			a = e->base > pos ? e->base : pos;
-			b = e->base + e->len < hi ? e->base + e->len : hi;
-		}
+		next_piece(pos, hi, &i, &a, &b);
 		if (a > pos && fcp_raw_madvise((void *)pos, a - pos, advice) &&
 		    (!err || errno == ENOMEM))
 			err = errno;
@@ -600,11 +611,9 @@ int fcp_mprotect(uintptr_t lo, uintptr_t hi, int prot)
 	size_t i;
 	int ret = 0;
 
-	while (pos < hi && fcp_tab_find(pos, hi, &i)) {
+	while (pos < hi && next_piece(pos, hi, &i, &a, &b)) {
 		struct fcp_map *e = fcp_tab_at(i);
 
-		a = e->base > pos ? e->base : pos;
-		b = e->base + e->len < hi ? e->base + e->len : hi;
 		if (a > pos && fcp_raw_mprotect((void *)pos, a - pos, prot))
 			return -1;
 		if ((prot & PROT_WRITE) && e->flags == MAP_SHARED &&
@@ -648,14 +657,7 @@ int fcp_mincore(uintptr_t lo, uintptr_t hi, unsigned char *vec)
 	int r;
 
 	while (pos < hi) {
-		if (!fcp_tab_find(pos, hi, &i)) {
-			a = b = hi;
-		} else {
-			struct fcp_map *e = fcp_tab_at(i);
-
-			a = e->base > pos ? e->base : pos;
-			b = e->base + e->len < hi ? e->base + e->len : hi;
-		}
+		next_piece(pos, hi, &i, &a, &b);
 		if (a > pos &&
 		    fcp_raw_mincore((void *)pos, a - pos,
 				    vec + (pos - lo) / fcp_page))
