@@ -276,17 +276,10 @@ FCP_EXPORT int open(const char *path, int flags, ...)
 		      flags);
 }
 
+/* the same kernel call as open and openat (O_LARGEFILE is implied on
+ * 64-bit): the same bodies */
 FCP_EXPORT int open64(const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = mode_arg(flags, ap);
-	va_end(ap);
-	return opened((int)syscall(SYS_openat, AT_FDCWD, path, flags, mode),
-		      flags);
-}
+	__attribute__((alias("open")));
 
 FCP_EXPORT int openat(int dir, const char *path, int flags, ...)
 {
@@ -300,15 +293,7 @@ FCP_EXPORT int openat(int dir, const char *path, int flags, ...)
 }
 
 FCP_EXPORT int openat64(int dir, const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = mode_arg(flags, ap);
-	va_end(ap);
-	return opened((int)syscall(SYS_openat, dir, path, flags, mode), flags);
-}
+	__attribute__((alias("openat")));
 
 FCP_EXPORT int creat(const char *path, mode_t mode)
 {
