@@ -10,6 +10,10 @@
 #           database grows under its map: mremap, munmap and map again)
 #   lmdb    mdb_stat -a and mdb_dump -a of a database written here (map
 #           longer than the file)
+#   lmdb_writer
+#           readers (python3-lmdb, mdb_dump) under the preload while a
+#           writer process commits transactions: every read transaction
+#           is one whole, fresh snapshot (lmdb_writer.py says how)
 #   git     git cat-file --batch-all-objects --batch-check, git log -p,
 #           git rev-list --objects and git fsck on a repository made with fast-import (pack
 #           windows at non-zero offsets: core.packedGitWindowSize)
@@ -27,6 +31,7 @@ set -eu
 lib=$1
 prog=$2
 py=/usr/bin/python3	# Debian's, with Debian's numpy and lmdb
+here=$(cd "$(dirname "$0")" && pwd)
 
 need() {	# Debian packages
 	missing=""
@@ -142,6 +147,15 @@ EOF
 	run mdb_stat mdb_stat -a -e -f -r data
 	run mdb_dump mdb_dump -a data
 	run mdb_dump_s mdb_dump -s side data
+	;;
+lmdb_writer)
+	need lmdb-utils python3-lmdb
+	# other processes' writes are seen through leases (files.c)
+	if [ "$(cat /proc/sys/fs/leases-enable 2>/dev/null)" != 1 ]; then
+		echo "SKIP: file leases are off (/proc/sys/fs/leases-enable)"
+		exit 77
+	fi
+	"$py" "$here/lmdb_writer.py" "$lib" "$dir/data"
 	;;
 git)
 	need git
