@@ -25,6 +25,7 @@ missing() {
 	system) [ "${FC_TEST_SYSTEM:-}" != 1 ] ;;
 	thp) [ ! -e /sys/kernel/mm/transparent_hugepage/shmem_enabled ] ;;
 	abidiff) ! command -v abidiff > /dev/null ;;
+	lease) [ "$(cat /proc/sys/fs/leases-enable 2>/dev/null || echo 0)" != 1 ] ;;
 	# every userfaultfd feature the library can use is in 6.6
 	# (UFFD_FEATURE_POISON); root may use it; io_uring_disabled=2
 	# refuses io_uring even to root
