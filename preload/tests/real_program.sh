@@ -73,8 +73,9 @@ run() {
 	prepare
 	LD_PRELOAD="$lib" FC_PRELOAD_PATHS="$dir/data/*" FC_PRELOAD_STATS=1 \
 		"$@" > "$name.out" 2> "$name.err" || {
+		rc=$?
 		cat "$name.err"
-		echo "FAIL: $name exited with $? under the preload"
+		echo "FAIL: $name exited with $rc under the preload"
 		exit 1
 	}
 	if ! cmp -s "$name.ref" "$name.out"; then
