@@ -43,9 +43,11 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "chunk.h"
 #include "collapse.h"
@@ -185,10 +187,14 @@ static void *collapse_main(void *arg)
 {
 	struct fc_cache *c = arg;
 	struct fc_collapse *q = c->collapse;
-	struct sched_param sp = { 0 };
 
-	/* only CPU time nobody else wants (best effort) */
-	pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+	/*
+	 * Low priority, as khugepaged (nice 19), not SCHED_IDLE: this thread
+	 * takes cache->lock and holds references to files, and an idle-class
+	 * thread on a busy CPU can wait seconds for its turn while faults wait
+	 * for the lock and a backend's release() waits for the reference.
+	 */
+	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
 	pthread_mutex_lock(&c->lock);
 	while (!q->stop) {
 		if (q->head == q->tail || unsupported(c)) {

@@ -458,20 +458,49 @@ int th_count_fds_of(const char *link)
 	return n;
 }
 
-/* Is thread @tid one of io_uring's workers (iou-wrk-N, iou-sqp-N)? */
-static bool io_worker(const char *tid)
+/* The name (comm) of thread @tid of this process, "" when it is gone. */
+static void thread_name(const char *tid, char *name, size_t size)
 {
-	char path[300], name[32] = "";
+	char path[300];
 	FILE *f;
 
+	name[0] = 0;
 	snprintf(path, sizeof(path), "/proc/self/task/%s/comm", tid);
 	f = fopen(path, "re");
 	if (!f)
-		return false;
-	if (!fgets(name, sizeof(name), f))
+		return;
+	if (!fgets(name, (int)size, f))
 		name[0] = 0;
 	fclose(f);
+	name[strcspn(name, "\n")] = 0;
+}
+
+/* Is thread @tid one of io_uring's workers (iou-wrk-N, iou-sqp-N)? */
+static bool io_worker(const char *tid)
+{
+	char name[32];
+
+	thread_name(tid, name, sizeof(name));
 	return !strncmp(name, "iou-", 4);
+}
+
+pid_t th_thread_named(const char *comm)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	char name[32];
+	pid_t tid = -1;
+
+	while (d && tid < 0 && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		thread_name(e->d_name, name, sizeof(name));
+		if (!strcmp(name, comm))
+			tid = (pid_t)atoi(e->d_name);
+	}
+	if (d)
+		closedir(d);
+	return tid;
 }
 
 int th_count_threads(void)

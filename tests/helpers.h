@@ -119,6 +119,8 @@ int th_count_fds_of(const char *link);
  * ones after some seconds, the last with that thread).
  */
 int th_count_threads(void);
+/* The id of a thread of this process named @comm, or -1. */
+pid_t th_thread_named(const char *comm);
 
 /* xorshift PRNG for reproducible random offsets. */
 static inline uint64_t th_rand(uint64_t *s)

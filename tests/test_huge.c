@@ -14,10 +14,12 @@
  * value but "deny" (then nothing is collapsed, said).
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <faultcache.h>
@@ -136,6 +138,24 @@ static void check_all(const unsigned char *p, const unsigned char *ref,
 }
 
 /*
+ * fc-collapse (which has collapsed by now, so its priority is set) is low
+ * priority but not SCHED_IDLE: it takes cache->lock and holds file
+ * references, and an idle-class thread on a busy CPU waits for seconds,
+ * with faults waiting for the lock and a backend's release() for the
+ * reference (test_backend failed so under load).
+ */
+static void collapser_not_idle_class(void)
+{
+	pid_t tid = th_thread_named("fc-collapse");
+
+	assert_true(tid > 0);
+	assert_int_equal(sched_getscheduler(tid), SCHED_OTHER);
+	errno = 0;
+	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)tid), 19);
+	assert_int_equal(errno, 0);
+}
+
+/*
  * A file read whole is collapsed page by page, and a fresh view of it maps
  * the huge folios with PMDs, every byte the file's.
  */
@@ -166,6 +186,7 @@ static void collapsed_and_pmd_mapped(void **state)
 		goto out;
 	}
 	n = wait_collapsed(c);
+	collapser_not_idle_class();
 	print_message("%lu of %zu pages collapsed, %lu failed (last: %s)\n",
 		      (unsigned long)n, size / PS,
 		      (unsigned long)c->nr_collapse_failed,
