@@ -321,12 +321,21 @@ void fc__plan_hit(struct fc_handler *h, struct plan *p,
 		fc__plan_around(p, m, pg->index, addr, t0);
 		return;
 	}
-	/* dropped (store full, or not in it after all): the retry reads it */
+	/*
+	 * Dropped (store full, or not in it after all): the retry reads it,
+	 * never a loop on a page the store lacks. A pinned page (being
+	 * collapsed or installed) cannot go now: marked stale, it goes with
+	 * its last pin, and the faults on it come back until then.
+	 */
 	if (pg->held)
 		fc__page_store_held(c, pg);
 	else if (!fc__store_holds(c, m->file,
-				  m->offset + (addr - (uintptr_t)m->base)))
-		fc__page_drop(c, pg);	/* never loop on a page it lacks */
+				  m->offset + (addr - (uintptr_t)m->base))) {
+		if (pg->pins)
+			pg->stale = 1;
+		else
+			fc__page_drop(c, pg);
+	}
 	if (m->uffd != c->inline_uffd)	/* not an inline fault: wake it */
 		fc__plan_wake(p, m, addr, t0);
 }

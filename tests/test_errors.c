@@ -19,6 +19,8 @@
 #include "helpers.h"
 #include "io.h"
 #include "mapping.h"
+#include "radix.h"
+#include "reclaim.h"
 #include "maptab.h"
 #include "store.h"
 #include "uffd.h"
@@ -195,6 +197,69 @@ static void lost_store_page_is_read_again(void **state)
 	th_fx_free(f);
 }
 
+static void *toucher(void *arg)
+{
+	unsigned char v;
+
+	if (th_touch(arg, &v) || v != g.ref[(unsigned char *)arg - g.p])
+		atomic_fetch_add(&g.bad, 1);
+	return NULL;
+}
+
+/*
+ * The same loss while the page is pinned, as fc-collapse pins a chunk
+ * while it collapses it (found with MADV_REMOVE on a view during
+ * collapse): the fault must not drop a pinned page, whose pinner finds it
+ * again to unpin it (collapse dereferenced NULL). It is marked stale,
+ * dropped with its last pin, and then read again.
+ */
+static void lost_pinned_page_waits_for_its_pin(void **state)
+{
+	struct th_fx *f = setup();
+	struct fc_mapping *m;
+	struct fc_page *pg;
+	struct fc_stats st;
+	uint64_t faults;
+	pthread_t t;
+
+	(void)state;
+	if (!th_zero_copy(f->c)) {
+		th_fx_free(f);
+		skip();
+	}
+	assert_int_equal(fc_advise(g.p, SIZE, FC_ADVICE_RANDOM), 0);
+	assert_int_equal(th_touch(g.p + 300 * 4096, NULL), 0);
+	th_pages_read_settled(f->c);
+	m = fc__mapping_lookup((uintptr_t)g.p);
+	assert_non_null(m);
+	pthread_mutex_lock(&f->c->lock);
+	pg = fc__radix_lookup(&m->file->tree, 300);
+	assert_non_null(pg);
+	pg->pins++;				/* what collapse's pin_range does */
+	fc__store_punch(f->c, m->file, 300, 1);
+	pthread_mutex_unlock(&f->c->lock);
+	fc_cache_stats(f->c, &st);
+	faults = st.faults;
+	g.bad = 0;
+	pthread_create(&t, NULL, toucher, g.p + 300 * 4096);
+	do {		/* the toucher has faulted on the pinned page */
+		usleep(1000);
+		fc_cache_stats(f->c, &st);
+	} while (st.faults < faults + 2);
+	pthread_mutex_lock(&f->c->lock);	/* collapse's unpin_range */
+	pg = fc__radix_lookup(&m->file->tree, 300);
+	assert_non_null(pg);
+	assert_true(pg->pins && pg->stale);
+	if (--pg->pins == 0 && pg->stale)
+		fc__page_drop(f->c, pg);
+	pthread_mutex_unlock(&f->c->lock);
+	fc__mapping_put(m);
+	pthread_join(t, NULL);
+	assert_int_equal(g.bad, 0);
+	assert_memory_equal(g.p, g.ref, SIZE);
+	th_fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -203,6 +268,7 @@ int main(void)
 		cmocka_unit_test(persistent_without_poison),
 		cmocka_unit_test(readahead_failure_is_silent),
 		cmocka_unit_test(lost_store_page_is_read_again),
+		cmocka_unit_test(lost_pinned_page_waits_for_its_pin),
 	};
 
 	th_require_uffd();
