@@ -43,8 +43,12 @@ void fc__plan_put(struct plan *p, struct fc_mapping *m)
 						 : realloc(p->puts, cap * sizeof(*v));
 
 		if (!v) {
-			if (atomic_load(&m->refs) > 1)
-				atomic_fetch_sub(&m->refs, 1);
+			int r = atomic_load(&m->refs);
+
+			/* one step: two threads must not both see 2 and drop */
+			while (r > 1 &&
+			       !atomic_compare_exchange_weak(&m->refs, &r, r - 1))
+				;
 			return;
 		}
 		p->puts = v;
