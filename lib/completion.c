@@ -217,7 +217,7 @@ static bool io_split(struct fc_handler *h, struct fc_io *io,
 {
 	struct fc_cache *c = h->cache;
 	struct fc_file *f = io->file;
-	struct fc_io *one[FC_MAX_IO_BYTES / 4096];
+	struct fc_io **one = c->split;	/* FC_MAX_IO_BYTES / 4096 */
 	struct fc_waiter *w, *next;
 	uint64_t i;
 

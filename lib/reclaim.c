@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "chunk.h"
+#include "io.h"
 #include "lru.h"
 #include "radix.h"
 #include "reclaim.h"
@@ -32,7 +33,10 @@ int fc__reclaim_init(struct fc_cache *c)
 
 	c->nr_slots = c->cfg.cache_bytes / c->cfg.page_size;
 	c->pages = calloc(c->nr_slots, sizeof(*c->pages));
-	if (!c->pages)
+	c->sampled = calloc(FC_SAMPLE_MAX, sizeof(*c->sampled));
+	c->pagemap_buf = calloc(FC_PAGEMAP_BATCH, sizeof(*c->pagemap_buf));
+	c->split = calloc(FC_MAX_IO_BYTES / 4096, sizeof(*c->split));
+	if (!c->pages || !c->sampled || !c->pagemap_buf || !c->split)
 		return -ENOMEM;
 	pthread_mutex_lock(&c->lock);	/* no other thread yet: for the rule */
 	for (i = c->nr_slots; i-- > 0;)
@@ -49,6 +53,9 @@ int fc__reclaim_init(struct fc_cache *c)
 void fc__reclaim_destroy(struct fc_cache *c)
 {
 	free(c->pages);
+	free(c->sampled);
+	free(c->pagemap_buf);
+	free(c->split);
 	fc__shadows_destroy(&c->shadows);
 }
 
@@ -163,7 +170,7 @@ static void zap_runs(struct fc_cache *c, struct fc_page **v, size_t n,
 }
 
 struct sampling {
-	struct fc_page *v[FC_SAMPLE_MAX];
+	struct fc_page **v;	/* cache->sampled: FC_SAMPLE_MAX */
 	size_t n;
 	bool copy;
 };
@@ -212,6 +219,7 @@ void fc__cache_age(struct fc_cache *c)
 	fc__assert_held(&c->lock);
 	if (c->file_pages <= c->nr_working)	/* it all fits: no eviction */
 		return;
+	s.v = c->sampled;
 	s.n = 0;
 	s.copy = c->copy_mode;
 	if (!fc__lru_age(&c->lru, (uint32_t)(c->nr_working / 2), FC_SAMPLE_MAX,

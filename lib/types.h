@@ -570,6 +570,14 @@ struct fc_cache {
 				   reference on it is held */
 	struct fc_watch_user watch_user; /* told of its events (watch.c) */
 	int pagemap_fd;		/* /proc/self/pagemap (sampling); -1 if none */
+	/*
+	 * lock: cache. Scratch space of work done under the lock, off the
+	 * stack: an inline fault does that work in a SIGBUS handler on the
+	 * faulting thread's own stack (see on_sigbus in sigbus.c).
+	 */
+	struct fc_page **sampled;	/* fc__cache_age: FC_SAMPLE_MAX */
+	uint64_t *pagemap_buf;		/* view_present: FC_PAGEMAP_BATCH */
+	struct fc_io **split;		/* io_split: FC_MAX_IO_BYTES / 4096 */
 	/* lock: cache */
 	uint64_t next_file_id;
 	/* immutable */

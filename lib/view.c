@@ -155,7 +155,7 @@ static void view_present(struct fc_mapping *m, int pmfd, uint64_t index,
 			 uint64_t nr, bool *present)
 {
 	size_t ps = m->cache->cfg.page_size, sp = m->cache->sys_page;
-	uint64_t ent[512], lo, hi, pos;
+	uint64_t *ent = m->cache->pagemap_buf, lo, hi, pos;
 
 	if (!view_span(m, index * ps, nr * ps, &lo, &hi))
 		return;
@@ -164,8 +164,8 @@ static void view_present(struct fc_mapping *m, int pmfd, uint64_t index,
 		uint64_t va = (uintptr_t)m->base + pos;
 		ssize_t got;
 
-		if (n > 512)
-			n = 512;
+		if (n > FC_PAGEMAP_BATCH)
+			n = FC_PAGEMAP_BATCH;
 		got = pread(pmfd, ent, n * sizeof(ent[0]),
 			    (off_t)(va / sp * sizeof(ent[0])));
 		if (got <= 0)

@@ -13,6 +13,8 @@
 #include "types.h"
 #include "util.h"
 
+#define FC_PAGEMAP_BATCH 512	/* pagemap entries read per pread */
+
 static inline uint64_t fc__view_first_page(const struct fc_mapping *m,
 					   size_t ps)
 {
