@@ -101,7 +101,16 @@ void fc__store_destroy(struct fc_cache *c)
 		close(c->store_uffd);
 }
 
-/* Allocate a store region: first fit among freed ones, else bump. */
+/*
+ * The store's address space: regions below next_region, and the holes
+ * freed regions left (c->extents, sorted by start, none adjacent to
+ * another or ending at next_region: a freed region is merged with its
+ * neighbours, and a hole reaching next_region lowers it). So a process
+ * that maps files of ever-changing sizes reuses the space for good, where
+ * holes kept apart would each be too small for the next larger file.
+ */
+
+/* Allocate a store region: first fit among the holes, else bump. */
 static int region_alloc(struct fc_cache *c, size_t len, uint64_t *out)
 {
 	uint64_t need = (len + FC_REGION_ALIGN - 1) & ~(FC_REGION_ALIGN - 1);
@@ -115,11 +124,14 @@ static int region_alloc(struct fc_cache *c, size_t len, uint64_t *out)
 		*out = e->start;
 		e->start += need;
 		e->len -= need;
-		if (!e->len)
-			c->extents[i] = c->extents[--c->nr_extents];
+		if (!e->len) {
+			memmove(e, e + 1,
+				(c->nr_extents - i - 1) * sizeof(*e));
+			c->nr_extents--;
+		}
 		return 0;
 	}
-	if (c->next_region + need > FC_MEMFD_SIZE)
+	if (need > FC_MEMFD_SIZE - c->next_region)
 		return -ENOMEM;
 	*out = c->next_region;
 	c->next_region += need;
@@ -127,16 +139,42 @@ static int region_alloc(struct fc_cache *c, size_t len, uint64_t *out)
 }
 
 /*
- * Give @f's region back (its pages are punched already).
+ * Give @f's region back (its pages are punched already), merged with the
+ * holes beside it.
  * Context: cache->lock held.
  */
 void fc__store_region_free(struct fc_cache *c, const struct fc_file *f)
 {
-	uint64_t start = f->region, len = f->region_len;
-	uint64_t n = (len + FC_REGION_ALIGN - 1) & ~(FC_REGION_ALIGN - 1);
+	uint64_t start = f->region;
+	uint64_t len = (f->region_len + FC_REGION_ALIGN - 1) &
+		       ~(FC_REGION_ALIGN - 1);
 	struct fc_extent *e;
+	size_t i;
 
 	fc__assert_held(&c->lock);
+	if (!len)
+		return;
+	for (i = 0; i < c->nr_extents && c->extents[i].start < start; i++)
+		;
+	/* the hole before: grows by this one */
+	if (i && c->extents[i - 1].start + c->extents[i - 1].len == start) {
+		start = c->extents[--i].start;
+		len += c->extents[i].len;
+		memmove(&c->extents[i], &c->extents[i + 1],
+			(c->nr_extents - i - 1) * sizeof(*e));
+		c->nr_extents--;
+	}
+	/* the hole after: taken in */
+	if (i < c->nr_extents && start + len == c->extents[i].start) {
+		len += c->extents[i].len;
+		memmove(&c->extents[i], &c->extents[i + 1],
+			(c->nr_extents - i - 1) * sizeof(*e));
+		c->nr_extents--;
+	}
+	if (start + len == c->next_region) {	/* the top: given back */
+		c->next_region = start;
+		return;
+	}
 	if (c->nr_extents == c->cap_extents) {
 		size_t cap = c->cap_extents ? 2 * c->cap_extents : 16;
 
@@ -146,8 +184,11 @@ void fc__store_region_free(struct fc_cache *c, const struct fc_file *f)
 		c->extents = e;
 		c->cap_extents = cap;
 	}
-	c->extents[c->nr_extents].start = start;
-	c->extents[c->nr_extents++].len = n;
+	memmove(&c->extents[i + 1], &c->extents[i],
+		(c->nr_extents - i) * sizeof(*e));
+	c->extents[i].start = start;
+	c->extents[i].len = len;
+	c->nr_extents++;
 }
 
 /**

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_regions: the store's address space over a long-lived process's
+ * life. Each file takes a region of the store as long as the file; the
+ * holes freed regions leave merge with their neighbours and give the top
+ * back, so files of ever-changing sizes reuse the space for good (issue
+ * 24: holes kept apart filled the 64 TiB store, each too small for the
+ * next larger file).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <faultcache.h>
+
+#include "helpers.h"
+#include "collapse.h"
+#include "file.h"
+
+#define PG 4096
+#define TIB (1ull << 40)
+#define MIB (1ull << 20)
+
+/*
+ * A log-like sparse file of over a TiB that grows by 2 MiB between maps:
+ * 80 maps of it take 80 TiB of regions in all, more than the store has,
+ * and every one succeeds; its last page reads as pread says.
+ */
+static void growing_sparse_file(void **state)
+{
+	struct th_fx *x = th_fx_file(PG, 71);
+	unsigned char mark[PG], got[PG];
+	unsigned char *p;
+	off_t size;
+	int r;
+
+	(void)state;
+	x->c = th_cache_create();
+	assert_non_null(x->c);
+	for (r = 0; r < 80; r++) {
+		size = (off_t)(TIB + (uint64_t)r * 2 * MIB);
+		memset(mark, r + 1, sizeof(mark));
+		assert_int_equal(pwrite(x->fd, mark, PG, size - PG), PG);
+		p = fc_map(x->c, x->fd, 0, 0, 0);
+		if (!p)
+			fail_msg("map %d of a %lld-byte file: %s", r,
+				 (long long)size, strerror(errno));
+		assert_int_equal(th_copy(got, p + size - PG, PG), 0);
+		assert_memory_equal(got, mark, PG);
+		assert_int_equal(fc_unmap(p), 0);
+	}
+	th_fx_free(x);
+}
+
+/*
+ * Small files of many sizes mapped and unmapped in random order: once
+ * none is left (retained ones let go too, once no read or collapse holds
+ * them), no hole is left either and the store's space is all free at its
+ * start.
+ */
+static void holes_merge(void **state)
+{
+	struct th_fx *x = th_fx_file(PG, 72);
+	struct fc_cache *c = x->c = th_cache_create();
+	unsigned char *live[16] = { NULL };
+	uint64_t seed = 5;
+	char path[256];
+	int i, k, fd;
+
+	(void)state;
+	assert_non_null(c);
+	for (i = 0; i < 400; i++) {
+		k = (int)(th_rand(&seed) % 16);
+		if (live[k])
+			assert_int_equal(fc_unmap(live[k]), 0);
+		fd = th_make_file(path, sizeof(path),
+				  (off_t)(1 + th_rand(&seed) % (8 * MIB)), i);
+		live[k] = fc_map(c, fd, 0, 0, 0);
+		assert_non_null(live[k]);
+		assert_int_equal(th_touch(live[k], NULL), 0);
+		close(fd);
+		unlink(path);
+	}
+	for (k = 0; k < 16; k++)
+		assert_int_equal(fc_unmap(live[k]), 0);
+	th_pages_read_settled(c);
+	for (;;) {	/* fc-collapse holds a file while it works on it */
+		pthread_mutex_lock(&c->lock);
+		if (fc__collapse_idle(c) && !c->nr_inflight)
+			break;
+		pthread_mutex_unlock(&c->lock);
+		usleep(1000);
+	}
+	fc__retained_trim(c, 0);
+	print_message("holes left %zu, top %llu\n", c->nr_extents,
+		      (unsigned long long)c->next_region);
+	assert_int_equal(c->nr_extents, 0);
+	assert_int_equal(c->next_region, 0);
+	pthread_mutex_unlock(&c->lock);
+	th_fx_free(x);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(growing_sparse_file),
+		cmocka_unit_test(holes_merge),
+	};
+
+	th_require_uffd();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
