@@ -43,6 +43,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -187,13 +188,17 @@ static void *collapse_main(void *arg)
 {
 	struct fc_cache *c = arg;
 	struct fc_collapse *q = c->collapse;
+	struct sched_param sp = { 0 };
 
 	/*
 	 * Low priority, as khugepaged (nice 19), not SCHED_IDLE: this thread
 	 * takes cache->lock and holds references to files, and an idle-class
 	 * thread on a busy CPU can wait seconds for its turn while faults wait
 	 * for the lock and a backend's release() waits for the reference.
+	 * The policy is set too: a thread inherits its creator's, which may be
+	 * real-time. Best effort (a policy the process may not leave stays).
 	 */
+	pthread_setschedparam(pthread_self(), SCHED_OTHER, &sp);
 	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
 	pthread_mutex_lock(&c->lock);
 	while (!q->stop) {

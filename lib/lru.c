@@ -110,7 +110,7 @@ void fc__lru_remove(struct fc_lru *lru, struct fc_lru_node *n)
  * Unlink up to @max nodes of list @which that are not busy, from its
  * head, into @out[*n..]. A busy node stays where it is, with its age and
  * its sampling state: moved to the tail, it would come back young, and a
- * page pinned a while (a collapse at idle priority on a busy machine)
+ * page pinned a while (a collapse at nice 19 on a busy machine)
  * could then be zapped by the front hand and evicted unseen at once.
  */
 static void take(struct fc_lru *lru, int which,
