@@ -300,9 +300,12 @@ static int add_waiter(struct fc_io *io, struct fc_mapping *m, uint64_t addr,
  * kernel mapping it (an inline fault just returns). Copy mode installs
  * the page and its cached neighbours. @count: the fault counts as a hit
  * and a reference (an inline fault looking again after a wait has been
- * counted already). Context: cache->lock held.
+ * counted already).
+ * Return: false when the fault must come back later instead: its page,
+ * lost by the store, is pinned (fc-collapse holds it) and goes with its
+ * last pin. Context: cache->lock held.
  */
-void fc__plan_hit(struct fc_handler *h, struct plan *p,
+bool fc__plan_hit(struct fc_handler *h, struct plan *p,
 		  struct fc_mapping *m, struct fc_page *pg, uint64_t addr,
 		  uint64_t t0, bool count, struct fc_io **out)
 {
@@ -319,25 +322,27 @@ void fc__plan_hit(struct fc_handler *h, struct plan *p,
 		fc__lru_access(&c->lru, &pg->lru);
 	if (c->copy_mode) {
 		fc__plan_around(p, m, pg->index, addr, t0);
-		return;
+		return true;
 	}
 	/*
 	 * Dropped (store full, or not in it after all): the retry reads it,
-	 * never a loop on a page the store lacks. A pinned page (being
-	 * collapsed or installed) cannot go now: marked stale, it goes with
-	 * its last pin, and the faults on it come back until then.
+	 * never a loop on a page the store lacks. A page being collapsed is
+	 * pinned and cannot go now: marked stale, it goes with its last pin,
+	 * and the fault comes back after that.
 	 */
-	if (pg->held)
+	if (pg->held) {
 		fc__page_store_held(c, pg);
-	else if (!fc__store_holds(c, m->file,
-				  m->offset + (addr - (uintptr_t)m->base))) {
-		if (pg->pins)
+	} else if (!fc__store_holds(c, m->file,
+				    m->offset + (addr - (uintptr_t)m->base))) {
+		if (pg->pins) {
 			pg->stale = 1;
-		else
-			fc__page_drop(c, pg);
+			return false;
+		}
+		fc__page_drop(c, pg);
 	}
 	if (m->uffd != c->inline_uffd)	/* not an inline fault: wake it */
 		fc__plan_wake(p, m, addr, t0);
+	return true;
 }
 
 /**
@@ -370,7 +375,8 @@ void fc__handle_fault(struct fc_handler *h, struct plan *p,
 	}
 	pg = fc__radix_lookup(&f->tree, index);
 	if (pg && pg->state == FC_PG_UPTODATE) {
-		fc__plan_hit(h, p, m, pg, addr, t0, true, NULL);
+		if (!fc__plan_hit(h, p, m, pg, addr, t0, true, NULL))
+			fc__defer(h, m, addr, t0, tid);
 		return;
 	}
 	if (pg) {	/* being read: wait for it */

@@ -19,7 +19,7 @@ struct fc_io *fc__read_window(struct fc_handler *h, struct fc_mapping *m,
 			      struct fc_io **out);
 void fc__async_readahead(struct fc_handler *h, struct fc_mapping *m,
 			 struct fc_page *pg, struct fc_io **out);
-void fc__plan_hit(struct fc_handler *h, struct plan *p,
+bool fc__plan_hit(struct fc_handler *h, struct plan *p,
 		  struct fc_mapping *m, struct fc_page *pg, uint64_t addr,
 		  uint64_t t0, bool count, struct fc_io **out);
 void fc__handle_fault(struct fc_handler *h, struct plan *p,

@@ -160,8 +160,8 @@ static enum inline_next inline_plan(struct fc_mapping *m, struct plan *p,
 		return INL_EOF;
 	pg = fc__radix_lookup(&f->tree, index);
 	if (pg && pg->state == FC_PG_UPTODATE) {
-		fc__plan_hit(m->h, p, m, pg, addr, t0, first, others);
-		return INL_DONE;
+		return fc__plan_hit(m->h, p, m, pg, addr, t0, first, others) ?
+		       INL_DONE : INL_RETRY;
 	}
 	if (first)
 		c->st.misses++;

@@ -99,7 +99,8 @@
  *   page pins          page->pins, under cache->lock: a pinned page is
  *                      installed, read ahead around or collapsed without
  *                      the lock; it is never evicted (reclaim skips it) or
- *                      dropped (a size change marks it stale, and the
+ *                      dropped (a change of the file, an invalidation or
+ *                      the store losing it marks it stale, and the last
  *                      unpin drops it).
  *   INFLIGHT pages     a page being read is in the index with ->io; its
  *                      read belongs to the thread that does it (the
@@ -253,7 +254,7 @@ struct fc_page {		/* lock: cache (all of it) */
 	uint8_t state;
 	uint8_t marker;		/* readahead marker: next fault runs async ra */
 	uint8_t ra_unused;	/* read by readahead, not yet used */
-	uint8_t stale;		/* the file changed size: drop when unbusy */
+	uint8_t stale;		/* its bytes are not the file's: drop when unbusy */
 	uint8_t sample;		/* enum fc_sample */
 	struct fc_page *free_next;
 };
