@@ -14,6 +14,7 @@
  * leaves it no lock held.
  */
 #include <dirent.h>
+#include <execinfo.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -100,6 +101,28 @@ static void exec_inherits_nothing(void **state)
  * Wait for @pid for up to @secs seconds: its exit status, or -1 after
  * killing it when it did not end (a hang: what the fork tests look for).
  */
+static void child_stuck(int sig)
+{
+	void *at[64];
+	int n = backtrace(at, 64);
+	static const char msg[] = "test_fork: child stuck, where:\n";
+
+	write(2, msg, sizeof(msg) - 1);
+	backtrace_symbols_fd(at, n, 2);
+	_exit(128 + sig);
+}
+
+/*
+ * In a child: end it after @secs, as a timeout, saying where it was (a
+ * failure in CI must tell a hang from slowness). backtrace() was called
+ * once before the fork (main), so that it allocates nothing here.
+ */
+static void child_watchdog(unsigned secs)
+{
+	signal(SIGALRM, child_stuck);
+	alarm(secs);
+}
+
 static int wait_bounded(pid_t pid, int secs)
 {
 	struct timespec ts = { 0, 10 * 1000 * 1000 };
@@ -216,12 +239,18 @@ static void child_uses_library(void **state)
 	close(fd);
 	assert_non_null(dflt);
 	assert_memory_equal(dflt, f->ref, (size_t)f->size);
+#ifdef __SANITIZE_ADDRESS__
+	/* no read ends (and frees) in a handler thread as it forks: GCC
+	 * 12's ASan allocator is not fork-safe (fork_while_faulting) */
+	th_pages_read_settled(f->c);
+	th_pages_read_settled(NULL);
+#endif
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		int lib, file, ret;
 
-		alarm(60);
+		child_watchdog(60);
 		/* nothing of the parent's caches is open in the child */
 		count_fds(f->path, &lib, &file);
 		if (lib || file != 1)	/* only the test's own descriptor */
@@ -339,7 +368,7 @@ static void fork_while_faulting(void **state)
 		}
 		pid = fork();
 		if (pid == 0) {
-			alarm(120);
+			child_watchdog(120);
 			_exit(child_reads(f->path, f->ref, 1 << 20));
 		}
 		status = pid < 0 ? 1002 : wait_bounded(pid, 240);
@@ -411,8 +440,11 @@ int main(int argc, char **argv)
 		cmocka_unit_test(fork_exec_uses_library),
 	};
 
+	void *at[1];
+
 	if (argc == 3 && !strcmp(argv[1], "--child-reads"))
 		return exec_child(argv[2]);
+	backtrace(at, 1);	/* loads what it needs: see child_watchdog */
 	if (!realpath("/proc/self/exe", self))
 		return 1;
 	th_require_uffd();
