@@ -422,14 +422,29 @@ void fc__maptab_fork_parent(void)
 }
 
 /*
- * In the child no mapping is inherited (views are MADV_DONTFORK): the
- * table starts empty. Its entries belong to the parent's caches, which the
+ * In the child no mapping is inherited (views are MADV_DONTFORK, and
+ * one the program made MADV_DOFORK is unmapped here): the table starts
+ * empty. Its entries belong to the parent's caches, which the
  * child may not use; their memory is left alone. The lock is made anew (a
  * rwlock records its writer's thread id, which the child's thread does
  * not have).
  */
 void fc__maptab_fork_child(void)
 {
+	size_t i;
+
+	/*
+	 * A view the program made MADV_DOFORK was inherited, without its
+	 * userfaultfd registration: a touch of a page the store lacks would
+	 * put a zeroed page in the store the parent shares (or, in copy
+	 * mode, show the child zeros). Gone, as if never inherited: SIGSEGV.
+	 */
+	for (i = 0; i < maptab.n; i++) {
+		struct fc_mapping *m = maptab.v[i];
+
+		if (!m->range_gone && !m->keep_range)
+			munmap(m->base, m->len);
+	}
 	maptab_note(-1);
 	maptab.n = 0;
 #ifdef __SANITIZE_THREAD__

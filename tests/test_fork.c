@@ -5,7 +5,10 @@
  * has nothing at those addresses and a touch faults (SIGSEGV) cleanly,
  * whether the parent had the page populated or not. The parent is
  * unaffected, and an exec'd program inherits none of the library's
- * descriptors.
+ * descriptors. A mapping the program made MADV_DOFORK is unmapped in the
+ * child all the same: inherited, it would have no userfaultfd behind it,
+ * and its missing pages would be zeroed pages in the store the parent
+ * shares.
  *
  * The child may use the library itself (fc_map(3), "fork"): its default
  * cache is a new one, made on first use; a cache of the parent's fails
@@ -23,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -430,10 +434,55 @@ static int exec_child(const char *path)
 	return ret;
 }
 
+/*
+ * MADV_DOFORK, then fork: the child gets SIGSEGV on every page, cached
+ * or not, and the parent's mappings of the file still show its bytes.
+ */
+static void dofork_child_faults(void **state)
+{
+	struct th_fx *f = th_fx_new(SIZE, 22, 0, true);
+	unsigned char *p = f->p, *q, *buf;
+	size_t i;
+	int status;
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(p);
+	assert_int_equal(fc_advise(p, SIZE, FC_ADVICE_RANDOM), 0);
+	for (i = 0; i < SIZE; i += 3 * 4096)	/* some pages cached */
+		assert_int_equal(p[i], f->ref[i]);
+	assert_int_equal(madvise(p, SIZE, MADV_DOFORK), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		unsigned char v;
+
+		for (i = 0; i < SIZE; i += 4096)
+			if (th_touch(p + i, &v) != SIGSEGV)
+				_exit(1);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	buf = malloc(SIZE);
+	assert_non_null(buf);
+	assert_int_equal(th_copy(buf, p, SIZE), 0);
+	assert_memory_equal(buf, f->ref, SIZE);
+	q = fc_map(f->c, f->fd, 0, SIZE, 0);
+	assert_non_null(q);
+	assert_int_equal(th_copy(buf, q, SIZE), 0);
+	assert_memory_equal(buf, f->ref, SIZE);
+	assert_int_equal(fc_unmap(q), 0);
+	free(buf);
+	th_fx_free(f);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(child_faults_cleanly),
+		cmocka_unit_test(dofork_child_faults),
 		cmocka_unit_test(exec_inherits_nothing),
 		cmocka_unit_test(child_uses_library),
 		cmocka_unit_test(fork_while_faulting),
