@@ -48,7 +48,9 @@ static atomic_uint fork_gen;
  */
 static int inline_init(struct fc_cache *c)
 {
-	uint64_t want = UFFD_FEATURE_SIGBUS | UFFD_FEATURE_MISSING_SHMEM;
+	/* remap events (mremap of a view): read by the first handler */
+	uint64_t want = UFFD_FEATURE_SIGBUS | UFFD_FEATURE_MISSING_SHMEM |
+			UFFD_FEATURE_EVENT_REMAP;
 	uint64_t features;
 	bool umo;
 	int fd = fc__uffd_open(want, &features, &umo);
@@ -393,6 +395,22 @@ static void fork_parent(void)
 	fc__maptab_fork_parent();
 	pthread_mutex_unlock(&caches_lock);
 	pthread_mutex_unlock(&default_lock);
+}
+
+/*
+ * Wait until every remap event a handler has read is applied (mremap of
+ * a view returns once its event is read; fc_unmap must then find the
+ * mapping where the program moved it).
+ */
+void fc__remaps_settle(void)
+{
+	struct fc_cache *c;
+
+	pthread_mutex_lock(&caches_lock);
+	for (c = caches; c; c = c->reg_next)
+		if (c->handlers)
+			fc__handlers_settle(c);
+	pthread_mutex_unlock(&caches_lock);
 }
 
 static void fork_child(void)

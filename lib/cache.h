@@ -11,4 +11,6 @@ int fc__cache_usable(const struct fc_cache *c);
 struct fc_cache *fc__default_cache(void);
 struct fc_cache *fc__default_cache_peek(void);
 
+void fc__remaps_settle(void);
+
 #endif

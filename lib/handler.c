@@ -38,6 +38,7 @@
 #define FC_TAG_UFFD ((uint64_t)1)
 #define FC_TAG_EVFD ((uint64_t)2)
 #define FC_TAG_INOTIFY ((uint64_t)3)
+#define FC_TAG_INLINE ((uint64_t)4)	/* the inline uffd's remap events */
 
 static size_t fault_batch(struct fc_handler *h, struct plan *p);
 static void run_cmds(struct fc_handler *h, struct plan *p);
@@ -81,6 +82,8 @@ static int poll_fd(struct fc_handler *h, uint64_t tag)
 {
 	if (tag == FC_TAG_UFFD)
 		return h->uffd;
+	if (tag == FC_TAG_INLINE)
+		return h->cache->inline_uffd;
 	return tag == FC_TAG_EVFD ? h->evfd : h->cache->inotify_fd;
 }
 
@@ -112,7 +115,7 @@ static void rearm(struct fc_handler *h)
 {
 	uint64_t tag;
 
-	for (tag = FC_TAG_UFFD; tag <= FC_TAG_INOTIFY; tag++)
+	for (tag = FC_TAG_UFFD; tag <= FC_TAG_INLINE; tag++)
 		if (h->unarmed & (1u << tag))
 			arm_poll(h, tag);
 }
@@ -129,6 +132,55 @@ static bool seen_before(const struct uffd_msg *msgs, size_t i)
 	return false;
 }
 
+/*
+ * A fault at @addr, which no live mapping holds. Most often the mapping
+ * was unmapped meanwhile (or is being replaced): woken, the thread
+ * retries and meets the placeholder (SIGSEGV) or the new mapping. But a
+ * range the program added to a view with mremap (grown in place, or past
+ * the old length of a move) is registered and in no mapping: woken, it
+ * would fault again for ever; it gets SIGBUS, as past the end of a file.
+ */
+static void fault_unknown(struct fc_handler *h, uint64_t addr)
+{
+	size_t sp = h->cache->sys_page;
+
+	if (fc__maptab_foreign(addr) &&
+	    !fc__uffd_poison(h->uffd, (char *)(uintptr_t)addr, sp))
+		return;
+	fc__uffd_wake(h->uffd, (char *)(uintptr_t)addr, sp);
+}
+
+/* Apply the remap events among @cnt messages, in order (mremap). */
+static void remap_events(const struct uffd_msg *msgs, size_t cnt)
+{
+	size_t i;
+
+	for (i = 0; i < cnt; i++)
+		if (msgs[i].event == UFFD_EVENT_REMAP)
+			fc__mapping_remap((uintptr_t)msgs[i].arg.remap.from,
+					  (uintptr_t)msgs[i].arg.remap.to,
+					  (size_t)msgs[i].arg.remap.len);
+}
+
+/*
+ * The inline uffd raises SIGBUS for faults and queues only events: its
+ * remap events are read here (the first handler). The mremap returns
+ * once its event is read; until the table follows, an inline fault in
+ * the moved range is retried (fc__maptab_remap_begin).
+ */
+static void inline_events(struct fc_handler *h)
+{
+	struct uffd_msg msgs[FC_MSG_BATCH];
+	ssize_t n;
+
+	fc__maptab_remap_begin();
+	atomic_fetch_add(&h->reading, 1);
+	while ((n = read(h->cache->inline_uffd, msgs, sizeof(msgs))) > 0)
+		remap_events(msgs, (size_t)n / sizeof(msgs[0]));
+	atomic_fetch_add(&h->reading, 1);
+	fc__maptab_remap_end();
+}
+
 /* Handle one batch of fault messages. Returns how many were read. */
 static size_t fault_batch(struct fc_handler *h, struct plan *p)
 {
@@ -136,12 +188,23 @@ static size_t fault_batch(struct fc_handler *h, struct plan *p)
 	struct uffd_msg msgs[FC_MSG_BATCH];
 	struct fc_mapping *ms[FC_MSG_BATCH];
 	uint64_t mask = ~(uint64_t)(c->sys_page - 1), t0;
-	ssize_t n = read(h->uffd, msgs, sizeof(msgs));
+	ssize_t n;
 	size_t cnt, i;
 
-	if (n <= 0)
+	atomic_fetch_add(&h->reading, 1);	/* see fc__handlers_settle */
+	n = read(h->uffd, msgs, sizeof(msgs));
+	if (n <= 0) {
+		atomic_fetch_add(&h->reading, 1);
 		return 0;
+	}
 	cnt = (size_t)n / sizeof(msgs[0]);
+	/*
+	 * Moves first: a fault read with its move is for the new range
+	 * (one on the old range, racing its own mremap, is woken and gets
+	 * SIGSEGV). The mapping's faults and events share this uffd.
+	 */
+	remap_events(msgs, cnt);
+	atomic_fetch_add(&h->reading, 1);
 	t0 = fc__now_ns();
 	for (i = 0; i < cnt; i++) {
 		uint64_t addr = msgs[i].arg.pagefault.address & mask;
@@ -150,9 +213,8 @@ static size_t fault_batch(struct fc_handler *h, struct plan *p)
 		if (msgs[i].event != UFFD_EVENT_PAGEFAULT || seen_before(msgs, i))
 			continue;
 		ms[i] = fc__mapping_lookup(addr);
-		if (!ms[i])	/* unmapped meanwhile: let it retry (SIGSEGV) */
-			fc__uffd_wake(h->uffd, (char *)(uintptr_t)addr,
-				      c->sys_page);
+		if (!ms[i])
+			fault_unknown(h, addr);
 	}
 	pthread_mutex_lock(&c->lock);
 	for (i = 0; i < cnt; i++)
@@ -333,7 +395,7 @@ int fc__handler_post(struct fc_handler *h, struct fc_cmd *cmd)
 
 /* Reap every completion; returns which pollers fired. */
 static void reap(struct fc_handler *h, struct plan *p, bool *faults,
-		 bool *cmds, bool *notified)
+		 bool *cmds, bool *notified, bool *remaps)
 {
 	struct io_uring_cqe *cqe;
 	unsigned head, seen = 0;
@@ -342,8 +404,8 @@ static void reap(struct fc_handler *h, struct plan *p, bool *faults,
 		uint64_t tag = cqe->user_data;
 
 		seen++;
-		if (tag == FC_TAG_INOTIFY) {
-			*notified = true;
+		if (tag == FC_TAG_INOTIFY || tag == FC_TAG_INLINE) {
+			*(tag == FC_TAG_INLINE ? remaps : notified) = true;
 			if (!(cqe->flags & IORING_CQE_F_MORE))
 				arm_poll(h, tag);
 			continue;
@@ -433,6 +495,9 @@ static void *handler_main(void *arg)
 	/* the first handler also watches for files changing size */
 	if (h == &h->cache->handlers[0] && h->cache->inotify_fd >= 0)
 		arm_poll(h, FC_TAG_INOTIFY);
+	/* and reads the inline uffd's events */
+	if (h == &h->cache->handlers[0] && h->cache->inline_uffd >= 0)
+		arm_poll(h, FC_TAG_INLINE);
 	io_uring_submit(&h->ring);
 	while (!atomic_load(&h->stop) || h->inflight || h->to_submit ||
 	       cmds_pending(h) || completers_left(h)) {
@@ -440,11 +505,14 @@ static void *handler_main(void *arg)
 		bool faults = h->unarmed & (1u << FC_TAG_UFFD);
 		bool cmds = h->unarmed & (1u << FC_TAG_EVFD);
 		bool notified = h->unarmed & (1u << FC_TAG_INOTIFY);
+		bool remaps = h->unarmed & (1u << FC_TAG_INLINE);
 
 		rearm(h);
 		fc__io_submit(h);
 		wait_events(h);
-		reap(h, &p, &faults, &cmds, &notified);
+		reap(h, &p, &faults, &cmds, &notified, &remaps);
+		if (remaps)
+			inline_events(h);
 		/* events read here, or by another cache (watch.c) */
 		if (notified ||
 		    atomic_exchange(&h->cache->watch_user.pending, false))
@@ -472,6 +540,28 @@ static void *handler_main(void *arg)
 	}
 	handler_cleanup(h, &p);
 	return NULL;
+}
+
+/**
+ * fc__handlers_settle - wait until the remap events @c's handlers have
+ * read are applied: a program's mremap of a view returns once its event
+ * is read, and an fc_unmap of the new pointer must find it in the table.
+ * Waits for no batch read later.
+ * Context: no locks of the library held but caches_lock.
+ */
+void fc__handlers_settle(struct fc_cache *c)
+{
+	unsigned i, s;
+
+	for (i = 0; i < c->nr_handlers; i++) {
+		struct fc_handler *h = &c->handlers[i];
+
+		if (!h->started)
+			continue;
+		s = atomic_load(&h->reading);
+		while ((s & 1) && atomic_load(&h->reading) == s)
+			usleep(20);
+	}
 }
 
 static void handler_stop(struct fc_handler *h)
@@ -508,8 +598,15 @@ void fc__handlers_destroy(struct fc_cache *c)
 
 int fc__handler_init(struct fc_cache *c, struct fc_handler *h)
 {
-	/* copy mode fills anonymous memory: no shmem features needed */
-	uint64_t want = c->copy_mode ? 0 : UFFD_FEATURE_MISSING_SHMEM;
+	/*
+	 * copy mode fills anonymous memory: no shmem features needed. A
+	 * view the program moves with mremap stays registered, and the
+	 * table follows it (remap_events); without EVENT_REMAP the kernel
+	 * would drop the registration and serve the moved view's missing
+	 * pages as zeros, allocated in the store every view shares.
+	 */
+	uint64_t want = (c->copy_mode ? 0 : UFFD_FEATURE_MISSING_SHMEM) |
+			UFFD_FEATURE_EVENT_REMAP;
 	char name[16];
 	int ret;
 

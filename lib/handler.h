@@ -9,4 +9,6 @@ int fc__handler_init(struct fc_cache *c, struct fc_handler *h);
 void fc__handlers_destroy(struct fc_cache *c);
 int fc__handler_post(struct fc_handler *h, struct fc_cmd *cmd);
 
+void fc__handlers_settle(struct fc_cache *c);
+
 #endif

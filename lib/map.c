@@ -45,6 +45,7 @@ int fc_unmap(void *addr)
 
 	if (!addr)
 		return -EINVAL;
+	fc__remaps_settle();	/* the table follows a program's mremap */
 	m = fc__maptab_unmapping(addr);
 	if (!m)
 		return -EINVAL;
@@ -327,6 +328,7 @@ out:
 /* Finish fc_map*(): @m has its file; build and publish the view. */
 static void *map_file(struct fc_cache *c, struct fc_mapping *m)
 {
+	char *base;
 	int err;
 
 	m->base = fc__store_reserve(c, m->len, m->file->region + m->offset);
@@ -341,7 +343,7 @@ static void *map_file(struct fc_cache *c, struct fc_mapping *m)
 	if (err)
 		goto unmap;
 	fc__views_link(m, true);
-	atomic_fetch_add(&c->nr_mappings, 1);
+	base = m->base;
 	/*
 	 * Copy mode: pages of this file already in the cache are copied into
 	 * the new view by its handler, in the background: a fresh mapping of
@@ -351,7 +353,14 @@ static void *map_file(struct fc_cache *c, struct fc_mapping *m)
 	 */
 	if (c->copy_mode)
 		post_cmd(m, FC_CMD_POPULATE, m->offset, m->len);
-	return m->base;
+	/*
+	 * Last, after every use of m: once the program has the address it
+	 * may mremap the view, and the handler that applies the move frees
+	 * m. The kernel orders the two; this count (which the handler
+	 * changes too) tells ThreadSanitizer so.
+	 */
+	atomic_fetch_add(&c->nr_mappings, 1);
+	return base;
 
 unmap:
 	munmap(m->base, m->len);

@@ -25,7 +25,9 @@
  * meanwhile never faults), and the old mapping is retired
  * (fc__mapping_retire): out of use, its range no longer its own.
  */
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -218,4 +220,156 @@ void fc__mapping_retire(struct fc_mapping *m, uint64_t lo, uint64_t hi)
 		     -1, 0);
 	fc__uffd_wake(m->uffd, m->base, m->len);
 	atomic_fetch_sub(&c->nr_mappings, 1);
+}
+
+/* The mappings a remap event makes: 4 per one moved, 2 per other. */
+struct remap_pieces {
+	struct fc_mapping **v;
+	struct fc_mapping **src;	/* the mapping each adopts */
+	intptr_t *shift;		/* how far it moved */
+	size_t n;
+};
+
+static int piece(struct remap_pieces *p, struct fc_mapping *m, uintptr_t lo,
+		 uintptr_t hi, intptr_t shift)
+{
+	struct fc_mapping *r;
+
+	if (lo >= hi)
+		return 0;
+	r = fc__mapping_adopt(m, lo, hi);
+	if (!r)
+		return -ENOMEM;
+	r->base += shift;
+	p->v[p->n] = r;
+	p->src[p->n] = m;
+	p->shift[p->n++] = shift;
+	return 0;
+}
+
+/*
+ * Copy mode: @r's copies, counted in @src's bits where @r's range lay
+ * before it moved by @shift (private pages move with mremap); as
+ * fc__mapping_take_copies.
+ */
+static void take_moved_copies(struct fc_mapping *r, struct fc_mapping *src,
+			      intptr_t shift)
+{
+	size_t sp = r->cache->sys_page, i;
+
+	if (!r->copied || !src->copied)
+		return;
+	for (i = 0; i < r->len / sp; i++) {
+		uintptr_t x = (uintptr_t)r->base - (uintptr_t)shift + i * sp;
+		size_t b = (x - (uintptr_t)src->base) / sp;
+		unsigned long bit = 1ul << (b % WORD_BITS);
+
+		if (atomic_fetch_and(&src->copied[b / WORD_BITS], ~bit) & bit)
+			atomic_fetch_or(&r->copied[i / WORD_BITS],
+					1ul << (i % WORD_BITS));
+	}
+}
+
+/* Claim the live mappings overlapping [@lo, @hi), waiting a little. */
+static int remap_claim(uintptr_t lo, uintptr_t hi, struct fc_mapping ***v,
+		       size_t *n)
+{
+	int tries = 0, err;
+
+	/* one being unmapped goes soon; but do not wait on ourselves */
+	while ((err = fc__maptab_claim(lo, hi, v, n)) == -EAGAIN &&
+	       ++tries < 100)
+		usleep(100);
+	return err;
+}
+
+/**
+ * fc__mapping_remap - the kernel moved view bytes [@from, @from+@len) to
+ * @to (UFFD_EVENT_REMAP: mremap of a view; the moved range stays
+ * registered with its uffd): the table follows. Each mapping the move
+ * cut is replaced, as fc_map_fixed does, by mappings adopting its parts:
+ * the part moved, at its new address, and the parts left in place
+ * (around it; and the moved part too with MREMAP_DONTUNMAP, which leaves
+ * the old range mapped and registered: told from a mapping made there
+ * since by its registration). Mappings the destination
+ * overlapped (MREMAP_FIXED over another view) lose that part. The range
+ * given up is the kernel's: never unmapped for the old mappings.
+ * A move the table cannot follow (no memory; a mapping being unmapped)
+ * leaves the new range unknown: a fault there gets SIGBUS, never the
+ * store's zeros (fc__maptab_foreign).
+ * Context: the thread that read the event; no locks held.
+ */
+void fc__mapping_remap(uintptr_t from, uintptr_t to, size_t len)
+{
+	struct fc_mapping **a = NULL, **b = NULL, **old = NULL;
+	struct remap_pieces p = { NULL, NULL, NULL, 0 };
+	size_t na = 0, nb = 0, i;
+	bool dontunmap = fc__addr_registered(from);
+	intptr_t shift = (intptr_t)(to - from);
+
+	if (remap_claim(from, from + len, &a, &na))
+		return;
+	if (!na || remap_claim(to, to + len, &b, &nb)) {
+		fc__maptab_unclaim(a, na);
+		free(a);
+		return;
+	}
+	old = malloc((na + nb) * sizeof(*old));
+	p.v = malloc((4 * na + 2 * nb) * sizeof(*p.v));
+	p.src = malloc((4 * na + 2 * nb) * sizeof(*p.src));
+	p.shift = malloc((4 * na + 2 * nb) * sizeof(*p.shift));
+	if (!old || !p.v || !p.src || !p.shift)
+		goto undo;
+	for (i = 0; i < na; i++) {
+		uintptr_t lo = (uintptr_t)a[i]->base, hi = lo + a[i]->len;
+		uintptr_t ml = lo > from ? lo : from;
+		uintptr_t mh = hi < from + len ? hi : from + len;
+
+		if (piece(&p, a[i], ml, mh, shift) ||
+		    piece(&p, a[i], lo, ml, 0) || piece(&p, a[i], mh, hi, 0) ||
+		    (dontunmap && piece(&p, a[i], ml, mh, 0)))
+			goto undo;
+	}
+	for (i = 0; i < nb; i++) {
+		uintptr_t lo = (uintptr_t)b[i]->base, hi = lo + b[i]->len;
+
+		if (piece(&p, b[i], lo, to < hi ? to : hi, 0) ||
+		    piece(&p, b[i], to + len > lo ? to + len : lo, hi, 0))
+			goto undo;
+	}
+	memcpy(old, a, na * sizeof(*old));
+	memcpy(old + na, b, nb * sizeof(*old));
+	if (fc__maptab_swap(old, na + nb, p.v, p.n))
+		goto undo;
+	/* the moved parts take their copies first: their pages moved */
+	for (i = 0; i < p.n; i++)
+		if (p.shift[i])
+			take_moved_copies(p.v[i], p.src[i], p.shift[i]);
+	for (i = 0; i < p.n; i++) {
+		if (!p.shift[i])
+			fc__mapping_take_copies(p.v[i], p.src[i]);
+		fc__views_link(p.v[i], true);
+	}
+	if (p.n)
+		atomic_fetch_add(&p.v[0]->cache->nr_mappings, (long)p.n);
+	for (i = 0; i < na + nb; i++) {
+		old[i]->keep_range = true;
+		fc__mapping_retire(old[i], 0, 0);
+	}
+	for (i = 0; i < na + nb; i++)
+		fc__mapping_put(old[i]);	/* the table's */
+	goto out;
+
+undo:
+	for (i = 0; i < p.n; i++)
+		fc__mapping_discard(p.v[i]);
+	fc__maptab_unclaim(a, na);
+	fc__maptab_unclaim(b, nb);
+out:
+	free(old);
+	free(p.v);
+	free(p.src);
+	free(p.shift);
+	free(a);
+	free(b);
 }

@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -167,6 +168,25 @@ struct fc_mapping *fc__mapping_lookup(uint64_t addr)
 }
 
 /*
+ * Remap events of inline caches read and not yet applied (handler.c,
+ * inline_events): the kernel lets the mremap return once its event is
+ * read, so the program may touch the new range before the table lists
+ * it; an inline fault there is retried meanwhile, not passed on.
+ * lock: none, atomic.
+ */
+static atomic_uint remaps_busy;
+
+void fc__maptab_remap_begin(void)
+{
+	atomic_fetch_add(&remaps_busy, 1);
+}
+
+void fc__maptab_remap_end(void)
+{
+	atomic_fetch_sub(&remaps_busy, 1);
+}
+
+/*
  * Nothing at all is mapped at @addr now: touching it again gives SIGSEGV
  * (mincore says ENOMEM for an address outside every mapping).
  */
@@ -212,7 +232,68 @@ struct fc_mapping *fc__mapping_lookup_inline(uint64_t addr, bool *gone)
 	if (!found)
 		*gone = nothing_mapped(addr);
 	maptab_unlock();
+	if (!found && !*gone && atomic_load(&remaps_busy)) {
+		usleep(50);	/* a remap being applied: look again */
+		*gone = true;
+	}
 	return m;
+}
+
+/**
+ * fc__maptab_foreign - @addr, where a view's userfaultfd reported a fault,
+ * is mapped but in no mapping of the table, live or being unmapped: a
+ * part the program added to a view with mremap (grown in place, or the
+ * growth of a move), which no mapping serves. Context: no locks held.
+ */
+bool fc__maptab_foreign(uint64_t addr)
+{
+	bool foreign;
+	size_t pos;
+
+	maptab_assert_not_held();
+	maptab_read();
+	foreign = !find_locked((uintptr_t)addr, &pos) && !nothing_mapped(addr);
+	maptab_unlock();
+	return foreign;
+}
+
+/**
+ * fc__addr_registered - the mapping at @addr is registered with a
+ * userfaultfd for missing pages ("um" in its VmFlags in
+ * /proc/self/smaps): after a move, the old range left by
+ * MREMAP_DONTUNMAP, not something mapped since where the kernel unmapped
+ * it. Reads smaps up to that mapping only; for remap events, which are
+ * rare. Context: no locks held; not in a signal handler.
+ */
+bool fc__addr_registered(uint64_t addr)
+{
+	FILE *fp;
+	char *line = NULL;
+	size_t cap = 0;
+	bool in = false, um = false;
+
+	if (nothing_mapped(addr))
+		return false;
+	fp = fopen("/proc/self/smaps", "re");
+	if (!fp)
+		return false;
+	while (getline(&line, &cap, fp) > 0) {
+		unsigned long lo, hi;
+
+		if (!in) {
+			if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+			    addr >= lo && addr < hi)
+				in = true;
+			continue;
+		}
+		if (!strncmp(line, "VmFlags:", 8)) {
+			um = strstr(line, " um") != NULL;
+			break;
+		}
+	}
+	free(line);
+	fclose(fp);
+	return um;
 }
 
 /**

@@ -73,7 +73,7 @@ int fc__store_init(struct fc_cache *c)
 	c->memfd = memfd_create("faultcache", MFD_CLOEXEC);
 	if (c->memfd < 0)
 		return -errno;
-	if (ftruncate(c->memfd, (off_t)FC_MEMFD_SIZE))
+	if (ftruncate(c->memfd, (off_t)FC_MEMFD_SPAN))
 		return -errno;
 	/*
 	 * The uffd through which pages enter the store (fc__store_write).
@@ -101,6 +101,13 @@ void fc__store_destroy(struct fc_cache *c)
 		close(c->store_uffd);
 }
 
+/* Store offsets a region of @len bytes takes: it, and its gap after. */
+static uint64_t region_span(uint64_t len)
+{
+	return ((len + FC_REGION_ALIGN - 1) & ~(uint64_t)(FC_REGION_ALIGN - 1)) +
+	       FC_REGION_GAP;
+}
+
 /*
  * The store's address space: regions below next_region, and the holes
  * freed regions left (c->extents, sorted by start, none adjacent to
@@ -113,7 +120,7 @@ void fc__store_destroy(struct fc_cache *c)
 /* Allocate a store region: first fit among the holes, else bump. */
 static int region_alloc(struct fc_cache *c, size_t len, uint64_t *out)
 {
-	uint64_t need = (len + FC_REGION_ALIGN - 1) & ~(FC_REGION_ALIGN - 1);
+	uint64_t need = region_span(len);
 	size_t i;
 
 	for (i = 0; i < c->nr_extents; i++) {
@@ -131,7 +138,7 @@ static int region_alloc(struct fc_cache *c, size_t len, uint64_t *out)
 		}
 		return 0;
 	}
-	if (need > FC_MEMFD_SIZE - c->next_region)
+	if (need > FC_MEMFD_SPAN - c->next_region)
 		return -ENOMEM;
 	*out = c->next_region;
 	c->next_region += need;
@@ -145,9 +152,7 @@ static int region_alloc(struct fc_cache *c, size_t len, uint64_t *out)
  */
 void fc__store_region_free(struct fc_cache *c, const struct fc_file *f)
 {
-	uint64_t start = f->region;
-	uint64_t len = (f->region_len + FC_REGION_ALIGN - 1) &
-		       ~(FC_REGION_ALIGN - 1);
+	uint64_t start = f->region, len = region_span(f->region_len);
 	struct fc_extent *e;
 	size_t i;
 

@@ -217,6 +217,16 @@
 #include "watch.h"
 
 #define FC_MEMFD_SIZE (1ull << 46)	/* address space of the store */
+/*
+ * Store offsets left empty after each file's region: a program may grow
+ * a view with mremap, and the growth maps the store past the view's file
+ * (docs/decisions/0037). No mapping is larger than the user address space
+ * (2^47 with 4-level page tables), so a grown view never reaches the next
+ * region: it faults there, and gets SIGBUS, never another file's pages.
+ */
+#define FC_REGION_GAP (1ull << 47)
+/* The memfd's size: regions and their gaps (shmem allows up to 2^63 - 1). */
+#define FC_MEMFD_SPAN ((1ull << 63) - FC_REGION_GAP)
 #define FC_STAGE_CLASSES 22	/* staging sizes: powers of two, to 2 MiB */
 
 enum fc_page_state {
@@ -506,6 +516,13 @@ struct fc_handler {
 	pthread_mutex_t cmd_lock;
 	struct fc_cmd *cmds;	/* lock: cmd */
 	atomic_bool stop;	/* lock: none, atomic; set by destroy */
+	/*
+	 * lock: none, atomic. Odd from before the thread reads its uffd
+	 * (or the inline one) until the remap events read are applied:
+	 * an mremap returns once its event is read, and fc_unmap waits for
+	 * the table to follow (fc__remaps_settle).
+	 */
+	atomic_uint reading;
 };
 
 /* A freed region of the store, reused first fit. Lock: cache. */

@@ -104,7 +104,7 @@ static uint64_t store_free(struct fc_cache *c)
 	size_t i;
 
 	pthread_mutex_lock(&c->lock);
-	free_bytes = FC_MEMFD_SIZE - c->next_region;
+	free_bytes = FC_MEMFD_SPAN - c->next_region;
 	for (i = 0; i < c->nr_extents; i++)
 		free_bytes += c->extents[i].len;
 	pthread_mutex_unlock(&c->lock);
