@@ -4,8 +4,8 @@
  * life. Each file takes a region of the store as long as the file; the
  * holes freed regions leave merge with their neighbours and give the top
  * back, so files of ever-changing sizes reuse the space for good (issue
- * 24: holes kept apart filled the 64 TiB store, each too small for the
- * next larger file).
+ * 24: holes kept apart filled the store, each too small for the next
+ * larger file).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,8 +37,9 @@
 
 /*
  * A log-like sparse file of over a TiB that grows by 2 MiB between maps:
- * 80 maps of it take 80 TiB of regions in all, more than the store has,
- * and every one succeeds; its last page reads as pread says.
+ * each map takes a region of a new size, every one succeeds, and its last
+ * page reads as pread says. (That the space comes back for good, however
+ * large the store, is holes_merge's check.)
  */
 static void growing_sparse_file(void **state)
 {
