@@ -23,6 +23,7 @@ static struct {
 static _Atomic(tw_write_fn) write_hook;
 static _Atomic(tw_ioctl_fn) ioctl_hook;
 static _Atomic(tw_munmap_fn) munmap_hook;
+static _Atomic(tw_mmap_fn) mmap_hook;
 
 void tw_write_hook(tw_write_fn hook)
 {
@@ -37,6 +38,11 @@ void tw_ioctl_hook(tw_ioctl_fn hook)
 void tw_munmap_hook(tw_munmap_fn hook)
 {
 	atomic_store(&munmap_hook, hook);
+}
+
+void tw_mmap_hook(tw_mmap_fn hook)
+{
+	atomic_store(&mmap_hook, hook);
 }
 
 void tw_arm(unsigned kinds, long nth, int err)
@@ -141,7 +147,11 @@ void *__wrap_realloc(void *p, size_t n)
 
 void *__wrap_mmap(void *a, size_t l, int prot, int fl, int fd, off_t off)
 {
+	tw_mmap_fn hook = atomic_load(&mmap_hook);
 	int e = tw_fail(TW_MMAP);
+
+	if (hook)
+		hook(l, fl, fd);
 
 	if (e) {
 		errno = e;

@@ -7,8 +7,8 @@
  * mmap, eventfd, memfd_create, pthread_create, io_uring_queue_init and
  * io_uring_queue_init_params, io_uring_submit, write, ioctl and munmap go
  * through __wrap_NAME (ld --wrap), which counts them and can make one
- * fail as it would for want of memory or descriptors (the last three:
- * hooks, below). The C library's own internal
+ * fail as it would for want of memory or descriptors (the last three,
+ * and mmap: hooks, below). The C library's own internal
  * calls and those of shared libraries are not wrapped.
  *
  * Calls are counted only while armed (tw_arm); the Nth counted call of the
@@ -65,5 +65,13 @@ void tw_ioctl_hook(tw_ioctl_fn hook);
  */
 typedef void (*tw_munmap_fn)(void *addr, size_t len);
 void tw_munmap_hook(tw_munmap_fn hook);
+
+/*
+ * @hook is called by __wrap_mmap before each mmap, on every thread, with
+ * its length, flags and descriptor (it may stop the thread there). NULL:
+ * none.
+ */
+typedef void (*tw_mmap_fn)(size_t len, int flags, int fd);
+void tw_mmap_hook(tw_mmap_fn hook);
 
 #endif
