@@ -28,10 +28,19 @@
 
 #define FC_RETAIN_FILES 32	/* unmapped files kept with their pages */
 
+/*
+ * Free @f: its watch, alias and descriptors (its pages and region are
+ * gone already, or it never had them). Context: cache->lock NOT held:
+ * munmap, close and inotify_rm_watch would delay every fault, and a
+ * backend's release() is user code.
+ */
 static void file_free(struct fc_file *f)
 {
+	fc__assert_not_held(&f->cache->lock);
 	if (f->owns_ctx && f->bops->release)
 		f->bops->release(f->bctx);
+	if (f->watch)	/* per inode: counted by every file that uses it */
+		fc__watch_drop(f->watch);
 	fc__store_alias_unmap(f);
 	if (f->fd >= 0)
 		close(f->fd);
@@ -124,25 +133,16 @@ fail:
 	return NULL;
 }
 
-/* Give @f its store region and alias. Context: cache->lock held. */
-static int file_attach(struct fc_cache *c, struct fc_file *f)
+/*
+ * List @f, with its region, alias and watch. Context: cache->lock held.
+ */
+static void file_link(struct fc_cache *c, struct fc_file *f)
 {
-	int ret = fc__store_attach(c, f);
-
 	fc__assert_held(&c->lock);
-	if (ret)
-		return ret;
-	/* writes, truncate and extend raise IN_MODIFY (best effort) */
-	if (f->fd >= 0 && c->inotify_fd >= 0) {
-		f->watch = fc__watch_add(f->fd);
-		if (f->watch)
-			f->watch_seen = fc__watch_events(f->watch);
-	}
 	f->id = ++c->next_file_id;
 	f->next = c->files;
 	c->files = f;
 	c->file_pages += f->region_len / c->cfg.page_size;
-	return 0;
 }
 
 static void file_destroy(struct fc_cache *c, struct fc_file *f);
@@ -229,6 +229,38 @@ void fc__file_take(struct fc_cache *c, struct fc_file *f)
 	f->refs++;
 }
 
+/*
+ * Give new @f a region of the store, then its alias and watch: the system
+ * calls without cache->lock, which every fault waits for (only the
+ * region's allocation takes it). @f is not listed yet.
+ * Return: 0 or -errno, and then @f has none of them.
+ * Context: cache->lock NOT held.
+ */
+static int file_prepare(struct fc_cache *c, struct fc_file *f)
+{
+	int ret;
+
+	pthread_mutex_lock(&c->lock);
+	ret = fc__store_region_get(c, f);
+	pthread_mutex_unlock(&c->lock);
+	if (ret)
+		return ret;
+	ret = fc__store_alias_map(c, f);
+	if (ret) {
+		pthread_mutex_lock(&c->lock);
+		fc__store_region_free(c, f);
+		pthread_mutex_unlock(&c->lock);
+		return ret;
+	}
+	/* writes, truncate and extend raise IN_MODIFY (best effort) */
+	if (f->fd >= 0 && c->inotify_fd >= 0) {
+		f->watch = fc__watch_add(f->fd);
+		if (f->watch)
+			f->watch_seen = fc__watch_events(f->watch);
+	}
+	return 0;
+}
+
 /**
  * fc__file_get - the cache's file object for @fd, taking a reference.
  * Files are shared by every mapping of the same (device, inode), so a
@@ -255,6 +287,7 @@ struct fc_file *fc__file_get(struct fc_cache *c, int fd, const struct stat *st,
 		changed = !file_same(f, st);
 	}
 	pthread_mutex_unlock(&c->lock);
+	fc__files_reap(c);	/* retained files file_find discarded */
 	/*
 	 * Mapped already and changed since it was last looked at (no event
 	 * read yet, or none to come: NFS): every mapping of it sees the file
@@ -267,22 +300,26 @@ struct fc_file *fc__file_get(struct fc_cache *c, int fd, const struct stat *st,
 	nf = file_new(c, fd, st, need, err);
 	if (!nf)
 		return NULL;
-	pthread_mutex_lock(&c->lock);
-	f = file_find(c, st, need);	/* lost a race with another fc_map? */
-	if (f) {
-		fc__file_take(c, f);
-		pthread_mutex_unlock(&c->lock);
-		file_free(nf);
-		return f;
-	}
-	ret = file_attach(c, nf);
-	pthread_mutex_unlock(&c->lock);
+	ret = file_prepare(c, nf);
 	if (ret) {
 		*err = -ret;
 		file_free(nf);
 		return NULL;
 	}
-	return nf;
+	pthread_mutex_lock(&c->lock);
+	f = file_find(c, st, need);	/* lost a race with another fc_map? */
+	if (f) {
+		fc__file_take(c, f);
+		fc__store_region_free(c, nf);
+	} else {
+		file_link(c, nf);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (!f)
+		return nf;
+	file_free(nf);
+	fc__files_reap(c);
+	return f;
 }
 
 /**
@@ -304,25 +341,25 @@ struct fc_file *fc__file_backend(struct fc_cache *c,
 	f = file_new(c, -1, &st, need, err);
 	if (!f)
 		return NULL;
-	/* whole before it is listed: file_find reads bops under the lock */
-	f->bops = ops;
-	f->bctx = ctx;
-	pthread_mutex_lock(&c->lock);
-	ret = file_attach(c, f);
-	/* from here on release() runs when the file goes */
-	f->owns_ctx = !ret;
-	pthread_mutex_unlock(&c->lock);
+	ret = file_prepare(c, f);
 	if (ret) {
 		*err = -ret;
 		file_free(f);	/* not owned: the caller keeps ctx */
 		return NULL;
 	}
+	/* whole before it is listed: file_find reads bops under the lock */
+	f->bops = ops;
+	f->bctx = ctx;
+	f->owns_ctx = true;	/* from here on release() runs when it goes */
+	pthread_mutex_lock(&c->lock);
+	file_link(c, f);
+	pthread_mutex_unlock(&c->lock);
 	return f;
 }
 
 /*
- * Release dead backend files: their release() is user code, which must not
- * run under cache->lock. Context: cache->lock NOT held.
+ * Free the files destroyed under cache->lock (file_destroy), after it:
+ * see file_free. Context: cache->lock NOT held.
  */
 void fc__files_reap(struct fc_cache *c)
 {
@@ -563,7 +600,8 @@ static void drop_file_pages(struct fc_cache *c, struct fc_file *f)
 }
 
 /*
- * Free @f (no references left), its pages and region.
+ * Unlist @f (no references left) and free its pages and region; the rest
+ * is freed after the lock (c->zombies, fc__files_reap).
  * Context: cache->lock held.
  */
 static void file_destroy(struct fc_cache *c, struct fc_file *f)
@@ -584,14 +622,9 @@ static void file_destroy(struct fc_cache *c, struct fc_file *f)
 	fc__stats_note(c);	/* before pages go: peak_resident_bytes */
 	drop_file_pages(c, f);
 	fc__store_region_free(c, f);
-	if (f->watch)	/* per inode: counted by every file that uses it */
-		fc__watch_drop(f->watch);
-	if (f->bops) {	/* release() is user code: not under the lock */
-		f->next = c->zombies;
-		c->zombies = f;
-		return;
-	}
-	file_free(f);
+	/* freed after the lock (fc__files_reap): see file_free */
+	f->next = c->zombies;
+	c->zombies = f;
 }
 
 /*

@@ -224,29 +224,40 @@ void *fc__store_reserve(const struct fc_cache *c, size_t len, uint64_t at)
 }
 
 /**
- * fc__store_attach - give @f its region of the store, and its alias.
- * Return: 0 or -errno, and then @f has neither (its region is given
- * back: it leaked before). Context: cache->lock held.
+ * fc__store_region_get - give @f its region of the store.
+ * Return: 0 or -ENOMEM (the store's offsets are all taken).
+ * Context: cache->lock held.
  */
-int fc__store_attach(struct fc_cache *c, struct fc_file *f)
+int fc__store_region_get(struct fc_cache *c, struct fc_file *f)
 {
-	int ret = region_alloc(c, f->region_len, &f->region);
-	void *at;
-
 	fc__assert_held(&c->lock);
-	if (ret)
-		return ret;
+	return region_alloc(c, f->region_len, &f->region);
+}
+
+/**
+ * fc__store_alias_map - map @f's alias over its region (which it has).
+ * Its system calls run without cache->lock, which every fault takes: the
+ * region is @f's alone before the file is listed, so nothing else can
+ * look at it meanwhile.
+ * Return: 0 or -errno, and then @f has no alias (its region it keeps, for
+ * the caller to free under the lock). Context: cache->lock NOT held.
+ */
+int fc__store_alias_map(struct fc_cache *c, struct fc_file *f)
+{
+	void *at;
+	int ret;
+
+	fc__assert_not_held(&c->lock);
 	at = fc__store_reserve(c, f->region_len, f->region);
-	if (at == MAP_FAILED) {
-		ret = -errno;
-		goto free_region;
-	}
+	if (at == MAP_FAILED)
+		return -errno;
 	f->alias = mmap(at, f->region_len, PROT_READ | PROT_WRITE,
 			MAP_SHARED | MAP_FIXED, c->memfd, (off_t)f->region);
 	if (f->alias == MAP_FAILED) {
 		ret = -errno;
+		f->alias = NULL;
 		munmap(at, f->region_len);
-		goto free_region;
+		return ret;
 	}
 	/* a child must not share (or write) the store through the alias */
 	madvise(f->alias, f->region_len, MADV_DONTFORK);
@@ -266,14 +277,10 @@ int fc__store_attach(struct fc_cache *c, struct fc_file *f)
 		if (ret) {
 			munmap(f->alias, f->region_len);
 			f->alias = NULL;
-			goto free_region;
+			return ret;
 		}
 	}
 	return 0;
-
-free_region:
-	fc__store_region_free(c, f);
-	return ret;
 }
 
 /* Unmap @f's alias, if it has one. */

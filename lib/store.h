@@ -14,7 +14,8 @@
 
 int fc__store_init(struct fc_cache *c);
 void fc__store_destroy(struct fc_cache *c);
-int fc__store_attach(struct fc_cache *c, struct fc_file *f);
+int fc__store_region_get(struct fc_cache *c, struct fc_file *f);
+int fc__store_alias_map(struct fc_cache *c, struct fc_file *f);
 void fc__store_region_free(struct fc_cache *c, const struct fc_file *f);
 void fc__store_alias_unmap(struct fc_file *f);
 void *fc__store_reserve(const struct fc_cache *c, size_t len, uint64_t at);

@@ -76,8 +76,9 @@
  *   maptab.lock and cache->lock are never held together: a fault looks
  *     its mapping up, drops maptab.lock, then takes cache->lock. If they
  *     ever nest, maptab.lock is the outer one.
- *   cache->lock -> watch_lock: a file's watch is added and dropped with
- *     the file (file_attach, file_destroy).
+ *   cache->lock -> watch_lock: a file's events are counted under the
+ *     cache's lock (files_changed); its watch is added and dropped
+ *     without it (file_prepare, file_free).
  *   cmd_lock is taken with no other lock held (fc__handler_post,
  *     run_cmds, cmds_pending).
  *   default_lock -> caches_lock -> install_lock: the default cache is
@@ -175,15 +176,10 @@
  *   - fc__store_holds: mincore of the alias, on a fault on a page the
  *     index holds as stored: the answer must stand while the fault
  *     decides between waking and reading again.
- *   - file_attach (file.c: fc__file_get, fc__file_backend): the region
- *     and its alias (mmap, munmap of the reservation's slack, madvise
- *     MADV_DONTFORK and MADV_NOHUGEPAGE, UFFDIO_REGISTER) and the inotify
- *     watch: a file is published with its region in one step, so a racing
- *     fc_map of the same file finds it whole.
- *   - file_destroy (the last reference, a discarded or trimmed retained
- *     file, fc_cache_destroy): the punch of its pages, munmap of the
- *     alias, close of its descriptors, inotify_rm_watch. A backend's
- *     release() is user code and runs after the lock (cache->zombies).
+ *   - a file's teardown (file_destroy): the punch of its pages. Its
+ *     alias, descriptors and inotify watch are let go after the lock
+ *     (cache->zombies, fc__files_reap), and a new file's are set up
+ *     before it is listed (file_prepare), outside the lock.
  *   - frees: munmap of a held page's bytes (fc__page_free, fc__io_free)
  *     and of a staging buffer beyond the idle cap (fc__io_free), where
  *     the page or read leaves the cache's structures.
@@ -582,7 +578,7 @@ struct fc_cache {
 	unsigned nr_retained;	/* files kept unmapped (at most FC_RETAIN_FILES) */
 	bool destroying;	/* fc_cache_destroy() began: retain nothing */
 	uint64_t release_seq;
-	struct fc_file *zombies;	/* dead backend files: release unlocked */
+	struct fc_file *zombies;	/* dead files: freed after the lock */
 	/* immutable */
 	int inotify_fd;		/* the process's (watch.c), or -1: a
 				   reference on it is held */

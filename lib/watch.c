@@ -12,8 +12,8 @@
  * cache that could not have one never saw size changes, nor could the
  * user's other programs make one.
  *
- * watch_lock (mutex, leaf; taken under cache->lock by file_attach and
- * file_destroy) protects the instance, its users and the table, and
+ * watch_lock (mutex, leaf; taken under cache->lock where a cache counts
+ * its files' events) protects the instance, its users and the table, and
  * makes reading the events, counting them and telling the listeners one
  * step: a cache told sees the events counted, whoever read them.
  */
@@ -179,7 +179,7 @@ static struct fc_watch *table_add(int wd)
  * fc__watch_add - watch the file open at @fd for changes (IN_MODIFY: a
  * write, a truncation or an extension). Return: its watch, referenced,
  * or NULL when it cannot be watched (best effort). Context: the caller
- * holds a reference from fc__watch_open; may be under cache->lock.
+ * holds a reference from fc__watch_open; not under cache->lock.
  */
 struct fc_watch *fc__watch_add(int fd)
 {
