@@ -48,26 +48,73 @@ static bool has_word(const char *list, const char *tok)
 }
 
 /*
- * The cgroup path of this process in the v2 hierarchy (@v2) and in the
- * v1 hierarchy with the memory controller (@v1), from @root/proc/self/
- * cgroup; "" when absent.
+ * The whole of file @path, NUL-terminated, in memory to free(); NULL if it
+ * cannot be read. Read whole, not by lines into a fixed buffer: a line
+ * longer than the buffer would be cut, and its tail parsed as a line of
+ * its own (a cgroup path holding ":memory:/x" would be taken as one).
  */
-static void cgroup_paths(const char *root, char *v1, char *v2, size_t len)
+static char *read_text(const char *path)
 {
-	char path[PATH_MAX + 32], line[PATH_MAX + 64];
-	FILE *f;
+	size_t cap = 4096, n = 0, got;
+	char *buf = malloc(cap), *bigger;
+	FILE *f = fopen(path, "re");
+
+	if (!f || !buf) {
+		if (f)
+			fclose(f);
+		free(buf);
+		return NULL;
+	}
+	while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+		n += got;
+		if (n + 1 < cap)
+			continue;
+		bigger = cap < (64u << 20) ? realloc(buf, cap * 2) : NULL;
+		if (!bigger) {	/* no /proc or cgroup file is this big */
+			free(buf);
+			fclose(f);
+			return NULL;
+		}
+		buf = bigger;
+		cap *= 2;
+	}
+	fclose(f);
+	buf[n] = 0;
+	return buf;
+}
+
+/* The next line of *@text, its '\n' made the end; NULL at the end. */
+static char *next_line(char **text)
+{
+	char *line = *text, *nl;
+
+	if (!line || !*line)
+		return NULL;
+	nl = strchr(line, '\n');
+	if (nl)
+		*nl++ = 0;
+	*text = nl;
+	return line;
+}
+
+/**
+ * fc__cgroup_paths - the cgroup path of this process in the v2 hierarchy
+ * (@v2) and in the v1 hierarchy with the memory controller (@v1), each
+ * "" when absent or not shorter than @len, from @text, the contents of
+ * /proc/self/cgroup (changed: split into lines). Pure.
+ */
+void fc__cgroup_paths(char *text, char *v1, char *v2, size_t len)
+{
+	char *line;
 
 	*v1 = *v2 = 0;
-	snprintf(path, sizeof(path), "%s/proc/self/cgroup", root);
-	f = fopen(path, "re");
-	while (f && fgets(line, sizeof(line), f)) {
+	while ((line = next_line(&text))) {
 		char *ctl = strchr(line, ':'), *cg;
 
 		if (!ctl || !(cg = strchr(ctl + 1, ':')))
 			continue;
 		*ctl++ = 0;
 		*cg++ = 0;
-		cg[strcspn(cg, "\n")] = 0;
 		if (strlen(cg) >= len || *cg != '/')
 			continue;
 		if (!strcmp(line, "0") && !*ctl)
@@ -75,25 +122,20 @@ static void cgroup_paths(const char *root, char *v1, char *v2, size_t len)
 		else if (has_word(ctl, "memory"))
 			memcpy(v1, cg, strlen(cg) + 1);
 	}
-	if (f)
-		fclose(f);
 }
 
-/*
- * Where the hierarchy is mounted: for cgroup2 (@v1 false) or the v1
- * hierarchy with the memory controller, the mount point (@mnt) and the
- * cgroup mounted there (@mroot). False if not mounted.
+/**
+ * fc__cgroup_mount - where the hierarchy is mounted: for cgroup2 (@v1
+ * false) or the v1 hierarchy with the memory controller, the mount point
+ * (@mnt) and the cgroup mounted there (@mroot), from @text, the contents
+ * of /proc/self/mountinfo (changed). Pure. Return: false if not mounted.
  */
-static bool cgroup_mount(const char *root, bool v1, char *mnt, char *mroot,
-			 size_t len)
+bool fc__cgroup_mount(char *text, bool v1, char *mnt, char *mroot,
+		      size_t len)
 {
-	char path[PATH_MAX + 32], line[3 * PATH_MAX];
-	bool found = false;
-	FILE *f;
+	char *line;
 
-	snprintf(path, sizeof(path), "%s/proc/self/mountinfo", root);
-	f = fopen(path, "re");
-	while (!found && f && fgets(line, sizeof(line), f)) {
+	while ((line = next_line(&text))) {
 		char *sep = strstr(line, " - "), *fld[5], *save = NULL;
 		char *type, *super;
 		int i;
@@ -109,29 +151,27 @@ static bool cgroup_mount(const char *root, bool v1, char *mnt, char *mroot,
 			continue;
 		type = strtok_r(sep + 3, " ", &save);
 		strtok_r(NULL, " ", &save);		/* source */
-		super = strtok_r(NULL, " \n", &save);
+		super = strtok_r(NULL, " ", &save);
 		if (!type || strlen(fld[3]) >= len || strlen(fld[4]) >= len)
 			continue;
 		if (v1 ? !strcmp(type, "cgroup") && has_word(super, "memory")
 		       : !strcmp(type, "cgroup2")) {
 			memcpy(mroot, fld[3], strlen(fld[3]) + 1);
 			memcpy(mnt, fld[4], strlen(fld[4]) + 1);
-			found = true;
+			return true;
 		}
 	}
-	if (f)
-		fclose(f);
-	return found;
+	return false;
 }
 
-/*
- * The directory of cgroup @cg in a hierarchy mounted at @mnt (which shows
- * cgroup @mroot) into @dir, *@base the length of the mount's part of it.
- * Return: false if it does not fit.
+/**
+ * fc__cgroup_dir - the directory of cgroup @cg in a hierarchy mounted at
+ * @mnt (which shows cgroup @mroot) into @dir, *@base the length of the
+ * mount's part of it, @root its prefix. Pure.
+ * Return: false if it does not fit in @len.
  */
-static bool cgroup_dir(const char *root, const char *mnt,
-		       const char *mroot, const char *cg, char *dir,
-		       size_t len, size_t *base)
+bool fc__cgroup_dir(const char *root, const char *mnt, const char *mroot,
+		    const char *cg, char *dir, size_t len, size_t *base)
 {
 	size_t rl = strlen(mroot);
 	const char *rel = cg;
@@ -151,19 +191,16 @@ static bool cgroup_dir(const char *root, const char *mnt,
 	return true;
 }
 
-/* The number in @dir/@name, its line @key if @key; false if none. */
-static bool read_value(const char *dir, const char *name, const char *key,
-		       uint64_t *out)
+/**
+ * fc__cgroup_value - the number in @text, the contents of a cgroup file
+ * (changed), or of its line @key if @key; "max" is UINT64_MAX. Pure.
+ * Return: false if none.
+ */
+bool fc__cgroup_value(char *text, const char *key, uint64_t *out)
 {
-	char path[DIR_MAX + 32], line[256];
-	bool ok = false;
-	FILE *f;
+	char *line;
 
-	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >=
-	    (int)sizeof(path))
-		return false;
-	f = fopen(path, "re");
-	while (!ok && f && fgets(line, sizeof(line), f)) {
+	while ((line = next_line(&text))) {
 		const char *v = line;
 		char *end;
 
@@ -176,17 +213,58 @@ static bool read_value(const char *dir, const char *name, const char *key,
 		}
 		if (!strncmp(v, "max", 3)) {	/* v2: no limit */
 			*out = NO_LIMIT;
-			ok = true;
-			break;
+			return true;
 		}
 		errno = 0;
 		*out = strtoull(v, &end, 10);
-		ok = end != v && !errno && (*end == '\n' || !*end);
+		if (end != v && !errno && !*end)
+			return true;
 		if (!key)
 			break;
 	}
-	if (f)
-		fclose(f);
+	return false;
+}
+
+/* The cgroup paths of this process, from @root/proc/self/cgroup. */
+static void cgroup_paths(const char *root, char *v1, char *v2, size_t len)
+{
+	char path[PATH_MAX + 32], *text;
+
+	snprintf(path, sizeof(path), "%s/proc/self/cgroup", root);
+	text = read_text(path);
+	*v1 = *v2 = 0;
+	if (text)
+		fc__cgroup_paths(text, v1, v2, len);
+	free(text);
+}
+
+/* The hierarchy's mount, from @root/proc/self/mountinfo. */
+static bool cgroup_mount(const char *root, bool v1, char *mnt, char *mroot,
+			 size_t len)
+{
+	char path[PATH_MAX + 32], *text;
+	bool found;
+
+	snprintf(path, sizeof(path), "%s/proc/self/mountinfo", root);
+	text = read_text(path);
+	found = text && fc__cgroup_mount(text, v1, mnt, mroot, len);
+	free(text);
+	return found;
+}
+
+/* The number in @dir/@name, its line @key if @key; false if none. */
+static bool read_value(const char *dir, const char *name, const char *key,
+		       uint64_t *out)
+{
+	char path[DIR_MAX + 32], *text;
+	bool ok;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+	    (int)sizeof(path))
+		return false;
+	text = read_text(path);
+	ok = text && fc__cgroup_value(text, key, out);
+	free(text);
 	return ok;
 }
 
@@ -197,7 +275,7 @@ static uint64_t v1_limit(const char *root, const char *cg)
 	uint64_t v;
 
 	if (!*cg || !cgroup_mount(root, true, mnt, mroot, sizeof(mnt)) ||
-	    !cgroup_dir(root, mnt, mroot, cg, dir, sizeof(dir), &base))
+	    !fc__cgroup_dir(root, mnt, mroot, cg, dir, sizeof(dir), &base))
 		return NO_LIMIT;
 	if (!read_value(dir, "memory.stat", "hierarchical_memory_limit", &v) &&
 	    !read_value(dir, "memory.limit_in_bytes", NULL, &v))
@@ -212,7 +290,7 @@ static uint64_t v2_limit(const char *root, const char *cg)
 	size_t base;
 
 	if (!*cg || !cgroup_mount(root, false, mnt, mroot, sizeof(mnt)) ||
-	    !cgroup_dir(root, mnt, mroot, cg, dir, sizeof(dir), &base))
+	    !fc__cgroup_dir(root, mnt, mroot, cg, dir, sizeof(dir), &base))
 		return NO_LIMIT;
 	for (;;) {	/* the cgroup, then each ancestor up to the mount's */
 		char *slash;
