@@ -119,9 +119,10 @@ int fc__config_check(const struct fc_config *in, struct fc_config *out,
 }
 
 /**
- * fc__parse_size - "64M", "1g", "4096", "2MiB": bytes. Digits first (no
- * sign, no space: strtoull takes " -1" as 2^64 - 1), then K, M or G, then
- * "i", "iB" or "B". Return: false on anything else, or on overflow.
+ * fc__parse_size - "64M", "1g", "4096", "2MiB", "10B": bytes. Digits first
+ * (no sign, no space: strtoull takes " -1" as 2^64 - 1), then K, M or G
+ * and "i", "iB" or "B", or "B" alone. Return: false on anything else
+ * ("4096i"), or on overflow; *@out untouched then.
  */
 bool fc__parse_size(const char *s, size_t *out)
 {
@@ -141,8 +142,10 @@ bool fc__parse_size(const char *s, size_t *out)
 	case 'g': case 'G': shift = 30; end++; break;
 	default: break;
 	}
-	if (*end == 'i' || *end == 'b' || *end == 'B')
-		end += (*end == 'i' && (end[1] == 'B' || end[1] == 'b')) ? 2 : 1;
+	if (shift && *end == 'i')	/* a binary prefix: K, M, G */
+		end += (end[1] == 'B' || end[1] == 'b') ? 2 : 1;
+	else if (*end == 'b' || *end == 'B')
+		end++;
 	if (*end || (shift && v > (SIZE_MAX >> shift)))
 		return false;
 	*out = (size_t)(v << shift);
