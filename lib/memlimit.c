@@ -124,6 +124,30 @@ void fc__cgroup_paths(char *text, char *v1, char *v2, size_t len)
 	}
 }
 
+/*
+ * A field of mountinfo as it names the file, in place: the kernel writes
+ * a space, tab, newline or backslash in a path as \040, \011, \012 or
+ * \134 (show_mountinfo), which fopen would take literally.
+ */
+static void unescape(char *s)
+{
+	char *out = s;
+
+	for (; *s; s++) {
+		if (*s == '\\' && (!strncmp(s + 1, "040", 3) ||
+				    !strncmp(s + 1, "011", 3) ||
+				    !strncmp(s + 1, "012", 3) ||
+				    !strncmp(s + 1, "134", 3))) {
+			*out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
+					s[3] - '0');
+			s += 3;
+		} else {
+			*out++ = *s;
+		}
+	}
+	*out = 0;
+}
+
 /**
  * fc__cgroup_mount - where the hierarchy is mounted: for cgroup2 (@v1
  * false) or the v1 hierarchy with the memory controller, the mount point
@@ -152,7 +176,11 @@ bool fc__cgroup_mount(char *text, bool v1, char *mnt, char *mroot,
 		type = strtok_r(sep + 3, " ", &save);
 		strtok_r(NULL, " ", &save);		/* source */
 		super = strtok_r(NULL, " ", &save);
-		if (!type || strlen(fld[3]) >= len || strlen(fld[4]) >= len)
+		if (!type)
+			continue;
+		unescape(fld[3]);
+		unescape(fld[4]);
+		if (strlen(fld[3]) >= len || strlen(fld[4]) >= len)
 			continue;
 		if (v1 ? !strcmp(type, "cgroup") && has_word(super, "memory")
 		       : !strcmp(type, "cgroup2")) {

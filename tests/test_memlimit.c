@@ -152,6 +152,17 @@ static void mount_of_subtree(void **state)
 	assert_int_equal(fc__memory_limit(root), 16 * MB);
 }
 
+/* mountinfo escapes a space in a path as \040: the directory has one */
+static void mount_point_escaped(void **state)
+{
+	(void)state;
+	put("proc/self/cgroup", "0::/a b\\c\n");
+	put("proc/self/mountinfo", "30 23 0:27 / /sys/fs/my\\040cg\\134x rw - "
+				   "cgroup2 cgroup2 rw\n");
+	put("sys/fs/my cg\\x/a b\\c/memory.max", "41943040\n");
+	assert_int_equal(fc__memory_limit(root), 40 * MB);
+}
+
 /* v1 and v2 both limit (a hybrid host): the lesser */
 static void hybrid_takes_least(void **state)
 {
@@ -346,6 +357,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(v2_namespace_root, tree_new,
 						tree_free),
 		cmocka_unit_test_setup_teardown(mount_of_subtree, tree_new,
+						tree_free),
+		cmocka_unit_test_setup_teardown(mount_point_escaped, tree_new,
 						tree_free),
 		cmocka_unit_test_setup_teardown(hybrid_takes_least, tree_new,
 						tree_free),
