@@ -15,8 +15,9 @@
  * computed by the kernel), else memory.limit_in_bytes. The cgroup's path
  * comes from /proc/self/cgroup and the hierarchy's mount point from
  * /proc/self/mountinfo; a path outside the mount's root (a cgroup
- * namespace) is taken as the mount itself. Anything missing or unreadable
- * means no limit: the check can only refuse what would certainly fail.
+ * namespace, or "/.." parts) is taken as the mount itself, and nothing
+ * outside the mount is read. Anything missing or unreadable means no
+ * limit: the check can only refuse what would certainly fail.
  */
 #include <errno.h>
 #include <limits.h>
@@ -180,7 +181,8 @@ bool fc__cgroup_mount(char *text, bool v1, char *mnt, char *mroot,
 			continue;
 		unescape(fld[3]);
 		unescape(fld[4]);
-		if (strlen(fld[3]) >= len || strlen(fld[4]) >= len)
+		if (strlen(fld[3]) >= len || strlen(fld[4]) >= len ||
+		    *fld[4] != '/')	/* relative: to our working directory */
 			continue;
 		if (v1 ? !strcmp(type, "cgroup") && has_word(super, "memory")
 		       : !strcmp(type, "cgroup2")) {
@@ -190,6 +192,21 @@ bool fc__cgroup_mount(char *text, bool v1, char *mnt, char *mroot,
 		}
 	}
 	return false;
+}
+
+/* Does path @s have a part "." or ".."? */
+static bool has_dot_part(const char *s)
+{
+	for (;;) {
+		size_t n = strcspn(s, "/");
+
+		if ((n == 1 && s[0] == '.') ||
+		    (n == 2 && s[0] == '.' && s[1] == '.'))
+			return true;
+		if (!s[n])
+			return false;
+		s += n + 1;
+	}
 }
 
 /**
@@ -209,6 +226,13 @@ bool fc__cgroup_dir(const char *root, const char *mnt, const char *mroot,
 	else if (!strncmp(cg, mroot, rl) && (cg[rl] == '/' || !cg[rl]))
 		rel = cg + rl;
 	else		/* not below the mount's root: a cgroup namespace */
+		rel = "";
+	/*
+	 * A cgroup outside our namespace's root is shown as "/../..": above
+	 * the mount as well, so the same. Followed, it would read files
+	 * outside the cgroup file system, and v2_limit's walk up more.
+	 */
+	if (has_dot_part(rel))
 		rel = "";
 	if (snprintf(dir, len, "%s%s", root, mnt) >= (int)len)
 		return false;
