@@ -246,7 +246,7 @@ bool fc__cgroup_dir(const char *root, const char *mnt, const char *mroot,
 /**
  * fc__cgroup_value - the number in @text, the contents of a cgroup file
  * (changed), or of its line @key if @key; "max" is UINT64_MAX. Pure.
- * Return: false if none.
+ * Return: false if none (*@out untouched), or if not digits alone.
  */
 bool fc__cgroup_value(char *text, const char *key, uint64_t *out)
 {
@@ -254,6 +254,7 @@ bool fc__cgroup_value(char *text, const char *key, uint64_t *out)
 
 	while ((line = next_line(&text))) {
 		const char *v = line;
+		unsigned long long n;
 		char *end;
 
 		if (key) {
@@ -263,14 +264,17 @@ bool fc__cgroup_value(char *text, const char *key, uint64_t *out)
 				continue;
 			v = line + kl + 1;
 		}
-		if (!strncmp(v, "max", 3)) {	/* v2: no limit */
+		if (!strcmp(v, "max")) {	/* v2: no limit */
 			*out = NO_LIMIT;
 			return true;
 		}
+		/* digits alone: strtoull takes " -1" as 2^64 - 1 */
 		errno = 0;
-		*out = strtoull(v, &end, 10);
-		if (end != v && !errno && !*end)
+		n = strtoull(v, &end, 10);
+		if (*v >= '0' && *v <= '9' && !errno && !*end) {
+			*out = n;
 			return true;
+		}
 		if (!key)
 			break;
 	}

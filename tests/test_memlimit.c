@@ -207,6 +207,11 @@ static void unreadable_means_none(void **state)
 	assert_true(fc__memory_limit(root) == UINT64_MAX);
 	put("sys/fs/cgroup/x/memory.max", "99999999999999999999999\n");
 	assert_true(fc__memory_limit(root) == UINT64_MAX);
+	/* strtoull would take these as 2^64 - 5 and 5: not numbers here */
+	put("sys/fs/cgroup/x/memory.max", "-5\n");
+	assert_true(fc__memory_limit(root) == UINT64_MAX);
+	put("sys/fs/cgroup/x/memory.max", " 5\n");
+	assert_true(fc__memory_limit(root) == UINT64_MAX);
 }
 
 /* ---- a real memory cgroup (root only) ---- */
