@@ -15,8 +15,8 @@ fi
 CC=clang cmake -S . -B build-fuzz -DFC_FUZZ=ON -DFC_BUILD_EXAMPLES=OFF \
 	-DFC_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-fuzz -j "$(nproc)" --target fuzz_radix fuzz_lru fuzz_readahead fuzz_net \
-	fuzz_config >/dev/null
-for name in radix lru readahead net config; do
+	fuzz_config fuzz_memlimit >/dev/null
+for name in radix lru readahead net config memlimit; do
 	corpus=fuzz/corpus/$name
 	new=$(mktemp -d)
 	echo "=== fuzz_$name for $secs s"
