@@ -119,9 +119,10 @@ int fc__config_check(const struct fc_config *in, struct fc_config *out,
 }
 
 /**
- * fc__parse_size - "64M", "1g", "4096", "2MiB": bytes. Digits first (no
- * sign, no space: strtoull takes " -1" as 2^64 - 1), then K, M or G, then
- * "i", "iB" or "B". Return: false on anything else, or on overflow.
+ * fc__parse_size - "64M", "1g", "4096", "2MiB", "10B": bytes. Digits first
+ * (no sign, no space: strtoull takes " -1" as 2^64 - 1), then K, M or G
+ * and "i", "iB" or "B", or "B" alone. Return: false on anything else
+ * ("4096i"), or on overflow; *@out untouched then.
  */
 bool fc__parse_size(const char *s, size_t *out)
 {
@@ -141,8 +142,10 @@ bool fc__parse_size(const char *s, size_t *out)
 	case 'g': case 'G': shift = 30; end++; break;
 	default: break;
 	}
-	if (*end == 'i' || *end == 'b' || *end == 'B')
-		end += (*end == 'i' && (end[1] == 'B' || end[1] == 'b')) ? 2 : 1;
+	if (shift && *end == 'i')	/* a binary prefix: K, M, G */
+		end += (end[1] == 'B' || end[1] == 'b') ? 2 : 1;
+	else if (*end == 'b' || *end == 'B')
+		end++;
 	if (*end || (shift && v > (SIZE_MAX >> shift)))
 		return false;
 	*out = (size_t)(v << shift);
@@ -158,29 +161,40 @@ static int env_size(const char *name, size_t *field)
 	return fc__parse_size(s, field) ? 0 : -EINVAL;
 }
 
-/*
- * A count from the environment, @min or more: a value fc_config would
- * take for "the default" or round (0 handler threads, 0 pages of
- * fault-around) is refused rather than changed without a word.
+/**
+ * fc__parse_count - a count: a size (fc__parse_size) of @min to UINT_MAX.
+ * A value fc_config would take for "the default" or round (0 handler
+ * threads, 0 pages of fault-around) is refused rather than changed
+ * without a word. Return: false on anything else; *@out untouched then.
  */
-static int env_uint(const char *name, unsigned *field, unsigned min)
+bool fc__parse_count(const char *s, unsigned min, unsigned *out)
 {
 	size_t v;
-	int ret = env_size(name, &v);
 
-	if (ret || !getenv(name))
-		return ret;
-	if (v > UINT_MAX || v < min)
-		return -EINVAL;
-	*field = (unsigned)v;
-	return 0;
+	if (!fc__parse_size(s, &v) || v > UINT_MAX || v < min)
+		return false;
+	*out = (unsigned)v;
+	return true;
+}
+
+/* fc__parse_flag - a flag variable is set unless empty or "0". */
+bool fc__parse_flag(const char *s)
+{
+	return s && *s && strcmp(s, "0");
+}
+
+static int env_uint(const char *name, unsigned *field, unsigned min)
+{
+	const char *s = getenv(name);
+
+	if (!s)
+		return 0;
+	return fc__parse_count(s, min, field) ? 0 : -EINVAL;
 }
 
 /* Read the FC_* variables over the defaults. -EINVAL on a bad value. */
 int fc__config_from_env(struct fc_config *cfg)
 {
-	const char *nd = getenv("FC_NO_DIRECT"), *cp = getenv("FC_COPY");
-	const char *il = getenv("FC_INLINE"), *nc = getenv("FC_NO_COLLAPSE");
 	int ret = 0;
 
 	fc_config_init(cfg);
@@ -190,13 +204,13 @@ int fc__config_from_env(struct fc_config *cfg)
 	ret |= env_uint("FC_HANDLER_THREADS", &cfg->handler_threads, 1);
 	ret |= env_uint("FC_FAULT_AROUND", &cfg->fault_around, 1);
 	ret |= env_uint("FC_POLL_US", &cfg->poll_us, 0);
-	if (nd && *nd && strcmp(nd, "0"))
+	if (fc__parse_flag(getenv("FC_NO_DIRECT")))
 		cfg->flags |= FC_CONFIG_NO_DIRECT;
-	if (cp && *cp && strcmp(cp, "0"))
+	if (fc__parse_flag(getenv("FC_COPY")))
 		cfg->flags |= FC_CONFIG_COPY;
-	if (il && *il && strcmp(il, "0"))
+	if (fc__parse_flag(getenv("FC_INLINE")))
 		cfg->flags |= FC_CONFIG_INLINE;
-	if (nc && *nc && strcmp(nc, "0"))
+	if (fc__parse_flag(getenv("FC_NO_COLLAPSE")))
 		cfg->flags |= FC_CONFIG_NO_COLLAPSE;
 	return ret ? -EINVAL : 0;
 }

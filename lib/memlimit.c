@@ -15,8 +15,9 @@
  * computed by the kernel), else memory.limit_in_bytes. The cgroup's path
  * comes from /proc/self/cgroup and the hierarchy's mount point from
  * /proc/self/mountinfo; a path outside the mount's root (a cgroup
- * namespace) is taken as the mount itself. Anything missing or unreadable
- * means no limit: the check can only refuse what would certainly fail.
+ * namespace, or "/.." parts) is taken as the mount itself, and nothing
+ * outside the mount is read. Anything missing or unreadable means no
+ * limit: the check can only refuse what would certainly fail.
  */
 #include <errno.h>
 #include <limits.h>
@@ -48,26 +49,73 @@ static bool has_word(const char *list, const char *tok)
 }
 
 /*
- * The cgroup path of this process in the v2 hierarchy (@v2) and in the
- * v1 hierarchy with the memory controller (@v1), from @root/proc/self/
- * cgroup; "" when absent.
+ * The whole of file @path, NUL-terminated, in memory to free(); NULL if it
+ * cannot be read. Read whole, not by lines into a fixed buffer: a line
+ * longer than the buffer would be cut, and its tail parsed as a line of
+ * its own (a cgroup path holding ":memory:/x" would be taken as one).
  */
-static void cgroup_paths(const char *root, char *v1, char *v2, size_t len)
+static char *read_text(const char *path)
 {
-	char path[PATH_MAX + 32], line[PATH_MAX + 64];
-	FILE *f;
+	size_t cap = 4096, n = 0, got;
+	char *buf = malloc(cap), *bigger;
+	FILE *f = fopen(path, "re");
+
+	if (!f || !buf) {
+		if (f)
+			fclose(f);
+		free(buf);
+		return NULL;
+	}
+	while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+		n += got;
+		if (n + 1 < cap)
+			continue;
+		bigger = cap < (64u << 20) ? realloc(buf, cap * 2) : NULL;
+		if (!bigger) {	/* no /proc or cgroup file is this big */
+			free(buf);
+			fclose(f);
+			return NULL;
+		}
+		buf = bigger;
+		cap *= 2;
+	}
+	fclose(f);
+	buf[n] = 0;
+	return buf;
+}
+
+/* The next line of *@text, its '\n' made the end; NULL at the end. */
+static char *next_line(char **text)
+{
+	char *line = *text, *nl;
+
+	if (!line || !*line)
+		return NULL;
+	nl = strchr(line, '\n');
+	if (nl)
+		*nl++ = 0;
+	*text = nl;
+	return line;
+}
+
+/**
+ * fc__cgroup_paths - the cgroup path of this process in the v2 hierarchy
+ * (@v2) and in the v1 hierarchy with the memory controller (@v1), each
+ * "" when absent or not shorter than @len, from @text, the contents of
+ * /proc/self/cgroup (changed: split into lines). Pure.
+ */
+void fc__cgroup_paths(char *text, char *v1, char *v2, size_t len)
+{
+	char *line;
 
 	*v1 = *v2 = 0;
-	snprintf(path, sizeof(path), "%s/proc/self/cgroup", root);
-	f = fopen(path, "re");
-	while (f && fgets(line, sizeof(line), f)) {
+	while ((line = next_line(&text))) {
 		char *ctl = strchr(line, ':'), *cg;
 
 		if (!ctl || !(cg = strchr(ctl + 1, ':')))
 			continue;
 		*ctl++ = 0;
 		*cg++ = 0;
-		cg[strcspn(cg, "\n")] = 0;
 		if (strlen(cg) >= len || *cg != '/')
 			continue;
 		if (!strcmp(line, "0") && !*ctl)
@@ -75,25 +123,44 @@ static void cgroup_paths(const char *root, char *v1, char *v2, size_t len)
 		else if (has_word(ctl, "memory"))
 			memcpy(v1, cg, strlen(cg) + 1);
 	}
-	if (f)
-		fclose(f);
 }
 
 /*
- * Where the hierarchy is mounted: for cgroup2 (@v1 false) or the v1
- * hierarchy with the memory controller, the mount point (@mnt) and the
- * cgroup mounted there (@mroot). False if not mounted.
+ * A field of mountinfo as it names the file, in place: the kernel writes
+ * a space, tab, newline or backslash in a path as \040, \011, \012 or
+ * \134 (show_mountinfo), which fopen would take literally.
  */
-static bool cgroup_mount(const char *root, bool v1, char *mnt, char *mroot,
-			 size_t len)
+static void unescape(char *s)
 {
-	char path[PATH_MAX + 32], line[3 * PATH_MAX];
-	bool found = false;
-	FILE *f;
+	char *out = s;
 
-	snprintf(path, sizeof(path), "%s/proc/self/mountinfo", root);
-	f = fopen(path, "re");
-	while (!found && f && fgets(line, sizeof(line), f)) {
+	for (; *s; s++) {
+		if (*s == '\\' && (!strncmp(s + 1, "040", 3) ||
+				    !strncmp(s + 1, "011", 3) ||
+				    !strncmp(s + 1, "012", 3) ||
+				    !strncmp(s + 1, "134", 3))) {
+			*out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
+					s[3] - '0');
+			s += 3;
+		} else {
+			*out++ = *s;
+		}
+	}
+	*out = 0;
+}
+
+/**
+ * fc__cgroup_mount - where the hierarchy is mounted: for cgroup2 (@v1
+ * false) or the v1 hierarchy with the memory controller, the mount point
+ * (@mnt) and the cgroup mounted there (@mroot), from @text, the contents
+ * of /proc/self/mountinfo (changed). Pure. Return: false if not mounted.
+ */
+bool fc__cgroup_mount(char *text, bool v1, char *mnt, char *mroot,
+		      size_t len)
+{
+	char *line;
+
+	while ((line = next_line(&text))) {
 		char *sep = strstr(line, " - "), *fld[5], *save = NULL;
 		char *type, *super;
 		int i;
@@ -109,29 +176,47 @@ static bool cgroup_mount(const char *root, bool v1, char *mnt, char *mroot,
 			continue;
 		type = strtok_r(sep + 3, " ", &save);
 		strtok_r(NULL, " ", &save);		/* source */
-		super = strtok_r(NULL, " \n", &save);
-		if (!type || strlen(fld[3]) >= len || strlen(fld[4]) >= len)
+		super = strtok_r(NULL, " ", &save);
+		if (!type)
+			continue;
+		unescape(fld[3]);
+		unescape(fld[4]);
+		if (strlen(fld[3]) >= len || strlen(fld[4]) >= len ||
+		    *fld[4] != '/')	/* relative: to our working directory */
 			continue;
 		if (v1 ? !strcmp(type, "cgroup") && has_word(super, "memory")
 		       : !strcmp(type, "cgroup2")) {
 			memcpy(mroot, fld[3], strlen(fld[3]) + 1);
 			memcpy(mnt, fld[4], strlen(fld[4]) + 1);
-			found = true;
+			return true;
 		}
 	}
-	if (f)
-		fclose(f);
-	return found;
+	return false;
 }
 
-/*
- * The directory of cgroup @cg in a hierarchy mounted at @mnt (which shows
- * cgroup @mroot) into @dir, *@base the length of the mount's part of it.
- * Return: false if it does not fit.
+/* Does path @s have a part "." or ".."? */
+static bool has_dot_part(const char *s)
+{
+	for (;;) {
+		size_t n = strcspn(s, "/");
+
+		if ((n == 1 && s[0] == '.') ||
+		    (n == 2 && s[0] == '.' && s[1] == '.'))
+			return true;
+		if (!s[n])
+			return false;
+		s += n + 1;
+	}
+}
+
+/**
+ * fc__cgroup_dir - the directory of cgroup @cg in a hierarchy mounted at
+ * @mnt (which shows cgroup @mroot) into @dir, *@base the length of the
+ * mount's part of it, @root its prefix. Pure.
+ * Return: false if it does not fit in @len.
  */
-static bool cgroup_dir(const char *root, const char *mnt,
-		       const char *mroot, const char *cg, char *dir,
-		       size_t len, size_t *base)
+bool fc__cgroup_dir(const char *root, const char *mnt, const char *mroot,
+		    const char *cg, char *dir, size_t len, size_t *base)
 {
 	size_t rl = strlen(mroot);
 	const char *rel = cg;
@@ -142,6 +227,13 @@ static bool cgroup_dir(const char *root, const char *mnt,
 		rel = cg + rl;
 	else		/* not below the mount's root: a cgroup namespace */
 		rel = "";
+	/*
+	 * A cgroup outside our namespace's root is shown as "/../..": above
+	 * the mount as well, so the same. Followed, it would read files
+	 * outside the cgroup file system, and v2_limit's walk up more.
+	 */
+	if (has_dot_part(rel))
+		rel = "";
 	if (snprintf(dir, len, "%s%s", root, mnt) >= (int)len)
 		return false;
 	*base = strlen(dir);
@@ -151,20 +243,18 @@ static bool cgroup_dir(const char *root, const char *mnt,
 	return true;
 }
 
-/* The number in @dir/@name, its line @key if @key; false if none. */
-static bool read_value(const char *dir, const char *name, const char *key,
-		       uint64_t *out)
+/**
+ * fc__cgroup_value - the number in @text, the contents of a cgroup file
+ * (changed), or of its line @key if @key; "max" is UINT64_MAX. Pure.
+ * Return: false if none (*@out untouched), or if not digits alone.
+ */
+bool fc__cgroup_value(char *text, const char *key, uint64_t *out)
 {
-	char path[DIR_MAX + 32], line[256];
-	bool ok = false;
-	FILE *f;
+	char *line;
 
-	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >=
-	    (int)sizeof(path))
-		return false;
-	f = fopen(path, "re");
-	while (!ok && f && fgets(line, sizeof(line), f)) {
+	while ((line = next_line(&text))) {
 		const char *v = line;
+		unsigned long long n;
 		char *end;
 
 		if (key) {
@@ -174,19 +264,63 @@ static bool read_value(const char *dir, const char *name, const char *key,
 				continue;
 			v = line + kl + 1;
 		}
-		if (!strncmp(v, "max", 3)) {	/* v2: no limit */
+		if (!strcmp(v, "max")) {	/* v2: no limit */
 			*out = NO_LIMIT;
-			ok = true;
-			break;
+			return true;
 		}
+		/* digits alone: strtoull takes " -1" as 2^64 - 1 */
 		errno = 0;
-		*out = strtoull(v, &end, 10);
-		ok = end != v && !errno && (*end == '\n' || !*end);
+		n = strtoull(v, &end, 10);
+		if (*v >= '0' && *v <= '9' && !errno && !*end) {
+			*out = n;
+			return true;
+		}
 		if (!key)
 			break;
 	}
-	if (f)
-		fclose(f);
+	return false;
+}
+
+/* The cgroup paths of this process, from @root/proc/self/cgroup. */
+static void cgroup_paths(const char *root, char *v1, char *v2, size_t len)
+{
+	char path[PATH_MAX + 32], *text;
+
+	snprintf(path, sizeof(path), "%s/proc/self/cgroup", root);
+	text = read_text(path);
+	*v1 = *v2 = 0;
+	if (text)
+		fc__cgroup_paths(text, v1, v2, len);
+	free(text);
+}
+
+/* The hierarchy's mount, from @root/proc/self/mountinfo. */
+static bool cgroup_mount(const char *root, bool v1, char *mnt, char *mroot,
+			 size_t len)
+{
+	char path[PATH_MAX + 32], *text;
+	bool found;
+
+	snprintf(path, sizeof(path), "%s/proc/self/mountinfo", root);
+	text = read_text(path);
+	found = text && fc__cgroup_mount(text, v1, mnt, mroot, len);
+	free(text);
+	return found;
+}
+
+/* The number in @dir/@name, its line @key if @key; false if none. */
+static bool read_value(const char *dir, const char *name, const char *key,
+		       uint64_t *out)
+{
+	char path[DIR_MAX + 32], *text;
+	bool ok;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+	    (int)sizeof(path))
+		return false;
+	text = read_text(path);
+	ok = text && fc__cgroup_value(text, key, out);
+	free(text);
 	return ok;
 }
 
@@ -197,7 +331,7 @@ static uint64_t v1_limit(const char *root, const char *cg)
 	uint64_t v;
 
 	if (!*cg || !cgroup_mount(root, true, mnt, mroot, sizeof(mnt)) ||
-	    !cgroup_dir(root, mnt, mroot, cg, dir, sizeof(dir), &base))
+	    !fc__cgroup_dir(root, mnt, mroot, cg, dir, sizeof(dir), &base))
 		return NO_LIMIT;
 	if (!read_value(dir, "memory.stat", "hierarchical_memory_limit", &v) &&
 	    !read_value(dir, "memory.limit_in_bytes", NULL, &v))
@@ -212,7 +346,7 @@ static uint64_t v2_limit(const char *root, const char *cg)
 	size_t base;
 
 	if (!*cg || !cgroup_mount(root, false, mnt, mroot, sizeof(mnt)) ||
-	    !cgroup_dir(root, mnt, mroot, cg, dir, sizeof(dir), &base))
+	    !fc__cgroup_dir(root, mnt, mroot, cg, dir, sizeof(dir), &base))
 		return NO_LIMIT;
 	for (;;) {	/* the cgroup, then each ancestor up to the mount's */
 		char *slash;

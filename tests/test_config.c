@@ -51,6 +51,7 @@ static void sizes(void **state)
 	static const char *const bad[] = {
 		"", " -1", "-1", "+5", " 64M", "64M ", "64X", "1.5G", "0x10",
 		"99999999999999999999", "17179869184G", "64MiBx", "M",
+		"4096i", "1iB",	/* "i" only after K, M or G */
 	};
 	size_t i, v;
 

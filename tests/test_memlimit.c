@@ -135,6 +135,14 @@ static void v2_namespace_root(void **state)
 	put("proc/self/mountinfo", MI_V2);
 	put("sys/fs/cgroup/memory.max", "268435456\n");
 	assert_int_equal(fc__memory_limit(root), 256 * MB);
+	/*
+	 * a cgroup above the namespace's root ("/../.." from inside): the
+	 * mount's, never a file above the mount
+	 */
+	put("proc/self/cgroup", "0::/../../app\n");
+	put("sys/app/memory.max", "4194304\n");
+	put("sys/memory.max", "4194304\n");
+	assert_int_equal(fc__memory_limit(root), 256 * MB);
 }
 
 /* a mount of a sub-tree: paths are taken relative to the mount's root */
@@ -152,6 +160,17 @@ static void mount_of_subtree(void **state)
 	assert_int_equal(fc__memory_limit(root), 16 * MB);
 }
 
+/* mountinfo escapes a space in a path as \040: the directory has one */
+static void mount_point_escaped(void **state)
+{
+	(void)state;
+	put("proc/self/cgroup", "0::/a b\\c\n");
+	put("proc/self/mountinfo", "30 23 0:27 / /sys/fs/my\\040cg\\134x rw - "
+				   "cgroup2 cgroup2 rw\n");
+	put("sys/fs/my cg\\x/a b\\c/memory.max", "41943040\n");
+	assert_int_equal(fc__memory_limit(root), 40 * MB);
+}
+
 /* v1 and v2 both limit (a hybrid host): the lesser */
 static void hybrid_takes_least(void **state)
 {
@@ -167,11 +186,19 @@ static void hybrid_takes_least(void **state)
 /* missing, empty or nonsense files mean no limit, never a crash or 0 */
 static void unreadable_means_none(void **state)
 {
+	char slash[sizeof(root) + 1];
+
 	(void)state;
 	assert_true(fc__memory_limit(root) == UINT64_MAX);	/* nothing */
 	put("proc/self/cgroup", "garbage\n::\n4:memory\n0::relative\n");
 	put("proc/self/mountinfo", "short line\n - cgroup2\n");
 	assert_true(fc__memory_limit(root) == UINT64_MAX);
+	/* a relative mount point, which would be taken from the cwd */
+	put("proc/self/cgroup", "0::/\n");
+	put("proc/self/mountinfo", "30 23 0:27 / rel rw - cgroup2 cgroup2 rw\n");
+	put("rel/memory.max", "4194304\n");
+	snprintf(slash, sizeof(slash), "%s/", root);
+	assert_true(fc__memory_limit(slash) == UINT64_MAX);
 	put("proc/self/cgroup", "0::/x\n4:memory:/x\n");
 	put("proc/self/mountinfo", MI_V1 MI_V2);
 	put("sys/fs/cgroup/x/memory.max", "12ab\n");
@@ -179,6 +206,11 @@ static void unreadable_means_none(void **state)
 	put("sys/fs/cgroup/memory/x/memory.limit_in_bytes", "");
 	assert_true(fc__memory_limit(root) == UINT64_MAX);
 	put("sys/fs/cgroup/x/memory.max", "99999999999999999999999\n");
+	assert_true(fc__memory_limit(root) == UINT64_MAX);
+	/* strtoull would take these as 2^64 - 5 and 5: not numbers here */
+	put("sys/fs/cgroup/x/memory.max", "-5\n");
+	assert_true(fc__memory_limit(root) == UINT64_MAX);
+	put("sys/fs/cgroup/x/memory.max", " 5\n");
 	assert_true(fc__memory_limit(root) == UINT64_MAX);
 }
 
@@ -346,6 +378,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(v2_namespace_root, tree_new,
 						tree_free),
 		cmocka_unit_test_setup_teardown(mount_of_subtree, tree_new,
+						tree_free),
+		cmocka_unit_test_setup_teardown(mount_point_escaped, tree_new,
 						tree_free),
 		cmocka_unit_test_setup_teardown(hybrid_takes_least, tree_new,
 						tree_free),

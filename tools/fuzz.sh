@@ -2,7 +2,9 @@
 # Run the libFuzzer harnesses (docs/reliability.md) and keep what they find.
 #   sh tools/fuzz.sh [seconds per harness, default 300]
 # New inputs are merged (minimised) into fuzz/corpus/NAME, which CTest
-# replays. A crash leaves crash-* in build-fuzz/ and a non-zero exit.
+# replays; inputs named regress-* (each the input that showed a fixed bug)
+# are kept whether or not they add coverage. A crash leaves crash-* in
+# build-fuzz/ and a non-zero exit.
 set -eu
 cd "$(dirname "$0")/.."
 secs=${1:-300}
@@ -12,8 +14,9 @@ if ! command -v clang >/dev/null 2>&1 || ! [ -d /usr/lib/llvm-14/lib/clang ]; th
 fi
 CC=clang cmake -S . -B build-fuzz -DFC_FUZZ=ON -DFC_BUILD_EXAMPLES=OFF \
 	-DFC_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build-fuzz -j "$(nproc)" --target fuzz_radix fuzz_lru fuzz_readahead fuzz_net >/dev/null
-for name in radix lru readahead net; do
+cmake --build build-fuzz -j "$(nproc)" --target fuzz_radix fuzz_lru fuzz_readahead fuzz_net \
+	fuzz_config fuzz_memlimit >/dev/null
+for name in radix lru readahead net config memlimit; do
 	corpus=fuzz/corpus/$name
 	new=$(mktemp -d)
 	echo "=== fuzz_$name for $secs s"
@@ -23,6 +26,7 @@ for name in radix lru readahead net; do
 	# keep a minimal corpus covering everything found so far
 	merged=$(mktemp -d)
 	./build-fuzz/fuzz/fuzz_$name -merge=1 "$merged" "$corpus" "$new" 2>/dev/null
+	cp "$corpus"/regress-* "$merged"/ 2>/dev/null || true
 	rm -rf "$corpus" && mkdir -p "$corpus" && cp "$merged"/* "$corpus"/
 	echo "corpus $corpus: $(ls "$corpus" | wc -l) inputs"
 	rm -rf "$new" "$merged"
