@@ -73,6 +73,47 @@ static void growing_sparse_file(void **state)
 	th_fx_free(x);
 }
 
+/*
+ * A page-long window at the end of a 15 TiB sparse file (a disk image, a
+ * log's tail): it maps and reads as pread says, and so do more windows
+ * of the same file and a window of a second such file at once. The
+ * store's region is the file's length, so this needs the store's span.
+ */
+static void window_at_end_of_huge_file(void **state)
+{
+	struct th_fx *x = th_fx_file(PG, 73), *y = th_fx_file(PG, 74);
+	const off_t size = (off_t)(15 * TIB);
+	unsigned char got[PG], *p[3];
+	int i;
+
+	(void)state;
+	if (!TIB_MAPPINGS) {
+		printf("window_at_end_of_huge_file: not under TSan (no room "
+		       "for mappings of a TiB in its map of the address "
+		       "space)\n");
+		th_fx_free(y);
+		th_fx_free(x);
+		return;
+	}
+	x->c = th_cache_create();
+	assert_non_null(x->c);
+	assert_int_equal(ftruncate(x->fd, size), 0);
+	assert_int_equal(pwrite(x->fd, x->ref, PG, size - PG), PG);
+	assert_int_equal(ftruncate(y->fd, size), 0);
+	assert_int_equal(pwrite(y->fd, y->ref, PG, size - PG), PG);
+	for (i = 0; i < 3; i++) {
+		p[i] = fc_map(x->c, i < 2 ? x->fd : y->fd, size - PG, PG, 0);
+		if (!p[i])
+			fail_msg("window %d: %s", i, strerror(errno));
+		assert_int_equal(th_copy(got, p[i], PG), 0);
+		assert_memory_equal(got, i < 2 ? x->ref : y->ref, PG);
+	}
+	for (i = 0; i < 3; i++)
+		assert_int_equal(fc_unmap(p[i]), 0);
+	th_fx_free(y);
+	th_fx_free(x);
+}
+
 /* A sparse file of @size bytes whose first 16 are @seed's, open. */
 static int sparse_file(char *path, size_t len, off_t size, unsigned seed)
 {
@@ -147,6 +188,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(growing_sparse_file),
+		cmocka_unit_test(window_at_end_of_huge_file),
 		cmocka_unit_test(holes_merge),
 	};
 
