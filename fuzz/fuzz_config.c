@@ -9,7 +9,7 @@
  *   - its value is the digits times the unit exactly: one that does not
  *     fit in a size_t is refused, never wrapped;
  *   - a count is a size of at least its minimum and at most UINT_MAX;
- *   - a flag is set unless empty or "0";
+ *   - a flag is "1" (set), "0" or empty (unset), else refused;
  *   - a refused value leaves the output untouched, and nothing reads past
  *     the string's end (ASan: the copy is exactly its length + 1).
  * The first ten bytes also make a size from a number and a unit, printed
@@ -70,6 +70,7 @@ static void check_string(const char *s)
 {
 	size_t got = UNTOUCHED, want = 0;
 	unsigned cnt = 0x5a5a5a5a, min;
+	bool on = true, off = false, flag_ok;
 	bool ok = fc__parse_size(s, &got);
 
 	FZ_CHECK(ok == model_size(s, &want));
@@ -81,7 +82,11 @@ static void check_string(const char *s)
 		FZ_CHECK(cok ? cnt == want : cnt == 0x5a5a5a5a);
 		cnt = 0x5a5a5a5a;
 	}
-	FZ_CHECK(fc__parse_flag(s) == (*s && strcmp(s, "0")));
+	/* twice, from either value: a refusal leaves each as it was */
+	flag_ok = fc__parse_flag(s, &on);
+	FZ_CHECK(flag_ok == fc__parse_flag(s, &off));
+	FZ_CHECK(flag_ok == (!strcmp(s, "1") || !strcmp(s, "0") || !*s));
+	FZ_CHECK(flag_ok ? on == off && on == !strcmp(s, "1") : on && !off);
 }
 
 /* A size as a user writes it: @v, a unit, a suffix. */

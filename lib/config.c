@@ -177,10 +177,36 @@ bool fc__parse_count(const char *s, unsigned min, unsigned *out)
 	return true;
 }
 
-/* fc__parse_flag - a flag variable is set unless empty or "0". */
-bool fc__parse_flag(const char *s)
+/**
+ * fc__parse_flag - a flag variable: "1" sets it, "0" or empty leaves it
+ * unset. Anything else ("false", "no", "2") is refused: taking it for set
+ * would turn on what the user meant to turn off.
+ * Return: false when refused; *@on untouched then.
+ */
+bool fc__parse_flag(const char *s, bool *on)
 {
-	return s && *s && strcmp(s, "0");
+	if (!strcmp(s, "1"))
+		*on = true;
+	else if (!*s || !strcmp(s, "0"))
+		*on = false;
+	else
+		return false;
+	return true;
+}
+
+/* A flag from the environment: @bit set in *@flags if it says so. */
+static int env_flag(const char *name, unsigned *flags, unsigned bit)
+{
+	const char *s = getenv(name);
+	bool on = false;
+
+	if (!s)
+		return 0;
+	if (!fc__parse_flag(s, &on))
+		return -EINVAL;
+	if (on)
+		*flags |= bit;
+	return 0;
 }
 
 static int env_uint(const char *name, unsigned *field, unsigned min)
@@ -204,13 +230,9 @@ int fc__config_from_env(struct fc_config *cfg)
 	ret |= env_uint("FC_HANDLER_THREADS", &cfg->handler_threads, 1);
 	ret |= env_uint("FC_FAULT_AROUND", &cfg->fault_around, 1);
 	ret |= env_uint("FC_POLL_US", &cfg->poll_us, 0);
-	if (fc__parse_flag(getenv("FC_NO_DIRECT")))
-		cfg->flags |= FC_CONFIG_NO_DIRECT;
-	if (fc__parse_flag(getenv("FC_COPY")))
-		cfg->flags |= FC_CONFIG_COPY;
-	if (fc__parse_flag(getenv("FC_INLINE")))
-		cfg->flags |= FC_CONFIG_INLINE;
-	if (fc__parse_flag(getenv("FC_NO_COLLAPSE")))
-		cfg->flags |= FC_CONFIG_NO_COLLAPSE;
+	ret |= env_flag("FC_NO_DIRECT", &cfg->flags, FC_CONFIG_NO_DIRECT);
+	ret |= env_flag("FC_COPY", &cfg->flags, FC_CONFIG_COPY);
+	ret |= env_flag("FC_INLINE", &cfg->flags, FC_CONFIG_INLINE);
+	ret |= env_flag("FC_NO_COLLAPSE", &cfg->flags, FC_CONFIG_NO_COLLAPSE);
 	return ret ? -EINVAL : 0;
 }

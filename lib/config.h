@@ -13,6 +13,6 @@ int fc__config_check(const struct fc_config *in, struct fc_config *out,
 int fc__config_from_env(struct fc_config *cfg);
 bool fc__parse_size(const char *s, size_t *out);
 bool fc__parse_count(const char *s, unsigned min, unsigned *out);
-bool fc__parse_flag(const char *s);
+bool fc__parse_flag(const char *s, bool *on);
 
 #endif

@@ -43,13 +43,24 @@ static int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+static void bad(const char *name, const char *val);
+
+/*
+ * A flag: 1 or 0, @dflt when unset or empty. Anything else ("false",
+ * "no") is malformed, as in the library's own variables: it is reported
+ * and the preload is off, rather than taken for 1.
+ */
 static bool env_flag(const char *name, bool dflt)
 {
 	const char *v = getenv(name);
 
 	if (!v || !*v)
 		return dflt;
-	return strcmp(v, "0") != 0;
+	if (!strcmp(v, "1") || !strcmp(v, "0"))
+		return *v == '1';
+	bad(name, v);
+	fcp_cfg.off = true;
+	return dflt;
 }
 
 static void bad(const char *name, const char *val)
@@ -84,7 +95,7 @@ void fcp_config_read(void)
 	const char *v;
 
 	fcp_page = (size_t)sysconf(_SC_PAGESIZE);
-	fcp_cfg.off = !env_flag("FC_PRELOAD", true);
+	fcp_cfg.off = !env_flag("FC_PRELOAD", true) || fcp_cfg.off;
 	fcp_cfg.stats = env_flag("FC_PRELOAD_STATS", false);
 	fcp_cfg.lease = env_flag("FC_PRELOAD_LEASE", true);
 	fcp_cfg.lease_sig = SIGRTMAX - 2;

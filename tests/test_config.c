@@ -91,6 +91,13 @@ static void environment(void **state)
 	assert_true(cfg.flags & FC_CONFIG_COPY);
 	assert_int_equal(from_env("FC_COPY", "0", &cfg), 0);
 	assert_false(cfg.flags & FC_CONFIG_COPY);
+	assert_int_equal(from_env("FC_COPY", "", &cfg), 0);
+	assert_false(cfg.flags & FC_CONFIG_COPY);
+	/* not taken for "set": the user meant it off */
+	assert_int_equal(from_env("FC_COPY", "false", &cfg), -EINVAL);
+	assert_int_equal(from_env("FC_INLINE", "no", &cfg), -EINVAL);
+	assert_int_equal(from_env("FC_NO_DIRECT", "2", &cfg), -EINVAL);
+	assert_int_equal(from_env("FC_NO_COLLAPSE", " 1", &cfg), -EINVAL);
 	clear_env(NULL);
 }
 
