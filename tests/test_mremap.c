@@ -126,15 +126,32 @@ static void move_part(void **state)
 	th_fx_free(f);
 }
 
+
+/*
+ * The growth of view @np, bytes [@from, @to): the file's bytes or SIGBUS,
+ * never anything else.
+ */
+static void check_growth(unsigned char *np, struct th_fx *f, size_t from,
+			 size_t to)
+{
+	unsigned char v;
+	size_t i;
+	int sig;
+
+	for (i = from; i < to; i += PG) {
+		sig = th_touch(np + i, &v);
+		assert_true(sig == 0 || sig == SIGBUS);
+		if (!sig)
+			check(np + i, f, (off_t)i, PG);
+	}
+}
 /* Moved by the kernel's choice, growing: the old length is served. */
 static void grow_moved(void **state)
 {
 	struct th_fx *f = th_fx_new(LEN, 93, 0, false);
 	unsigned char *p = fc_map(f->c, f->fd, 0, LEN / 2, 0);
 	unsigned char *q = fc_map(f->c, f->fd, 0, LEN, 0);
-	unsigned char *guard, *np, v;
-	size_t i;
-	int sig;
+	unsigned char *guard, *np;
 
 	(void)state;
 	assert_non_null(p);
@@ -151,13 +168,7 @@ static void grow_moved(void **state)
 		munmap(guard, PG);
 	}
 	check(np, f, 0, LEN / 2);
-	/* the growth: the file's bytes or SIGBUS, never anything else */
-	for (i = LEN / 2; i < LEN; i += PG) {
-		sig = th_touch(np + i, &v);
-		assert_true(sig == 0 || sig == SIGBUS);
-		if (!sig)
-			check(np + i, f, (off_t)i, PG);
-	}
+	check_growth(np, f, LEN / 2, LEN);
 	check(q, f, 0, LEN);
 	assert_int_equal(fc_unmap(np), 0);
 	munmap(np + LEN / 2, LEN / 2);	/* the growth is the program's */
@@ -211,9 +222,7 @@ static void grow_past_file(void **state)
 static void grow_in_place(void **state)
 {
 	struct th_fx *f = th_fx_new(LEN, 100, 0, false);
-	unsigned char *r = hole(LEN), *p, *np, v;
-	size_t i;
-	int sig;
+	unsigned char *r = hole(LEN), *p, *np;
 
 	(void)state;
 	p = fc_map_fixed(f->c, r, f->fd, 0, LEN / 2, 0);
@@ -225,12 +234,7 @@ static void grow_in_place(void **state)
 	np = mremap(p, LEN / 2, LEN, 0);
 	assert_ptr_equal(np, p);
 	check(np, f, 0, LEN / 2);
-	for (i = LEN / 2; i < LEN; i += PG) {
-		sig = th_touch(np + i, &v);
-		assert_true(sig == 0 || sig == SIGBUS);
-		if (!sig)
-			check(np + i, f, (off_t)i, PG);
-	}
+	check_growth(np, f, LEN / 2, LEN);
 	assert_int_equal(fc_unmap(np), 0);
 	munmap(np + LEN / 2, LEN / 2);
 	stats(f->c);
