@@ -376,6 +376,8 @@ static void fork_prepare(void)
 	struct fc_cache *c;
 
 	pthread_mutex_lock(&default_lock);
+	/* the child unmaps the views listed: none where a move left */
+	fc__remaps_settle();
 	pthread_mutex_lock(&caches_lock);
 	fc__maptab_fork_prepare();
 	for (c = caches; c; c = c->reg_next)

@@ -282,6 +282,7 @@ void *fc_map_fixed(struct fc_cache *c, void *addr, int fd, off_t offset,
 		return NULL;
 	}
 	m->base = addr;
+	fc__remaps_settle();	/* as map_file: @addr may be a range given up */
 	return map_fixed(c, m);
 }
 
@@ -331,6 +332,12 @@ static void *map_file(struct fc_cache *c, struct fc_mapping *m)
 	char *base;
 	int err;
 
+	/*
+	 * A range a program's mremap gave up may still be listed for the
+	 * view it left until its handler applies the move, and the kernel
+	 * may hand it out again now: the table must have let go of it first.
+	 */
+	fc__remaps_settle();
 	m->base = fc__store_reserve(c, m->len, m->file->region + m->offset);
 	if (m->base == MAP_FAILED) {
 		err = errno;

@@ -270,17 +270,61 @@ static void take_moved_copies(struct fc_mapping *r, struct fc_mapping *src,
 	}
 }
 
-/* Claim the live mappings overlapping [@lo, @hi), waiting a little. */
-static int remap_claim(uintptr_t lo, uintptr_t hi, struct fc_mapping ***v,
-		       size_t *n)
+/*
+ * Claim the live mappings overlapping [@lo, @hi) but those in
+ * @mine[0..@nmine), claimed already, waiting a little.
+ */
+static int remap_claim(uintptr_t lo, uintptr_t hi,
+		       struct fc_mapping *const *mine, size_t nmine,
+		       struct fc_mapping ***v, size_t *n)
 {
 	int tries = 0, err;
 
-	/* one being unmapped goes soon; but do not wait on ourselves */
-	while ((err = fc__maptab_claim(lo, hi, v, n)) == -EAGAIN &&
+	/* one being unmapped goes soon */
+	while ((err = fc__maptab_claim_except(lo, hi, mine, nmine, v, n)) ==
+		       -EAGAIN &&
 	       ++tries < 100)
 		usleep(100);
 	return err;
+}
+
+/*
+ * The pieces claimed mapping @m becomes when view bytes [@from, @from +
+ * @len) move to @to: each stretch of it outside both ranges stays, the
+ * source's moves (and stays too with MREMAP_DONTUNMAP), the
+ * destination's is gone (the moved bytes lie there now). The kernel
+ * refuses a move onto its own source, so the two ranges are apart; both
+ * may lie in @m. At most six pieces. 0 or -ENOMEM.
+ */
+static int cut(struct remap_pieces *p, struct fc_mapping *m, uintptr_t from,
+	       uintptr_t to, size_t len, bool dontunmap)
+{
+	uintptr_t lo = (uintptr_t)m->base, hi = lo + m->len, s, e, t;
+	uintptr_t pt[6] = { lo, hi, from, from + len, to, to + len };
+	intptr_t shift = (intptr_t)(to - from);
+	size_t i, j;
+
+	for (i = 1; i < 6; i++)
+		for (j = i; j && pt[j - 1] > pt[j]; j--) {
+			t = pt[j];
+			pt[j] = pt[j - 1];
+			pt[j - 1] = t;
+		}
+	for (i = 0; i + 1 < 6; i++) {
+		s = pt[i] > lo ? pt[i] : lo;
+		e = pt[i + 1] < hi ? pt[i + 1] : hi;
+		if (s >= e)
+			continue;
+		if (s >= from && e <= from + len) {
+			if (piece(p, m, s, e, shift) ||
+			    (dontunmap && piece(p, m, s, e, 0)))
+				return -ENOMEM;
+		} else if (!(s >= to && e <= to + len) &&
+			   piece(p, m, s, e, 0)) {
+			return -ENOMEM;
+		}
+	}
+	return 0;
 }
 
 /**
@@ -294,9 +338,11 @@ static int remap_claim(uintptr_t lo, uintptr_t hi, struct fc_mapping ***v,
  * since by its registration). Mappings the destination
  * overlapped (MREMAP_FIXED over another view) lose that part. The range
  * given up is the kernel's: never unmapped for the old mappings.
- * A move the table cannot follow (no memory; a mapping being unmapped)
- * leaves the new range unknown: a fault there gets SIGBUS, never the
- * store's zeros (fc__maptab_foreign).
+ * A move the table cannot follow (no memory; a mapping there being
+ * unmapped for over 10 ms) leaves the table as it was: a fault in the new
+ * range gets SIGBUS, never the store's zeros (fc__maptab_foreign), but
+ * where the move went over another view (MREMAP_FIXED), that view's
+ * entry still answers for it.
  * Context: the thread that read the event; no locks held.
  */
 void fc__mapping_remap(uintptr_t from, uintptr_t to, size_t len)
@@ -305,38 +351,27 @@ void fc__mapping_remap(uintptr_t from, uintptr_t to, size_t len)
 	struct remap_pieces p = { NULL, NULL, NULL, 0 };
 	size_t na = 0, nb = 0, i;
 	bool dontunmap = fc__addr_registered(from);
-	intptr_t shift = (intptr_t)(to - from);
 
-	if (remap_claim(from, from + len, &a, &na))
+	if (remap_claim(from, from + len, NULL, 0, &a, &na))
 		return;
-	if (!na || remap_claim(to, to + len, &b, &nb)) {
+	/* the source's mappings may reach the destination: claimed once */
+	if (!na || remap_claim(to, to + len, a, na, &b, &nb)) {
 		fc__maptab_unclaim(a, na);
 		free(a);
 		return;
 	}
 	old = malloc((na + nb) * sizeof(*old));
-	p.v = malloc((4 * na + 2 * nb) * sizeof(*p.v));
-	p.src = malloc((4 * na + 2 * nb) * sizeof(*p.src));
-	p.shift = malloc((4 * na + 2 * nb) * sizeof(*p.shift));
+	p.v = malloc(6 * (na + nb) * sizeof(*p.v));
+	p.src = malloc(6 * (na + nb) * sizeof(*p.src));
+	p.shift = malloc(6 * (na + nb) * sizeof(*p.shift));
 	if (!old || !p.v || !p.src || !p.shift)
 		goto undo;
-	for (i = 0; i < na; i++) {
-		uintptr_t lo = (uintptr_t)a[i]->base, hi = lo + a[i]->len;
-		uintptr_t ml = lo > from ? lo : from;
-		uintptr_t mh = hi < from + len ? hi : from + len;
-
-		if (piece(&p, a[i], ml, mh, shift) ||
-		    piece(&p, a[i], lo, ml, 0) || piece(&p, a[i], mh, hi, 0) ||
-		    (dontunmap && piece(&p, a[i], ml, mh, 0)))
+	for (i = 0; i < na; i++)
+		if (cut(&p, a[i], from, to, len, dontunmap))
 			goto undo;
-	}
-	for (i = 0; i < nb; i++) {
-		uintptr_t lo = (uintptr_t)b[i]->base, hi = lo + b[i]->len;
-
-		if (piece(&p, b[i], lo, to < hi ? to : hi, 0) ||
-		    piece(&p, b[i], to + len > lo ? to + len : lo, hi, 0))
+	for (i = 0; i < nb; i++)
+		if (cut(&p, b[i], from, to, len, dontunmap))
 			goto undo;
-	}
 	memcpy(old, a, na * sizeof(*old));
 	memcpy(old + na, b, nb * sizeof(*old));
 	if (fc__maptab_swap(old, na + nb, p.v, p.n))

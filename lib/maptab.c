@@ -394,6 +394,57 @@ static bool overlaps(const struct fc_mapping *m, uintptr_t lo, uintptr_t hi)
 	return (uintptr_t)m->base < hi && (uintptr_t)m->base + m->len > lo;
 }
 
+static bool claimed_by(const struct fc_mapping *m,
+			struct fc_mapping *const *mine, size_t nmine)
+{
+	size_t i;
+
+	for (i = 0; i < nmine; i++)
+		if (mine[i] == m)
+			return true;
+	return false;
+}
+
+/**
+ * fc__maptab_claim_except - fc__maptab_claim, but the mappings in
+ * @mine[0..@nmine), which the caller claimed already, are left out (a
+ * move within one view meets the view at both ends).
+ */
+int fc__maptab_claim_except(uintptr_t lo, uintptr_t hi,
+			    struct fc_mapping *const *mine, size_t nmine,
+			    struct fc_mapping ***out, size_t *n)
+{
+	struct fc_mapping **v;
+	size_t i, j, k;
+
+	maptab_write();
+	i = upper_bound(lo);
+	if (i && overlaps(maptab.v[i - 1], lo, hi))
+		i--;
+	for (j = i; j < maptab.n && (uintptr_t)maptab.v[j]->base < hi; j++) {
+		if (maptab.v[j]->unmapping &&
+		    !claimed_by(maptab.v[j], mine, nmine)) {
+			maptab_unlock();
+			return -EAGAIN;
+		}
+	}
+	v = malloc((j - i + 1) * sizeof(*v));
+	if (!v) {
+		maptab_unlock();
+		return -ENOMEM;
+	}
+	for (k = 0; i < j; i++) {
+		if (claimed_by(maptab.v[i], mine, nmine))
+			continue;
+		v[k] = maptab.v[i];
+		v[k++]->unmapping = true;
+	}
+	maptab_unlock();
+	*out = v;
+	*n = k;
+	return 0;
+}
+
 /**
  * fc__maptab_claim - the live mappings overlapping [@lo, @hi), marked
  * unmapping (no fc_unmap or other fc_map_fixed may begin them) for
@@ -405,32 +456,7 @@ static bool overlaps(const struct fc_mapping *m, uintptr_t lo, uintptr_t hi)
 int fc__maptab_claim(uintptr_t lo, uintptr_t hi, struct fc_mapping ***out,
 		     size_t *n)
 {
-	struct fc_mapping **v;
-	size_t i, j, k;
-
-	maptab_write();
-	i = upper_bound(lo);
-	if (i && overlaps(maptab.v[i - 1], lo, hi))
-		i--;
-	for (j = i; j < maptab.n && (uintptr_t)maptab.v[j]->base < hi; j++) {
-		if (maptab.v[j]->unmapping) {
-			maptab_unlock();
-			return -EAGAIN;
-		}
-	}
-	v = malloc((j - i + 1) * sizeof(*v));
-	if (!v) {
-		maptab_unlock();
-		return -ENOMEM;
-	}
-	for (k = 0; i < j; i++, k++) {
-		v[k] = maptab.v[i];
-		v[k]->unmapping = true;
-	}
-	maptab_unlock();
-	*out = v;
-	*n = k;
-	return 0;
+	return fc__maptab_claim_except(lo, hi, NULL, 0, out, n);
 }
 
 /* Undo fc__maptab_claim (fc_map_fixed failed before changing anything). */

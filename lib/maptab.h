@@ -11,6 +11,9 @@
 
 int fc__maptab_insert(struct fc_mapping *m);
 void fc__maptab_remove_unmap(struct fc_mapping *m);
+int fc__maptab_claim_except(uintptr_t lo, uintptr_t hi,
+			    struct fc_mapping *const *mine, size_t nmine,
+			    struct fc_mapping ***out, size_t *n);
 int fc__maptab_claim(uintptr_t lo, uintptr_t hi, struct fc_mapping ***out,
 		     size_t *n);
 void fc__maptab_unclaim(struct fc_mapping **v, size_t n);

@@ -100,6 +100,40 @@ static void move_fixed(void **state)
 	th_fx_free(f);
 }
 
+/*
+ * A part of a view moved onto another part of the same view: the view
+ * is met at both ends of the move. The moved pages, never read before,
+ * are read at their new address as the file's, and the store keeps the
+ * file's bytes for a second mapping; the view becomes four mappings.
+ */
+static void move_within_view(void **state)
+{
+	struct th_fx *f = th_fx_new(LEN, 101, 0, false);
+	unsigned char *p = fc_map(f->c, f->fd, 0, 32 * PG, 0);
+	unsigned char *q = fc_map(f->c, f->fd, 0, LEN, 0);
+	unsigned char *np, v;
+
+	(void)state;
+	assert_non_null(p);
+	assert_non_null(q);
+	np = mremap(p, 8 * PG, 8 * PG, MREMAP_MAYMOVE | MREMAP_FIXED,
+		    p + 16 * PG);
+	assert_ptr_equal(np, p + 16 * PG);
+	check(np, f, 0, 8 * PG);		/* the moved pages */
+	check(p + 8 * PG, f, 8 * PG, 8 * PG);	/* left in place */
+	check(p + 24 * PG, f, 24 * PG, 8 * PG);
+	assert_int_equal(th_touch(p, &v), SIGSEGV);	/* the source */
+	check(q, f, 0, LEN);
+	assert_int_equal(stats(f->c).mappings, 4);
+	assert_int_equal(fc_unmap(np), 0);
+	assert_int_equal(fc_unmap(p + 8 * PG), 0);
+	assert_int_equal(fc_unmap(p + 24 * PG), 0);
+	check(q, f, 0, LEN);
+	assert_int_equal(fc_unmap(q), 0);
+	assert_int_equal(stats(f->c).mappings, 0);
+	th_fx_free(f);
+}
+
 /* A part moved: the mapping becomes three, each unmapped by its pointer. */
 static void move_part(void **state)
 {
@@ -320,6 +354,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(move_fixed),
 		cmocka_unit_test(move_part),
+		cmocka_unit_test(move_within_view),
 		cmocka_unit_test(grow_moved),
 		cmocka_unit_test(grow_past_file),
 		cmocka_unit_test(grow_in_place),
