@@ -378,6 +378,7 @@ static void fork_prepare(void)
 	pthread_mutex_lock(&default_lock);
 	/* the child unmaps the views listed: none where a move left */
 	fc__remaps_settle();
+	fc__store_fork_prepare();	/* no alias half made */
 	pthread_mutex_lock(&caches_lock);
 	fc__maptab_fork_prepare();
 	for (c = caches; c; c = c->reg_next)
@@ -396,6 +397,7 @@ static void fork_parent(void)
 		pthread_mutex_unlock(&c->lock);
 	fc__maptab_fork_parent();
 	pthread_mutex_unlock(&caches_lock);
+	fc__store_fork_parent();
 	pthread_mutex_unlock(&default_lock);
 }
 
@@ -420,6 +422,7 @@ static void fork_child(void)
 	struct fc_cache *c;
 
 	fc__sigbus_fork_child();
+	fc__store_fork_child();
 	fc__watch_fork_child();	/* closes the instance the caches share */
 	atomic_fetch_add(&fork_gen, 1);
 	for (c = caches; c; c = c->reg_next)

@@ -10,6 +10,7 @@
  * splits a huge chunk it would cut into), and MADV_COLLAPSE.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <linux/falloc.h>
 #include <linux/userfaultfd.h>
 #include <stdio.h>
@@ -234,6 +235,31 @@ int fc__store_region_get(struct fc_cache *c, struct fc_file *f)
 	return region_alloc(c, f->region_len, &f->region);
 }
 
+/*
+ * An alias is mapped shared and writable before it is made MADV_DONTFORK:
+ * a fork in between would give the child a writable mapping of the
+ * store. The two are done under alias_fork_lock, which fork_prepare takes
+ * (fc__store_fork_prepare). A mutex, not a rwlock: a child cannot give
+ * back a rwlock its parent's thread took (glibc tells a writer by its
+ * thread id), and the calls it covers are short.
+ */
+static pthread_mutex_t alias_fork_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void fc__store_fork_prepare(void)
+{
+	pthread_mutex_lock(&alias_fork_lock);
+}
+
+void fc__store_fork_parent(void)
+{
+	pthread_mutex_unlock(&alias_fork_lock);
+}
+
+void fc__store_fork_child(void)
+{
+	fc__fork_child_mutex(&alias_fork_lock);
+}
+
 /**
  * fc__store_alias_map - map @f's alias over its region (which it has).
  * Its system calls run without cache->lock, which every fault takes: the
@@ -251,16 +277,19 @@ int fc__store_alias_map(struct fc_cache *c, struct fc_file *f)
 	at = fc__store_reserve(c, f->region_len, f->region);
 	if (at == MAP_FAILED)
 		return -errno;
+	pthread_mutex_lock(&alias_fork_lock);
 	f->alias = mmap(at, f->region_len, PROT_READ | PROT_WRITE,
 			MAP_SHARED | MAP_FIXED, c->memfd, (off_t)f->region);
 	if (f->alias == MAP_FAILED) {
 		ret = -errno;
+		pthread_mutex_unlock(&alias_fork_lock);
 		f->alias = NULL;
 		munmap(at, f->region_len);
 		return ret;
 	}
 	/* a child must not share (or write) the store through the alias */
 	madvise(f->alias, f->region_len, MADV_DONTFORK);
+	pthread_mutex_unlock(&alias_fork_lock);
 	/*
 	 * Copy mode's reads fault pages in here: with shmem THP enabled
 	 * (shmem_enabled "always" or "within_size") each 4 KiB read would

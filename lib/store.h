@@ -18,6 +18,9 @@ int fc__store_region_get(struct fc_cache *c, struct fc_file *f);
 int fc__store_alias_map(struct fc_cache *c, struct fc_file *f);
 void fc__store_region_free(struct fc_cache *c, const struct fc_file *f);
 void fc__store_alias_unmap(struct fc_file *f);
+void fc__store_fork_prepare(void);
+void fc__store_fork_parent(void);
+void fc__store_fork_child(void);
 void *fc__store_reserve(const struct fc_cache *c, size_t len, uint64_t at);
 void *fc__store_map(const struct fc_cache *c, const struct fc_file *f,
 		    void *at, uint64_t off, size_t len);

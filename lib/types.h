@@ -52,6 +52,9 @@
  *   watch_lock         mutex, one per process, leaf (watch.c): the
  *                      inotify instance all caches share, its watches,
  *                      and the reading and counting of its events.
+ *   alias_fork_lock    mutex, one per process, leaf (store.c): held
+ *                      while an alias is mapped and made MADV_DONTFORK,
+ *                      and by fork_prepare.
  *   file->size_lock    mutex, one per file: its size checks, one at a
  *                      time (file.c, fc__file_revalidate): the source's
  *                      size and times read and applied, the views'
