@@ -315,10 +315,10 @@ struct fc_file *fc__file_get(struct fc_cache *c, int fd, const struct stat *st,
 		file_link(c, nf);
 	}
 	pthread_mutex_unlock(&c->lock);
+	fc__files_reap(c);	/* retained files file_find discarded */
 	if (!f)
 		return nf;
 	file_free(nf);
-	fc__files_reap(c);
 	return f;
 }
 

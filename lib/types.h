@@ -79,9 +79,10 @@
  *   maptab.lock and cache->lock are never held together: a fault looks
  *     its mapping up, drops maptab.lock, then takes cache->lock. If they
  *     ever nest, maptab.lock is the outer one.
- *   cache->lock -> watch_lock: a file's events are counted under the
- *     cache's lock (files_changed); its watch is added and dropped
- *     without it (file_prepare, file_free).
+ *   cache->lock -> watch_lock: only in fork_prepare, which takes every
+ *     lock; a file's watch is added and dropped without cache->lock
+ *     (file_prepare, file_free), and its events are read from an atomic
+ *     count (fc__watch_events).
  *   cmd_lock is taken with no other lock held (fc__handler_post,
  *     run_cmds, cmds_pending).
  *   default_lock -> caches_lock -> install_lock: the default cache is
@@ -316,7 +317,7 @@ struct fc_file {
 	/* lock: cache (written under size_lock too) */
 	off_t size;		/* revalidated: see fc__file_revalidate */
 	uint64_t nr_pages;	/* cache pages covering size */
-	/* immutable (set by fc__store_attach before the file is listed) */
+	/* immutable (set by file_prepare before the file is listed) */
 	uint64_t region;	/* offset of this file in the memfd */
 	size_t region_len;
 	char *alias;		/* rw view of the region: copy mode's reads

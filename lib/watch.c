@@ -12,8 +12,8 @@
  * cache that could not have one never saw size changes, nor could the
  * user's other programs make one.
  *
- * watch_lock (mutex, leaf; taken under cache->lock where a cache counts
- * its files' events) protects the instance, its users and the table, and
+ * watch_lock (mutex, leaf; never taken under cache->lock but by
+ * fork_prepare) protects the instance, its users and the table, and
  * makes reading the events, counting them and telling the listeners one
  * step: a cache told sees the events counted, whoever read them.
  */
@@ -248,8 +248,8 @@ static void count(const struct inotify_event *ev)
 /**
  * fc__watch_drain - read and count every event waiting on the instance,
  * and tell the caches listening if there were any.
- * Context: no locks held (cache->lock may not be held: file_attach takes
- * the two the other way round).
+ * Context: no locks held (fork_prepare takes cache->lock before
+ * watch_lock).
  */
 void fc__watch_drain(void)
 {
