@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -334,6 +335,38 @@ static double rot_seconds(void)
 	return e ? atof(e) : 5;
 }
 
+/*
+ * The mapping of @f still differs from the file after the rotation ended:
+ * say how (a signal, and where; or which bytes), so that a failure on a
+ * loaded machine tells what the library held.
+ */
+static void rot_report(const struct th_fx *f, const unsigned char *buf,
+		       int sig)
+{
+	size_t i, first = ROT_SIZE, differ = 0, zero = 0;
+	struct stat st;
+
+	assert_int_equal(fstat(f->fd, &st), 0);
+	if (sig) {
+		printf("rotate: still signal %d at offset %td (file %lld "
+		       "bytes)\n", sig,
+		       (unsigned char *)th_last_fault_addr() - f->p,
+		       (long long)st.st_size);
+		return;
+	}
+	for (i = 0; i < ROT_SIZE; i++) {
+		if (buf[i] == f->ref[i])
+			continue;
+		if (first == ROT_SIZE)
+			first = i;
+		differ++;
+		zero += !buf[i];
+	}
+	printf("rotate: still %zu bytes differ (%zu zero), the first at "
+	       "offset %zu (page %zu + %zu), file %lld bytes\n", differ, zero,
+	       first, first / PG, first % PG, (long long)st.st_size);
+}
+
 static void rotate_in_place(void **state)
 {
 	struct th_fx *f = th_fx_new(ROT_SIZE, 86, 0, true);
@@ -397,6 +430,8 @@ static void rotate_in_place(void **state)
 				break;
 			usleep(10000);
 		}
+		if (!same)
+			rot_report(f, buf, sig);
 		free(buf);
 		assert_true(same);
 	}
