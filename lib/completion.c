@@ -276,8 +276,26 @@ static enum fc_io_outcome io_eof(struct fc_io *io)
 	uint64_t ps = f->cache->cfg.page_size, i;
 
 	fc__assert_held(&f->cache->lock);
-	if ((uint64_t)f->size >= io->index * ps + io->len)
-		return FC_IO_FAILED;
+	if ((uint64_t)f->size >= io->index * ps + io->len) {
+		/*
+		 * Whole again when looked at: cut short and written back
+		 * while it was read (a log rotated in place), which marked
+		 * its pages stale; they are dropped and their faults run
+		 * again. Failing them instead would count two such races
+		 * as an I/O error and leave a SIGBUS marker inside the file
+		 * that no growth clears. A source that ends early and
+		 * changed nothing is failing.
+		 */
+		for (i = 0; i < io->nr; i++) {
+			struct fc_page *pg = fc__radix_lookup(&f->tree,
+							      io->index + i);
+
+			if (pg->stale)
+				break;
+		}
+		if (i == io->nr)
+			return FC_IO_FAILED;
+	}
 	for (i = 0; i < io->nr; i++) {
 		struct fc_page *pg = fc__radix_lookup(&f->tree, io->index + i);
 
