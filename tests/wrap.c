@@ -24,6 +24,7 @@ static _Atomic(tw_write_fn) write_hook;
 static _Atomic(tw_ioctl_fn) ioctl_hook;
 static _Atomic(tw_munmap_fn) munmap_hook;
 static _Atomic(tw_mmap_fn) mmap_hook;
+static _Atomic(tw_read_fn) read_hook;
 
 void tw_write_hook(tw_write_fn hook)
 {
@@ -43,6 +44,11 @@ void tw_munmap_hook(tw_munmap_fn hook)
 void tw_mmap_hook(tw_mmap_fn hook)
 {
 	atomic_store(&mmap_hook, hook);
+}
+
+void tw_read_hook(tw_read_fn hook)
+{
+	atomic_store(&read_hook, hook);
 }
 
 void tw_arm(unsigned kinds, long nth, int err)
@@ -93,6 +99,7 @@ int __real_io_uring_queue_init_params(unsigned n, struct io_uring *r,
 				      struct io_uring_params *p);
 int __real_io_uring_submit(struct io_uring *r);
 ssize_t __real_write(int fd, const void *buf, size_t n);
+ssize_t __real_read(int fd, void *buf, size_t n);
 int __real_ioctl(int fd, unsigned long req, ...);
 int __real_munmap(void *addr, size_t len);
 
@@ -109,6 +116,7 @@ int __wrap_io_uring_queue_init_params(unsigned n, struct io_uring *r,
 				      struct io_uring_params *p);
 int __wrap_io_uring_submit(struct io_uring *r);
 ssize_t __wrap_write(int fd, const void *buf, size_t n);
+ssize_t __wrap_read(int fd, void *buf, size_t n);
 int __wrap_ioctl(int fd, unsigned long req, ...);
 int __wrap_munmap(void *addr, size_t len);
 
@@ -222,6 +230,18 @@ ssize_t __wrap_write(int fd, const void *buf, size_t n)
 		return -1;
 	}
 	return __real_write(fd, buf, n);
+}
+
+ssize_t __wrap_read(int fd, void *buf, size_t n)
+{
+	tw_read_fn hook = atomic_load(&read_hook);
+	ssize_t ret = __real_read(fd, buf, n);
+	int e = errno;
+
+	if (hook)
+		hook(fd, buf, ret);
+	errno = e;
+	return ret;
 }
 
 /*

@@ -5,11 +5,11 @@
  * A test linked with fc_add_test(... WRAP) has every call that the
  * library's objects (and the test's own) make to malloc, calloc, realloc,
  * mmap, eventfd, memfd_create, pthread_create, io_uring_queue_init and
- * io_uring_queue_init_params, io_uring_submit, write, ioctl and munmap go
- * through __wrap_NAME (ld --wrap), which counts them and can make one
- * fail as it would for want of memory or descriptors (the last three,
- * and mmap: hooks, below). The C library's own internal
- * calls and those of shared libraries are not wrapped.
+ * io_uring_queue_init_params, io_uring_submit, write, read, ioctl and
+ * munmap go through __wrap_NAME (ld --wrap), which counts them and can
+ * make one fail as it would for want of memory or descriptors (the last
+ * four, and mmap: hooks, below). The C library's own internal calls and
+ * those of shared libraries are not wrapped.
  *
  * Calls are counted only while armed (tw_arm); the Nth counted call of the
  * chosen kinds fails with the errno given, once. Counting is process-wide:
@@ -21,6 +21,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 enum tw_kind {
 	TW_MALLOC = 1u << 0,	/* malloc, calloc, realloc */
@@ -73,5 +74,13 @@ void tw_munmap_hook(tw_munmap_fn hook);
  */
 typedef void (*tw_mmap_fn)(size_t len, int flags, int fd);
 void tw_mmap_hook(tw_mmap_fn hook);
+
+/*
+ * @hook is called by __wrap_read after each read, on every thread, with
+ * its descriptor, buffer and result (it may stop the thread there, with
+ * what was read not yet acted on). NULL: none.
+ */
+typedef void (*tw_read_fn)(int fd, const void *buf, ssize_t ret);
+void tw_read_hook(tw_read_fn hook);
 
 #endif
