@@ -181,6 +181,37 @@ static void inline_events(struct fc_handler *h)
 	fc__maptab_remap_end();
 }
 
+/*
+ * Wait while @h's reading is odd and unchanged from @s: a read it began
+ * before, with the remap events it brought, is not yet applied.
+ */
+static void await_read(struct fc_handler *h, unsigned s)
+{
+	while ((s & 1) && atomic_load(&h->reading) == s)
+		usleep(20);
+}
+
+/*
+ * Another handler (the moved view's) may have read a remap event and not
+ * yet applied it: the program's mremap has returned, and a fault it makes
+ * next, read here, would be looked up in the table as it was, and
+ * installs planned from there would fill the moved range with the file
+ * offsets of the view it went over. Wait for the reads the others began
+ * before: rare, and never longer than a read and the table's update (a
+ * handler waits here with its own reading even, so two never wait on
+ * each other).
+ */
+static void await_remaps(struct fc_handler *h)
+{
+	struct fc_cache *c = h->cache;
+	unsigned i;
+
+	for (i = 0; i < c->cfg.handler_threads; i++)
+		if (&c->handlers[i] != h)
+			await_read(&c->handlers[i],
+				   atomic_load(&c->handlers[i].reading));
+}
+
 /* Handle one batch of fault messages. Returns how many were read. */
 static size_t fault_batch(struct fc_handler *h, struct plan *p)
 {
@@ -205,6 +236,7 @@ static size_t fault_batch(struct fc_handler *h, struct plan *p)
 	 */
 	remap_events(msgs, cnt);
 	atomic_fetch_add(&h->reading, 1);
+	await_remaps(h);
 	t0 = fc__now_ns();
 	for (i = 0; i < cnt; i++) {
 		uint64_t addr = msgs[i].arg.pagefault.address & mask;
@@ -559,8 +591,7 @@ void fc__handlers_settle(struct fc_cache *c)
 		if (!h->started)
 			continue;
 		s = atomic_load(&h->reading);
-		while ((s & 1) && atomic_load(&h->reading) == s)
-			usleep(20);
+		await_read(h, s);
 	}
 }
 

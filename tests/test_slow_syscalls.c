@@ -10,8 +10,13 @@
  * read through its own mapping, or 20 s have passed. A library that held
  * the lock there makes the faults wait for those 20 s, and the check that
  * the faulting thread let the hook go, not the clock, fails.
+ *
+ * And a handler stopped by the read hook between reading a remap event
+ * and applying it: the faults that follow the program's mremap, read by
+ * another handler, wait for the table to follow the move.
  */
 #include <errno.h>
+#include <linux/userfaultfd.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdatomic.h>
@@ -180,10 +185,92 @@ static void map_and_unmap_delay_no_fault(void **state)
 	th_fx_free(x);
 }
 
+/*
+ * A handler stopped between reading a remap event and applying it (the
+ * hook stops the reading thread after the read, as a preemption there
+ * would). The program's mremap has returned; its next faults, on the view
+ * the move went over, reach the other handler, which must not serve them
+ * from the table as it was: it would fill the moved range with the file
+ * offsets of the view it went over (issue 24, found in test_mremap).
+ */
+static struct {
+	atomic_int armed;	/* stop the next read of a remap event */
+	atomic_int stopped;	/* the hook stopped a reader (and let it go) */
+	int fds[66];		/* the cache's uffds */
+	int nfds;
+} late;
+
+static void on_read(int fd, const void *buf, ssize_t ret)
+{
+	const struct uffd_msg *msg = buf;
+	size_t i, n;
+	int k;
+
+	if (!atomic_load(&late.armed) || ret < (ssize_t)sizeof(*msg))
+		return;
+	for (k = 0; k < late.nfds && late.fds[k] != fd; k++)
+		;
+	if (k == late.nfds)
+		return;
+	n = (size_t)ret / sizeof(*msg);
+	for (i = 0; i < n; i++)
+		if (msg[i].event == UFFD_EVENT_REMAP &&
+		    atomic_exchange(&late.armed, 0)) {
+			usleep(300 * 1000);
+			atomic_store(&late.stopped, 1);
+			return;
+		}
+}
+
+static void check(const unsigned char *p, const struct th_fx *f, off_t off,
+		  size_t len)
+{
+	unsigned char *buf = malloc(len);
+
+	assert_non_null(buf);
+	assert_int_equal(th_copy(buf, p, len), 0);
+	assert_memory_equal(buf, f->ref + off, len);
+	free(buf);
+}
+
+static void remap_applied_late(void **state)
+{
+	struct th_fx *f = th_fx_new(64 * PG, 93, 0, false);
+	struct fc_cache *c = f->c;
+	unsigned char *p = fc_map(c, f->fd, 0, 8 * PG, 0);
+	unsigned char *q = fc_map(c, f->fd, 16 * PG, 24 * PG, 0), *np;
+	unsigned i;
+
+	(void)state;
+	assert_non_null(p);
+	assert_non_null(q);
+	late.nfds = 0;
+	for (i = 0; i < c->cfg.handler_threads; i++)
+		late.fds[late.nfds++] = c->handlers[i].uffd;
+	if (c->inline_uffd >= 0)
+		late.fds[late.nfds++] = c->inline_uffd;
+	atomic_store(&late.stopped, 0);
+	atomic_store(&late.armed, 1);
+	tw_read_hook(on_read);
+	np = mremap(p, 8 * PG, 8 * PG, MREMAP_MAYMOVE | MREMAP_FIXED,
+		    q + 8 * PG);
+	assert_ptr_equal(np, q + 8 * PG);
+	check(q, f, 16 * PG, 8 * PG);
+	check(np, f, 0, 8 * PG);
+	check(q + 16 * PG, f, 32 * PG, 8 * PG);
+	tw_read_hook(NULL);
+	assert_int_equal(atomic_load(&late.stopped), 1);
+	assert_int_equal(fc_unmap(np), 0);
+	assert_int_equal(fc_unmap(q + 16 * PG), 0);
+	assert_int_equal(fc_unmap(q), 0);
+	th_fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(map_and_unmap_delay_no_fault),
+		cmocka_unit_test(remap_applied_late),
 	};
 
 	th_require_uffd();
