@@ -371,7 +371,7 @@ static void *map_file(struct fc_cache *c, struct fc_mapping *m)
 
 unmap:
 	munmap(m->base, m->len);
-	free(m->copied);
+	fc__view_copies_free(m);
 put_file:
 	pthread_mutex_lock(&c->lock);
 	m->file->owns_ctx = false;	/* the caller keeps a backend's ctx */

@@ -38,8 +38,6 @@
 #include "uffd.h"
 #include "view.h"
 
-#define WORD_BITS (8 * sizeof(unsigned long))
-
 /* Drop a reference; the last frees the address range and the file ref. */
 void fc__mapping_put(struct fc_mapping *m)
 {
@@ -162,7 +160,7 @@ void fc__mapping_discard(struct fc_mapping *r)
 	fc__file_put(c, r->file);
 	pthread_mutex_unlock(&c->lock);
 	fc__files_reap(c);
-	free(r->copied);
+	fc__view_copies_free(r);
 	free(r);
 }
 
@@ -179,19 +177,12 @@ void fc__mapping_take_copies(struct fc_mapping *r, struct fc_mapping *m)
 	uintptr_t lo = (uintptr_t)(r->base > m->base ? r->base : m->base);
 	uintptr_t rend = (uintptr_t)r->base + r->len;
 	uintptr_t mend = (uintptr_t)m->base + m->len;
-	uintptr_t hi = rend < mend ? rend : mend, x;
+	uintptr_t hi = rend < mend ? rend : mend;
 
-	if (!r->copied || !m->copied)
+	if (!r->copied || !m->copied || lo >= hi)
 		return;
-	for (x = lo; x < hi; x += sp) {
-		size_t b = (x - (uintptr_t)m->base) / sp;
-		size_t i = (x - (uintptr_t)r->base) / sp;
-		unsigned long bit = 1ul << (b % WORD_BITS);
-
-		if (atomic_fetch_and(&m->copied[b / WORD_BITS], ~bit) & bit)
-			atomic_fetch_or(&r->copied[i / WORD_BITS],
-					1ul << (i % WORD_BITS));
-	}
+	fc__view_copies_move(r, (lo - (uintptr_t)r->base) / sp, m,
+			     (lo - (uintptr_t)m->base) / sp, (hi - lo) / sp);
 }
 
 /**
@@ -255,19 +246,13 @@ static int piece(struct remap_pieces *p, struct fc_mapping *m, uintptr_t lo,
 static void take_moved_copies(struct fc_mapping *r, struct fc_mapping *src,
 			      intptr_t shift)
 {
-	size_t sp = r->cache->sys_page, i;
+	size_t sp = r->cache->sys_page;
+	uintptr_t was = (uintptr_t)r->base - (uintptr_t)shift;
 
 	if (!r->copied || !src->copied)
 		return;
-	for (i = 0; i < r->len / sp; i++) {
-		uintptr_t x = (uintptr_t)r->base - (uintptr_t)shift + i * sp;
-		size_t b = (x - (uintptr_t)src->base) / sp;
-		unsigned long bit = 1ul << (b % WORD_BITS);
-
-		if (atomic_fetch_and(&src->copied[b / WORD_BITS], ~bit) & bit)
-			atomic_fetch_or(&r->copied[i / WORD_BITS],
-					1ul << (i % WORD_BITS));
-	}
+	fc__view_copies_move(r, 0, src, (was - (uintptr_t)src->base) / sp,
+			     r->len / sp);
 }
 
 /*

@@ -466,12 +466,13 @@ struct fc_mapping {
 	struct fc_mapping *fnext; /* file->views */
 	bool listed;		/* on file->views */
 	/*
-	 * FC_CONFIG_COPY: one bit per system page of the view holding a copy.
-	 * Set after UFFDIO_COPY, cleared when the copy is zapped; the count
-	 * is cache->nr_copies. The pointer is immutable; the bits: lock:
-	 * none, atomic.
+	 * FC_CONFIG_COPY: one bit per system page of the view holding a copy,
+	 * in leaves made at the first copy in their range (view.c). Set
+	 * after UFFDIO_COPY, cleared when the copy is zapped; the count is
+	 * cache->nr_copies. The array is immutable; a leaf pointer is set
+	 * once, and the bits change: lock: none, atomic.
 	 */
-	_Atomic unsigned long *copied;
+	_Atomic(_Atomic unsigned long *) *copied;
 };
 
 enum fc_cmd_kind {

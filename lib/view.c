@@ -5,6 +5,7 @@
  * pages it maps (sampling), and the file's list of its views.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -16,14 +17,72 @@
 
 /* ---- copies (FC_CONFIG_COPY) ---- */
 
-/* Give copy-mode view @m its bitmap of copies. 0 or -ENOMEM. */
+/*
+ * The copy bits are a two-level map: a leaf of LEAF_WORDS words for each
+ * 128 MiB of view (4 KiB pages), made at the first copy in its range. A
+ * flat bitmap cost one bit per page of the whole view however little was
+ * read (up to 4 GiB of address space for a view of 128 TiB), and every
+ * unmap cleared all of it, touching each of its pages.
+ */
+#define LEAF_WORDS 512
+#define LEAF_BITS (LEAF_WORDS * WORD_BITS)
+
+static size_t nr_leaves(const struct fc_mapping *m)
+{
+	return (m->len / m->cache->sys_page + LEAF_BITS - 1) / LEAF_BITS;
+}
+
+/* Give copy-mode view @m its (empty) map of copies. 0 or -ENOMEM. */
 int fc__view_copies_alloc(struct fc_mapping *m)
 {
-	size_t words = (m->len / m->cache->sys_page + WORD_BITS - 1) /
-		       WORD_BITS;
+	size_t n = nr_leaves(m);
 
-	m->copied = calloc(words, sizeof(*m->copied));
+	m->copied = calloc(n ? n : 1, sizeof(*m->copied));
 	return m->copied ? 0 : -ENOMEM;
+}
+
+void fc__view_copies_free(struct fc_mapping *m)
+{
+	size_t i;
+
+	if (!m->copied)
+		return;
+	for (i = 0; i < nr_leaves(m); i++)
+		free(atomic_load(&m->copied[i]));
+	free(m->copied);
+	m->copied = NULL;
+}
+
+/*
+ * The word holding bit @b of @m's map; its leaf made if absent and @make.
+ * NULL: absent (or no memory to make it).
+ */
+static _Atomic unsigned long *copy_word(struct fc_mapping *m, uint64_t b,
+					bool make)
+{
+	_Atomic(_Atomic unsigned long *) *slot = &m->copied[b / LEAF_BITS];
+	_Atomic unsigned long *leaf = atomic_load(slot), *none = NULL;
+
+	if (!leaf && make) {
+		leaf = calloc(LEAF_WORDS, sizeof(*leaf));
+		if (leaf && !atomic_compare_exchange_strong(slot, &none, leaf)) {
+			free(leaf);	/* another thread made it first */
+			leaf = none;
+		}
+	}
+	return leaf ? &leaf[(b % LEAF_BITS) / WORD_BITS] : NULL;
+}
+
+/*
+ * Drop the copies of @m's system pages [@b, @b + @n), which no bit can
+ * count (no memory for a leaf): a copy the budget does not see must not
+ * stay. They fault again.
+ */
+static void copies_drop(struct fc_mapping *m, uint64_t b, uint64_t n)
+{
+	size_t sp = m->cache->sys_page;
+
+	madvise(m->base + b * sp, n * sp, MADV_DONTNEED);
 }
 
 /*
@@ -38,17 +97,23 @@ static void copied_update(struct fc_mapping *m, uint64_t lo, uint64_t hi,
 	unsigned long n = 0;
 
 	while (b < e) {
-		uint64_t w = b / WORD_BITS, s = b % WORD_BITS;
+		uint64_t s = b % WORD_BITS;
 		uint64_t cnt = e - b < WORD_BITS - s ? e - b : WORD_BITS - s;
 		unsigned long mask = (cnt == WORD_BITS ? ~0ul
 				      : ((1ul << cnt) - 1)) << s;
+		_Atomic unsigned long *w = copy_word(m, b, set);
 		unsigned long old;
 
-		if (set) {
-			old = atomic_fetch_or(&m->copied[w], mask);
+		if (!w) {	/* nothing to clear: on to the next leaf */
+			cnt = e - b < LEAF_BITS - b % LEAF_BITS
+				      ? e - b : LEAF_BITS - b % LEAF_BITS;
+			if (set)
+				copies_drop(m, b, cnt);
+		} else if (set) {
+			old = atomic_fetch_or(w, mask);
 			n += (unsigned long)__builtin_popcountl(~old & mask);
 		} else {
-			old = atomic_fetch_and(&m->copied[w], ~mask);
+			old = atomic_fetch_and(w, ~mask);
 			n += (unsigned long)__builtin_popcountl(old & mask);
 		}
 		b += cnt;
@@ -73,6 +138,44 @@ void fc__view_copied(struct fc_mapping *m, const char *addr, size_t len)
 	uint64_t lo = (uint64_t)(addr - m->base);
 
 	copied_update(m, lo, lo + len, true);
+}
+
+/**
+ * fc__view_copies_move - the copies counted for @src's system pages
+ * [@s, @s + @n) are @dst's pages [@d, @d + @n) now (the view's pages
+ * stayed, or moved with mremap, and @dst adopted them): their bits move,
+ * and the count of copies does not change. Absent leaves of @src are
+ * passed over whole. Context: any, no lock needed.
+ */
+void fc__view_copies_move(struct fc_mapping *dst, uint64_t d,
+			  struct fc_mapping *src, uint64_t s, uint64_t n)
+{
+	while (n) {
+		uint64_t run = LEAF_BITS - s % LEAF_BITS;
+
+		if (run > n)
+			run = n;
+		if (!atomic_load(&src->copied[s / LEAF_BITS])) {
+			s += run;
+			d += run;
+			n -= run;
+			continue;
+		}
+		for (; run; run--, s++, d++, n--) {
+			unsigned long bit = 1ul << (s % WORD_BITS);
+			_Atomic unsigned long *w = copy_word(src, s, false);
+
+			if (!(atomic_fetch_and(w, ~bit) & bit))
+				continue;
+			w = copy_word(dst, d, true);
+			if (w) {
+				atomic_fetch_or(w, 1ul << (d % WORD_BITS));
+			} else {
+				copies_drop(dst, d, 1);
+				atomic_fetch_sub(&dst->cache->nr_copies, 1);
+			}
+		}
+	}
 }
 
 /* Drop view bytes [lo, hi) of @m (PTEs, copies and SIGBUS markers). */

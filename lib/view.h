@@ -45,8 +45,11 @@ static inline uint64_t fc__view_eof(const struct fc_mapping *m)
 }
 
 int fc__view_copies_alloc(struct fc_mapping *m);
+void fc__view_copies_free(struct fc_mapping *m);
 void fc__view_copied(struct fc_mapping *m, const char *addr, size_t len);
 void fc__view_copied_clear(struct fc_mapping *m, uint64_t lo, uint64_t hi);
+void fc__view_copies_move(struct fc_mapping *dst, uint64_t d,
+			  struct fc_mapping *src, uint64_t s, uint64_t n);
 void fc__view_zap(struct fc_mapping *m, uint64_t lo, uint64_t hi);
 void fc__views_zap(struct fc_file *f, uint64_t off, uint64_t len,
 		   bool watched);

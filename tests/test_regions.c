@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +116,73 @@ static void window_at_end_of_huge_file(void **state)
 	th_fx_free(x);
 }
 
+/* The line @key of /proc/self/status (VmRSS:, VmHWM:), in bytes. */
+static uint64_t status_bytes(const char *key)
+{
+	FILE *fp = fopen("/proc/self/status", "re");
+	unsigned long long kib = 0;
+	char line[256];
+	bool found = false;
+
+	assert_non_null(fp);
+	while (!found && fgets(line, sizeof(line), fp))
+		found = !strncmp(line, key, strlen(key)) &&
+			sscanf(line + strlen(key), "%llu", &kib) == 1;
+	fclose(fp);
+	assert_true(found);
+	return kib << 10;
+}
+
+/*
+ * Copy mode counts, for each page of a view, whether it holds a copy:
+ * those bits cost memory where pages were read, not for the whole view.
+ * A whole 8 TiB sparse file is mapped, its first and last pages read,
+ * and the view unmapped: the process's resident set never grows by the
+ * bits of the rest (a flat bitmap of 256 MiB, which an unmap cleared
+ * whole, made every page of it resident).
+ */
+static void copy_bits_where_read(void **state)
+{
+	struct th_fx *x = th_fx_file(PG, 75);
+	const off_t size = (off_t)(8 * TIB);
+	unsigned char got[PG], *p;
+	struct fc_config cfg;
+	uint64_t rss, peak;
+	int fd;
+
+	(void)state;
+	if (!TIB_MAPPINGS) {
+		printf("copy_bits_where_read: not under TSan (no room for "
+		       "mappings of a TiB in its map of the address space)\n");
+		th_fx_free(x);
+		return;
+	}
+	th_config_init(&cfg);
+	cfg.flags |= FC_CONFIG_COPY;
+	x->c = fc_cache_create(&cfg);
+	assert_non_null(x->c);
+	assert_int_equal(ftruncate(x->fd, size), 0);
+	assert_int_equal(pwrite(x->fd, x->ref, PG, size - PG), PG);
+	p = fc_map(x->c, x->fd, 0, 0, 0);
+	assert_non_null(p);
+	assert_int_equal(th_copy(got, p, PG), 0);
+	assert_memory_equal(got, x->ref, PG);
+	assert_int_equal(th_copy(got, p + size - PG, PG), 0);
+	assert_memory_equal(got, x->ref, PG);
+	rss = status_bytes("VmRSS:");
+	fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "5", 1), 1);	/* VmHWM := VmRSS */
+	close(fd);
+	assert_int_equal(fc_unmap(p), 0);
+	peak = status_bytes("VmHWM:");
+	print_message("resident %llu MiB, peak through the unmap %llu MiB\n",
+		      (unsigned long long)(rss >> 20),
+		      (unsigned long long)(peak >> 20));
+	assert_true(peak < rss + 64 * MIB);
+	th_fx_free(x);
+}
+
 /* A sparse file of @size bytes whose first 16 are @seed's, open. */
 static int sparse_file(char *path, size_t len, off_t size, unsigned seed)
 {
@@ -189,6 +258,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(growing_sparse_file),
 		cmocka_unit_test(window_at_end_of_huge_file),
+		cmocka_unit_test(copy_bits_where_read),
 		cmocka_unit_test(holes_merge),
 	};
 
