@@ -150,16 +150,26 @@ static void fault_unknown(struct fc_handler *h, uint64_t addr)
 	fc__uffd_wake(h->uffd, (char *)(uintptr_t)addr, sp);
 }
 
-/* Apply the remap events among @cnt messages, in order (mremap). */
-static void remap_events(const struct uffd_msg *msgs, size_t cnt)
+/*
+ * Apply the remap events among @cnt messages, in order (mremap). A move
+ * the table cannot follow yet (no memory, or a mapping there still being
+ * unmapped) is tried again until it can, or the cache stops: faults wait
+ * for it meanwhile (await_remaps, and for inline faults the table's
+ * remap count), where the table as it was would serve the moved range
+ * from the file offsets of a view it went over.
+ */
+static void remap_events(struct fc_handler *h, const struct uffd_msg *msgs,
+			 size_t cnt)
 {
 	size_t i;
 
 	for (i = 0; i < cnt; i++)
-		if (msgs[i].event == UFFD_EVENT_REMAP)
-			fc__mapping_remap((uintptr_t)msgs[i].arg.remap.from,
-					  (uintptr_t)msgs[i].arg.remap.to,
-					  (size_t)msgs[i].arg.remap.len);
+		while (msgs[i].event == UFFD_EVENT_REMAP &&
+		       fc__mapping_remap((uintptr_t)msgs[i].arg.remap.from,
+					 (uintptr_t)msgs[i].arg.remap.to,
+					 (size_t)msgs[i].arg.remap.len) &&
+		       !atomic_load(&h->stop))
+			usleep(1000);
 }
 
 /*
@@ -176,7 +186,7 @@ static void inline_events(struct fc_handler *h)
 	fc__maptab_remap_begin();
 	atomic_fetch_add(&h->reading, 1);
 	while ((n = read(h->cache->inline_uffd, msgs, sizeof(msgs))) > 0)
-		remap_events(msgs, (size_t)n / sizeof(msgs[0]));
+		remap_events(h, msgs, (size_t)n / sizeof(msgs[0]));
 	atomic_fetch_add(&h->reading, 1);
 	fc__maptab_remap_end();
 }
@@ -234,7 +244,7 @@ static size_t fault_batch(struct fc_handler *h, struct plan *p)
 	 * (one on the old range, racing its own mremap, is woken and gets
 	 * SIGSEGV). The mapping's faults and events share this uffd.
 	 */
-	remap_events(msgs, cnt);
+	remap_events(h, msgs, cnt);
 	atomic_fetch_add(&h->reading, 1);
 	await_remaps(h);
 	t0 = fc__now_ns();

@@ -323,28 +323,29 @@ static int cut(struct remap_pieces *p, struct fc_mapping *m, uintptr_t from,
  * since by its registration). Mappings the destination
  * overlapped (MREMAP_FIXED over another view) lose that part. The range
  * given up is the kernel's: never unmapped for the old mappings.
- * A move the table cannot follow (no memory; a mapping there being
- * unmapped for over 10 ms) leaves the table as it was: a fault in the new
- * range gets SIGBUS, never the store's zeros (fc__maptab_foreign), but
- * where the move went over another view (MREMAP_FIXED), that view's
- * entry still answers for it.
+ * Return: 0, or -ENOMEM or -EAGAIN (a mapping there is being unmapped
+ * for over 10 ms) with the table as it was: the caller tries again (the
+ * table as it was would answer for a view the move went over).
  * Context: the thread that read the event; no locks held.
  */
-void fc__mapping_remap(uintptr_t from, uintptr_t to, size_t len)
+int fc__mapping_remap(uintptr_t from, uintptr_t to, size_t len)
 {
 	struct fc_mapping **a = NULL, **b = NULL, **old = NULL;
 	struct remap_pieces p = { NULL, NULL, NULL, 0 };
 	size_t na = 0, nb = 0, i;
 	bool dontunmap = fc__addr_registered(from);
+	int err;
 
-	if (remap_claim(from, from + len, NULL, 0, &a, &na))
-		return;
+	err = remap_claim(from, from + len, NULL, 0, &a, &na);
+	if (err)
+		return err;
 	/* the source's mappings may reach the destination: claimed once */
-	if (!na || remap_claim(to, to + len, a, na, &b, &nb)) {
+	if (!na || (err = remap_claim(to, to + len, a, na, &b, &nb))) {
 		fc__maptab_unclaim(a, na);
 		free(a);
-		return;
+		return err;
 	}
+	err = -ENOMEM;
 	old = malloc((na + nb) * sizeof(*old));
 	p.v = malloc(6 * (na + nb) * sizeof(*p.v));
 	p.src = malloc(6 * (na + nb) * sizeof(*p.src));
@@ -359,7 +360,8 @@ void fc__mapping_remap(uintptr_t from, uintptr_t to, size_t len)
 			goto undo;
 	memcpy(old, a, na * sizeof(*old));
 	memcpy(old + na, b, nb * sizeof(*old));
-	if (fc__maptab_swap(old, na + nb, p.v, p.n))
+	err = fc__maptab_swap(old, na + nb, p.v, p.n);
+	if (err)
 		goto undo;
 	/* the moved parts take their copies first: their pages moved */
 	for (i = 0; i < p.n; i++)
@@ -378,6 +380,7 @@ void fc__mapping_remap(uintptr_t from, uintptr_t to, size_t len)
 	}
 	for (i = 0; i < na + nb; i++)
 		fc__mapping_put(old[i]);	/* the table's */
+	err = 0;
 	goto out;
 
 undo:
@@ -392,4 +395,5 @@ out:
 	free(p.shift);
 	free(a);
 	free(b);
+	return err;
 }

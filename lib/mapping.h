@@ -16,6 +16,6 @@ struct fc_mapping *fc__mapping_adopt(struct fc_mapping *m, uintptr_t lo,
 void fc__mapping_discard(struct fc_mapping *r);
 void fc__mapping_take_copies(struct fc_mapping *r, struct fc_mapping *m);
 void fc__mapping_retire(struct fc_mapping *m, uint64_t lo, uint64_t hi);
-void fc__mapping_remap(uintptr_t from, uintptr_t to, size_t len);
+int fc__mapping_remap(uintptr_t from, uintptr_t to, size_t len);
 
 #endif

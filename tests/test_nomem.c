@@ -16,11 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <faultcache.h>
 
 #include "helpers.h"
+#include "cache.h"
 #include "inject_backend.h"
 #include "types.h"
 #include "wrap.h"
@@ -233,6 +235,58 @@ static void fault(void **state)
 	th_fx_free(f);
 }
 
+/* @len bytes at @p show the file from @off. */
+static void check(const unsigned char *p, const struct th_fx *f, off_t off,
+		  size_t len)
+{
+	unsigned char *buf = malloc(len);
+
+	assert_non_null(buf);
+	assert_int_equal(th_copy(buf, p, len), 0);
+	assert_memory_equal(buf, f->ref + off, len);
+	free(buf);
+}
+
+/*
+ * One allocation failure from an mremap of a view over another view
+ * (the Nth from the move): the table follows the move all the same (its
+ * handler tries again), so the moved range shows its own file offsets,
+ * never those of the view it went over, and both unmap by their new
+ * pointers. The moved range is faulted only once the move is applied.
+ */
+static void remap(void **state)
+{
+	struct th_fx *f = th_fx_new(SIZE, 24, 0, false);
+	long n;
+
+	(void)state;
+	for (n = 1; n < 40; n++) {
+		unsigned char *p = fc_map(f->c, f->fd, 0, 8 * PG, 0);
+		unsigned char *q = fc_map(f->c, f->fd, 16 * PG, 24 * PG, 0);
+		unsigned char *np;
+
+		assert_non_null(p);
+		assert_non_null(q);
+		th_pages_read_settled(f->c);
+		tw_arm(TW_MALLOC, n, ENOMEM);
+		np = mremap(p, 8 * PG, 8 * PG, MREMAP_MAYMOVE | MREMAP_FIXED,
+			    q + 8 * PG);
+		fc__remaps_settle();
+		tw_disarm();
+		assert_ptr_equal(np, q + 8 * PG);
+		check(np, f, 0, 8 * PG);
+		check(q, f, 16 * PG, 8 * PG);
+		check(q + 16 * PG, f, 32 * PG, 8 * PG);
+		assert_int_equal(fc_unmap(np), 0);
+		assert_int_equal(fc_unmap(q + 16 * PG), 0);
+		assert_int_equal(fc_unmap(q), 0);
+		if (!tw_failed())
+			break;
+	}
+	assert_true(n > 1);	/* the move allocated */
+	th_fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -240,6 +294,7 @@ int main(void)
 		cmocka_unit_test(map),
 		cmocka_unit_test(map_backend),
 		cmocka_unit_test(fault),
+		cmocka_unit_test(remap),
 	};
 
 	th_require_uffd();
