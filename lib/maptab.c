@@ -208,20 +208,28 @@ static bool nothing_mapped(uint64_t addr)
  * caller drops both when done. @gone is set when the fault is to be
  * retried: @addr is in a mapping being unmapped (the retry meets its
  * placeholder), or in nothing at all any more (its last reference went
- * before this handler ran: the retry gets SIGSEGV, as after munmap).
+ * before this handler ran: the retry gets SIGSEGV, as after munmap), or
+ * the table is following a program's mremap.
  * Context: a SIGBUS handler; no locks held.
  */
 struct fc_mapping *fc__mapping_lookup_inline(uint64_t addr, bool *gone)
 {
 	struct fc_mapping *m;
 	size_t pos;
-	bool found;
+	bool found, busy;
 
 	maptab_read();
+	/*
+	 * A remap being read or applied: look again once it is. A mapping
+	 * the move went over may still cover the moved range, and nothing
+	 * is found yet where a view moved to.
+	 */
+	busy = atomic_load(&remaps_busy);
 	m = find_locked((uintptr_t)addr, &pos);
 	found = m;
 	*gone = m && m->unmapping;
-	if (m && !m->unmapping && m->uffd == m->cache->inline_uffd) {
+	if (m && !m->unmapping && !busy &&
+	    m->uffd == m->cache->inline_uffd) {
 		fc__mapping_get(m);
 		atomic_fetch_add(&m->cache->inline_active, 1);
 	} else {
@@ -232,8 +240,8 @@ struct fc_mapping *fc__mapping_lookup_inline(uint64_t addr, bool *gone)
 	if (!found)
 		*gone = nothing_mapped(addr);
 	maptab_unlock();
-	if (!found && !*gone && atomic_load(&remaps_busy)) {
-		usleep(50);	/* a remap being applied: look again */
+	if (!*gone && busy) {
+		usleep(50);
 		*gone = true;
 	}
 	return m;
