@@ -515,3 +515,26 @@ int th_count_threads(void)
 		closedir(d);
 	return n;
 }
+
+void th_check_bytes(const unsigned char *p, const struct th_fx *f, off_t off,
+		    size_t len)
+{
+	unsigned char *buf = malloc(len);
+
+	assert_non_null(buf);
+	assert_int_equal(th_copy(buf, p, len), 0);
+	assert_memory_equal(buf, f->ref + off, len);
+	free(buf);
+}
+
+void th_moved_over_check(const struct th_fx *f, unsigned char *q)
+{
+	const size_t pg = 4096;
+
+	th_check_bytes(q, f, 16 * pg, 8 * pg);
+	th_check_bytes(q + 8 * pg, f, 0, 8 * pg);
+	th_check_bytes(q + 16 * pg, f, 32 * pg, 8 * pg);
+	assert_int_equal(fc_unmap(q + 8 * pg), 0);
+	assert_int_equal(fc_unmap(q + 16 * pg), 0);
+	assert_int_equal(fc_unmap(q), 0);
+}

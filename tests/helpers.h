@@ -99,6 +99,15 @@ void th_fx_free(struct th_fx *f);
 int th_touch(const volatile unsigned char *p, unsigned char *out);
 /* memcpy @len bytes from @src; returns the signal it raised, or 0. */
 int th_copy(void *dst, const void *src, size_t len);
+/* @len bytes at @p show @f's file from @off (read with th_copy). */
+void th_check_bytes(const unsigned char *p, const struct th_fx *f, off_t off,
+		    size_t len);
+/*
+ * A view of @f's pages [0, 8) was moved with mremap onto pages 8-15 of
+ * view @q, of pages [16, 40): each of the three parts shows its own
+ * pages, then each is unmapped by its pointer.
+ */
+void th_moved_over_check(const struct th_fx *f, unsigned char *q);
 /* si_addr of the last signal caught by th_touch on this thread. */
 void *th_last_fault_addr(void);
 

@@ -51,18 +51,6 @@ static unsigned char *hole(size_t len)
 	return r;
 }
 
-/* @len bytes at @p show the file from @off: read byte by byte, no signal. */
-static void check(const unsigned char *p, const struct th_fx *f, off_t off,
-		  size_t len)
-{
-	unsigned char *buf = malloc(len);
-
-	assert_non_null(buf);
-	assert_int_equal(th_copy(buf, p, len), 0);
-	assert_memory_equal(buf, f->ref + off, len);
-	free(buf);
-}
-
 /*
  * Nothing of the view is mapped at [@p, @p+@len) any more: the range a
  * move gave up. Asked of the kernel by mapping it (MAP_FIXED_NOREPLACE
@@ -110,13 +98,13 @@ static void move_fixed(void **state)
 	np = mremap(p, LEN, LEN, MREMAP_MAYMOVE | MREMAP_FIXED, to);
 	assert_ptr_equal(np, to);
 	gone(p, LEN);		/* the old range */
-	check(np, f, 0, LEN);	/* missing pages read, not zeros */
-	check(q, f, 0, LEN);	/* the store kept the file's bytes */
+	th_check_bytes(np, f, 0, LEN);	/* missing pages read, not zeros */
+	th_check_bytes(q, f, 0, LEN);	/* the store kept the file's bytes */
 	assert_int_equal(fc_unmap(p), -EINVAL);
 	assert_int_equal(fc_unmap(np), 0);
 	assert_int_equal(stats(f->c).mappings, 1);
 	assert_int_equal(th_touch(np, &v), SIGSEGV);
-	check(q, f, 0, LEN);
+	th_check_bytes(q, f, 0, LEN);
 	assert_int_equal(fc_unmap(q), 0);
 	assert_int_equal(stats(f->c).mappings, 0);
 	th_fx_free(f);
@@ -142,15 +130,15 @@ static void move_within_view(void **state)
 		    p + 16 * PG);
 	assert_ptr_equal(np, p + 16 * PG);
 	gone(p, 8 * PG);			/* the source */
-	check(np, f, 0, 8 * PG);		/* the moved pages */
-	check(p + 8 * PG, f, 8 * PG, 8 * PG);	/* left in place */
-	check(p + 24 * PG, f, 24 * PG, 8 * PG);
-	check(q, f, 0, LEN);
+	th_check_bytes(np, f, 0, 8 * PG);		/* the moved pages */
+	th_check_bytes(p + 8 * PG, f, 8 * PG, 8 * PG);	/* left in place */
+	th_check_bytes(p + 24 * PG, f, 24 * PG, 8 * PG);
+	th_check_bytes(q, f, 0, LEN);
 	assert_int_equal(stats(f->c).mappings, 4);
 	assert_int_equal(fc_unmap(np), 0);
 	assert_int_equal(fc_unmap(p + 8 * PG), 0);
 	assert_int_equal(fc_unmap(p + 24 * PG), 0);
-	check(q, f, 0, LEN);
+	th_check_bytes(q, f, 0, LEN);
 	assert_int_equal(fc_unmap(q), 0);
 	assert_int_equal(stats(f->c).mappings, 0);
 	th_fx_free(f);
@@ -169,14 +157,14 @@ static void move_part(void **state)
 		    MREMAP_MAYMOVE | MREMAP_FIXED, to);
 	assert_ptr_equal(np, to);
 	gone(p + 16 * PG, 8 * PG);
-	check(np, f, 16 * PG, 8 * PG);
-	check(p, f, 0, 16 * PG);
-	check(p + 24 * PG, f, 24 * PG, LEN - 24 * PG);
+	th_check_bytes(np, f, 16 * PG, 8 * PG);
+	th_check_bytes(p, f, 0, 16 * PG);
+	th_check_bytes(p + 24 * PG, f, 24 * PG, LEN - 24 * PG);
 	/* fc_unmap finds the table updated (the event is applied) */
 	assert_int_equal(fc_unmap(np), 0);
 	assert_int_equal(stats(f->c).mappings, 2);
 	assert_int_equal(fc_unmap(p + 24 * PG), 0);
-	check(p, f, 0, 16 * PG);
+	th_check_bytes(p, f, 0, 16 * PG);
 	assert_int_equal(fc_unmap(p), 0);
 	assert_int_equal(stats(f->c).mappings, 0);
 	th_fx_free(f);
@@ -198,7 +186,7 @@ static void check_growth(unsigned char *np, struct th_fx *f, size_t from,
 		sig = th_touch(np + i, &v);
 		assert_true(sig == 0 || sig == SIGBUS);
 		if (!sig)
-			check(np + i, f, (off_t)i, PG);
+			th_check_bytes(np + i, f, (off_t)i, PG);
 	}
 }
 /* Moved by the kernel's choice, growing: the old length is served. */
@@ -216,19 +204,19 @@ static void grow_moved(void **state)
 	guard = mmap(p + LEN / 2, PG, PROT_NONE,
 		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	warm(p, LEN / 2);
-	check(q + 3 * LEN / 4, f, 3 * LEN / 4, LEN / 4); /* cached */
+	th_check_bytes(q + 3 * LEN / 4, f, 3 * LEN / 4, LEN / 4); /* cached */
 	np = mremap(p, LEN / 2, LEN, MREMAP_MAYMOVE);
 	assert_true(np != MAP_FAILED);
 	if (guard != MAP_FAILED) {
 		assert_ptr_not_equal(np, p);
 		munmap(guard, PG);
 	}
-	check(np, f, 0, LEN / 2);
+	th_check_bytes(np, f, 0, LEN / 2);
 	check_growth(np, f, LEN / 2, LEN);
-	check(q, f, 0, LEN);
+	th_check_bytes(q, f, 0, LEN);
 	assert_int_equal(fc_unmap(np), 0);
 	munmap(np + LEN / 2, LEN / 2);	/* the growth is the program's */
-	check(q, f, 0, LEN);
+	th_check_bytes(q, f, 0, LEN);
 	assert_int_equal(fc_unmap(q), 0);
 	stats(f->c);
 	th_fx_free(f);
@@ -253,18 +241,18 @@ static void grow_past_file(void **state)
 	(void)state;
 	assert_non_null(p);
 	assert_non_null(q);
-	check(q, g, 0, 4 << 20);	/* the other file cached */
-	check(p, f, 0, 16 * PG);
+	th_check_bytes(q, g, 0, 4 << 20);	/* the other file cached */
+	th_check_bytes(p, f, 0, 16 * PG);
 	np = mremap(p, 16 * PG, grow, MREMAP_MAYMOVE);
 	assert_true(np != MAP_FAILED);
-	check(np, f, 0, 16 * PG);
+	th_check_bytes(np, f, 0, 16 * PG);
 	for (i = 16 * PG; i < grow; i += PG) {
 		sig = th_touch(np + i, &v);
 		assert_int_equal(sig, SIGBUS);	/* past the file: nothing */
 	}
 	assert_int_equal(fc_unmap(np), 0);
 	munmap(np + 16 * PG, grow - 16 * PG);
-	check(q, g, 0, 4 << 20);
+	th_check_bytes(q, g, 0, 4 << 20);
 	assert_int_equal(fc_unmap(q), 0);
 	stats(f->c);
 	th_fx_free(g);
@@ -289,7 +277,7 @@ static void grow_in_place(void **state)
 	assert_int_equal(munmap(r + LEN / 2, LEN / 2), 0);
 	np = mremap(p, LEN / 2, LEN, 0);
 	assert_ptr_equal(np, p);
-	check(np, f, 0, LEN / 2);
+	th_check_bytes(np, f, 0, LEN / 2);
 	check_growth(np, f, LEN / 2, LEN);
 	assert_int_equal(fc_unmap(np), 0);
 	munmap(np + LEN / 2, LEN / 2);
@@ -309,7 +297,7 @@ static void shrink(void **state)
 	warm(p, LEN);
 	np = mremap(p, LEN, LEN / 4, 0);
 	assert_ptr_equal(np, p);
-	check(np, f, 0, LEN / 4);
+	th_check_bytes(np, f, 0, LEN / 4);
 	assert_int_equal(fc_unmap(np), 0);
 	stats(f->c);
 	th_fx_free(f);
@@ -334,15 +322,15 @@ static void dontunmap(void **state)
 		munmap(to, LEN);
 	} else {
 		assert_ptr_equal(np, to);
-		check(np, f, 0, LEN);
-		check(p, f, 0, LEN);
-		check(q, f, 0, LEN);
+		th_check_bytes(np, f, 0, LEN);
+		th_check_bytes(p, f, 0, LEN);
+		th_check_bytes(q, f, 0, LEN);
 		assert_int_equal(fc_unmap(np), 0);
 		assert_int_equal(stats(f->c).mappings, 2);
 	}
-	check(p, f, 0, LEN);
+	th_check_bytes(p, f, 0, LEN);
 	assert_int_equal(fc_unmap(p), 0);
-	check(q, f, 0, LEN);
+	th_check_bytes(q, f, 0, LEN);
 	assert_int_equal(fc_unmap(q), 0);
 	th_fx_free(f);
 }
@@ -360,9 +348,9 @@ static void move_over_view(void **state)
 	np = mremap(p, 8 * PG, 8 * PG, MREMAP_MAYMOVE | MREMAP_FIXED,
 		    q + 8 * PG);
 	assert_ptr_equal(np, q + 8 * PG);
-	check(q, f, 16 * PG, 8 * PG);
-	check(np, f, 0, 8 * PG);
-	check(q + 16 * PG, f, 32 * PG, 8 * PG);
+	th_check_bytes(q, f, 16 * PG, 8 * PG);
+	th_check_bytes(np, f, 0, 8 * PG);
+	th_check_bytes(q + 16 * PG, f, 32 * PG, 8 * PG);
 	assert_int_equal(fc_unmap(np), 0);
 	assert_int_equal(stats(f->c).mappings, 2);
 	assert_int_equal(fc_unmap(q + 16 * PG), 0);
