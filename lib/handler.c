@@ -152,31 +152,40 @@ static void fault_unknown(struct fc_handler *h, uint64_t addr)
 
 /*
  * Apply the remap events among @cnt messages, in order (mremap). A move
- * the table cannot follow yet (no memory, or a mapping there still being
- * unmapped) is tried again until it can, or the cache stops: faults wait
- * for it meanwhile (await_remaps, and for inline faults the table's
- * remap count), where the table as it was would serve the moved range
- * from the file offsets of a view it went over.
+ * the table cannot follow for want of memory is tried again, every
+ * millisecond for up to a second (or until the cache stops): faults wait
+ * for it meanwhile (await_remaps, and for inline faults the table's remap
+ * count), where the table as it was would serve the moved range from the
+ * file offsets of a view it went over. One that meets a mapping still
+ * being unmapped after 10 ms is not waited for: that mapping leaves the
+ * table with its last reference, which a handler's deferred fault or
+ * command may hold, and that handler would be waiting here or in
+ * await_remaps. It serves no fault meanwhile (the moved range gets
+ * SIGBUS).
  */
 static void remap_events(struct fc_handler *h, const struct uffd_msg *msgs,
 			 size_t cnt)
 {
 	size_t i;
+	int tries;
 
-	for (i = 0; i < cnt; i++)
-		while (msgs[i].event == UFFD_EVENT_REMAP &&
-		       fc__mapping_remap((uintptr_t)msgs[i].arg.remap.from,
+	for (i = 0; i < cnt; i++) {
+		if (msgs[i].event != UFFD_EVENT_REMAP)
+			continue;
+		tries = 0;
+		while (fc__mapping_remap((uintptr_t)msgs[i].arg.remap.from,
 					 (uintptr_t)msgs[i].arg.remap.to,
-					 (size_t)msgs[i].arg.remap.len) &&
-		       !atomic_load(&h->stop))
+					 (size_t)msgs[i].arg.remap.len) == -ENOMEM &&
+		       ++tries < 1000 && !atomic_load(&h->stop))
 			usleep(1000);
+	}
 }
 
 /*
  * The inline uffd raises SIGBUS for faults and queues only events: its
  * remap events are read here (the first handler). The mremap returns
- * once its event is read; until the table follows, an inline fault in
- * the moved range is retried (fc__maptab_remap_begin).
+ * once its event is read; until the table follows, every inline fault
+ * is retried (fc__maptab_remap_begin).
  */
 static void inline_events(struct fc_handler *h)
 {
@@ -207,9 +216,9 @@ static void await_read(struct fc_handler *h, unsigned s)
  * next, read here, would be looked up in the table as it was, and
  * installs planned from there would fill the moved range with the file
  * offsets of the view it went over. Wait for the reads the others began
- * before: rare, and never longer than a read and the table's update (a
- * handler waits here with its own reading even, so two never wait on
- * each other).
+ * before: rare, and no longer than a read and the table's update (up to
+ * a second without memory for it: remap_events). A handler waits here
+ * with its own reading even, so two never wait on each other.
  */
 static void await_remaps(struct fc_handler *h)
 {

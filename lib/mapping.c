@@ -324,8 +324,8 @@ static int cut(struct remap_pieces *p, struct fc_mapping *m, uintptr_t from,
  * overlapped (MREMAP_FIXED over another view) lose that part. The range
  * given up is the kernel's: never unmapped for the old mappings.
  * Return: 0, or -ENOMEM or -EAGAIN (a mapping there is being unmapped
- * for over 10 ms) with the table as it was: the caller tries again (the
- * table as it was would answer for a view the move went over).
+ * for over 10 ms) with the table as it was (which would answer for a
+ * view the move went over: the caller tries again for memory).
  * Context: the thread that read the event; no locks held.
  */
 int fc__mapping_remap(uintptr_t from, uintptr_t to, size_t len)

@@ -233,6 +233,14 @@ static void remap_applied_late(void **state)
 	(void)state;
 	assert_non_null(p);
 	assert_non_null(q);
+	if (!c->inline_mode) {	/* the move's reader is not the fault's */
+		struct fc_mapping *mp = fc__mapping_lookup((uintptr_t)p);
+		struct fc_mapping *mq = fc__mapping_lookup((uintptr_t)q);
+
+		assert_ptr_not_equal(mp->h, mq->h);
+		fc__mapping_put(mp);
+		fc__mapping_put(mq);
+	}
 	late.nfds = 0;
 	for (i = 0; i < c->cfg.handler_threads; i++)
 		late.fds[late.nfds++] = c->handlers[i].uffd;

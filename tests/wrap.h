@@ -7,9 +7,11 @@
  * mmap, eventfd, memfd_create, pthread_create, io_uring_queue_init and
  * io_uring_queue_init_params, io_uring_submit, write, read, ioctl and
  * munmap go through __wrap_NAME (ld --wrap), which counts them and can
- * make one fail as it would for want of memory or descriptors (the last
- * four, and mmap: hooks, below). The C library's own internal calls and
- * those of shared libraries are not wrapped.
+ * make one fail as it would for want of memory or descriptors. write,
+ * read, ioctl, munmap and mmap also call a test's hook (below): write's
+ * may fail it, the others only watch or stop the caller. The C
+ * library's own internal calls and those of shared libraries are not
+ * wrapped.
  *
  * Calls are counted only while armed (tw_arm); the Nth counted call of the
  * chosen kinds fails with the errno given, once. Counting is process-wide:
