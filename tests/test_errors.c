@@ -88,13 +88,15 @@ static void persistent(void **state)
 	inl = st.flags & FC_STATS_INLINE;
 	x = g.p + 200 * 4096 + 17;
 	g.stop = 0;
-	pthread_create(&t, NULL, other_reader, NULL);
 	/*
 	 * every read of it fails until cleared (below): the other reader's
-	 * readahead may read it too, and a fault that only joined that
-	 * read's retry reads the page again itself
+	 * read-around (8 MiB, the whole file) may read it too, and a fault
+	 * that only joined that read's retry reads the page again itself.
+	 * Set before the other reader starts, whose first read-around would
+	 * otherwise cache the page, and then the touch below reads it.
 	 */
 	fc__io_inject_error(200 * 4096, 1 << 30, EIO);
+	pthread_create(&t, NULL, other_reader, NULL);
 	assert_int_equal(th_touch(x, &v), SIGBUS);
 	assert_ptr_equal(th_last_fault_addr(), x);
 	/*
