@@ -27,6 +27,14 @@
 #define LEAF_WORDS 512
 #define LEAF_BITS (LEAF_WORDS * WORD_BITS)
 
+/* Bits from @b to the end of its leaf, at most @n. */
+static uint64_t leaf_run(uint64_t b, uint64_t n)
+{
+	uint64_t run = LEAF_BITS - b % LEAF_BITS;
+
+	return run < n ? run : n;
+}
+
 static size_t nr_leaves(const struct fc_mapping *m)
 {
 	return (m->len / m->cache->sys_page + LEAF_BITS - 1) / LEAF_BITS;
@@ -105,8 +113,7 @@ static void copied_update(struct fc_mapping *m, uint64_t lo, uint64_t hi,
 		unsigned long old;
 
 		if (!w) {	/* nothing to clear: on to the next leaf */
-			cnt = e - b < LEAF_BITS - b % LEAF_BITS
-				      ? e - b : LEAF_BITS - b % LEAF_BITS;
+			cnt = leaf_run(b, e - b);
 			if (set)
 				copies_drop(m, b, cnt);
 		} else if (set) {
@@ -151,10 +158,8 @@ void fc__view_copies_move(struct fc_mapping *dst, uint64_t d,
 			  struct fc_mapping *src, uint64_t s, uint64_t n)
 {
 	while (n) {
-		uint64_t run = LEAF_BITS - s % LEAF_BITS;
+		uint64_t run = leaf_run(s, n);
 
-		if (run > n)
-			run = n;
 		if (!atomic_load(&src->copied[s / LEAF_BITS])) {
 			s += run;
 			d += run;
