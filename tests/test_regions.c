@@ -37,6 +37,16 @@
 #define TIB (1ull << 40)
 #define MIB (1ull << 20)
 
+/* Under TSan, say that test @name does not run, and why: true. */
+static bool no_room_for_tib(const char *name)
+{
+	if (TIB_MAPPINGS)
+		return false;
+	printf("%s: not under TSan (no room for mappings of a TiB in its "
+	       "map of the address space)\n", name);
+	return true;
+}
+
 /*
  * A log-like sparse file of over a TiB that grows by 2 MiB between maps:
  * each map takes a region of a new size, every one succeeds, and its last
@@ -45,19 +55,16 @@
  */
 static void growing_sparse_file(void **state)
 {
-	struct th_fx *x = th_fx_file(PG, 71);
 	unsigned char mark[PG], got[PG];
 	unsigned char *p;
+	struct th_fx *x;
 	off_t size;
 	int r;
 
 	(void)state;
-	if (!TIB_MAPPINGS) {
-		printf("growing_sparse_file: not under TSan (no room for "
-		       "mappings of a TiB in its map of the address space)\n");
-		th_fx_free(x);
+	if (no_room_for_tib(__func__))
 		return;
-	}
+	x = th_fx_file(PG, 71);
 	x->c = th_cache_create();
 	assert_non_null(x->c);
 	for (r = 0; r < 80; r++) {
@@ -83,20 +90,16 @@ static void growing_sparse_file(void **state)
  */
 static void window_at_end_of_huge_file(void **state)
 {
-	struct th_fx *x = th_fx_file(PG, 73), *y = th_fx_file(PG, 74);
 	const off_t size = (off_t)(15 * TIB);
 	unsigned char got[PG], *p[3];
+	struct th_fx *x, *y;
 	int i;
 
 	(void)state;
-	if (!TIB_MAPPINGS) {
-		printf("window_at_end_of_huge_file: not under TSan (no room "
-		       "for mappings of a TiB in its map of the address "
-		       "space)\n");
-		th_fx_free(y);
-		th_fx_free(x);
+	if (no_room_for_tib(__func__))
 		return;
-	}
+	x = th_fx_file(PG, 73);
+	y = th_fx_file(PG, 74);
 	x->c = th_cache_create();
 	assert_non_null(x->c);
 	assert_int_equal(ftruncate(x->fd, size), 0);
@@ -143,20 +146,17 @@ static uint64_t status_bytes(const char *key)
  */
 static void copy_bits_where_read(void **state)
 {
-	struct th_fx *x = th_fx_file(PG, 75);
 	const off_t size = (off_t)(8 * TIB);
 	unsigned char got[PG], *p;
 	struct fc_config cfg;
 	uint64_t rss, peak;
+	struct th_fx *x;
 	int fd;
 
 	(void)state;
-	if (!TIB_MAPPINGS) {
-		printf("copy_bits_where_read: not under TSan (no room for "
-		       "mappings of a TiB in its map of the address space)\n");
-		th_fx_free(x);
+	if (no_room_for_tib(__func__))
 		return;
-	}
+	x = th_fx_file(PG, 75);
 	th_config_init(&cfg);
 	cfg.flags |= FC_CONFIG_COPY;
 	x->c = fc_cache_create(&cfg);
