@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -202,12 +203,24 @@ static void inline_events(struct fc_handler *h)
 
 /*
  * Wait while @h's reading is odd and unchanged from @s: a read it began
- * before, with the remap events it brought, is not yet applied.
+ * before, with the remap events it brought, is not yet applied. Such a
+ * read is over in microseconds and mostly has no remap: spin, then yield
+ * (the reader may want the CPU), and sleep only past that (a remap
+ * waiting for memory: remap_events).
  */
 static void await_read(struct fc_handler *h, unsigned s)
 {
-	while ((s & 1) && atomic_load(&h->reading) == s)
-		usleep(20);
+	unsigned n = 0;
+
+	while ((s & 1) && atomic_load(&h->reading) == s) {
+		if (n < 256)
+			fc__cpu_relax();
+		else if (n < 256 + 16)
+			sched_yield();
+		else
+			usleep(20);
+		n++;
+	}
 }
 
 /*

@@ -93,15 +93,6 @@ static void poller_give(struct fc_poller *p)
 	atomic_store_explicit(&p->busy, false, memory_order_release);
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
 /* More inline faults under way than rings: their threads want the CPUs. */
 static bool pollers_crowded(struct fc_cache *c)
 {
@@ -148,7 +139,7 @@ static struct io_uring_cqe *poller_wait(struct fc_cache *c,
 
 	while (io_uring_peek_cqe(&p->ring, &cqe)) {
 		if (++n % 32 || (fc__now_ns() < end && !pollers_crowded(c))) {
-			cpu_relax();
+			fc__cpu_relax();
 			continue;
 		}
 		atomic_fetch_add_explicit(&c->nr_poll_slept, 1,

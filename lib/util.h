@@ -120,4 +120,14 @@ static inline void fc__fork_child_mutex(pthread_mutex_t *m)
 	pthread_mutex_init(m, NULL);
 }
 
+/* A busy-wait's pause: lets the sibling hyperthread run and saves power. */
+static inline void fc__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
 #endif
