@@ -108,6 +108,15 @@ nginx_start() {	# DIR [EXTRA_HTTP_CONF]
 	done
 }
 
+# The child processes of PID, from /proc (no procps needed).
+net_children() {	# PID
+	for s in /proc/[0-9]*/stat; do
+		read -r cpid comm state ppid rest 2>/dev/null < "$s" || continue
+		[ "$ppid" = "$1" ] && echo "$cpid"
+	done
+	:
+}
+
 nginx_stop() {	# DIR: fast shutdown (TERM), connections cut
 	[ -f "$1/nginx.master" ] || return 0
 	p=$(cat "$1/nginx.master")
@@ -116,7 +125,12 @@ nginx_stop() {	# DIR: fast shutdown (TERM), connections cut
 	while kill -0 "$p" 2>/dev/null && [ $i -lt 200 ]; do
 		i=$((i + 1)); sleep 0.05
 	done
-	kill -KILL "$p" 2>/dev/null || true
+	# a master killed leaves its workers serving: they go with it
+	if kill -0 "$p" 2>/dev/null; then
+		echo "nginx did not stop in 10 s: killed" >&2
+		kids=$(net_children "$p")
+		kill -KILL $kids "$p" 2>/dev/null || true
+	fi
 	rm -f "$1/nginx.master" "$1/nginx.pid"
 }
 
