@@ -153,7 +153,6 @@ static struct fc_cache *cache_create(const struct fc_config *cfg)
 		if (ret)
 			goto fail_handlers;
 	}
-	c->st.budget_bytes = c->nr_slots * c->cfg.page_size;
 	if (c->inotify_fd >= 0)	/* events read by another cache wake handler 0 */
 		fc__watch_listen(&c->watch_user, c->handlers[0].evfd);
 	if (c->inline_mode)	/* the SIGBUS handler stays while it lives */
@@ -242,7 +241,7 @@ static void cache_destroy(struct fc_cache *c)
 	pthread_mutex_lock(&c->lock);
 	fc__retained_trim(c, 0);
 	/* every page is free again, and every structure sound */
-	fc__assert(fc__cache_check(c, true) && c->nr_free == c->nr_slots);
+	fc__assert(fc__cache_check(c, true) && c->nr_used == 0);
 	pthread_mutex_unlock(&c->lock);
 	fc__files_reap(c);
 	fc__reclaim_destroy(c);

@@ -47,10 +47,7 @@ void fc__lru_init(struct fc_lru *lru, size_t capacity)
 	lru->hand = &lru->list[0];
 	lru->behind = 0;
 	lru->clock = 0;
-	/* leave a quarter for new pages so a scan cannot flush the hot set */
-	lru->active_max = capacity - capacity / 4;
-	if (!lru->active_max)
-		lru->active_max = 1;
+	fc__lru_set_capacity(lru, capacity);
 }
 
 /* Keep the active list within bounds by demoting its oldest pages. */
@@ -63,6 +60,16 @@ static void balance(struct fc_lru *lru)
 		n->referenced = 0;
 		add_tail(lru, n, 0);
 	}
+}
+
+/* The cache holds @capacity pages now: the active list's bound follows. */
+void fc__lru_set_capacity(struct fc_lru *lru, size_t capacity)
+{
+	/* leave a quarter for new pages so a scan cannot flush the hot set */
+	lru->active_max = capacity - capacity / 4;
+	if (!lru->active_max)
+		lru->active_max = 1;
+	balance(lru);
 }
 
 void fc__lru_insert(struct fc_lru *lru, struct fc_lru_node *n, bool activate)

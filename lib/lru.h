@@ -68,6 +68,7 @@ struct fc_shadows {
 };
 
 void fc__lru_init(struct fc_lru *lru, size_t capacity);
+void fc__lru_set_capacity(struct fc_lru *lru, size_t capacity);
 /* New page; @activate when a shadow said it refaulted within distance. */
 void fc__lru_insert(struct fc_lru *lru, struct fc_lru_node *n, bool activate);
 /* A reference (fault) to a cached page. */

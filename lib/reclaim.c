@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * reclaim.c - the cache's pages: the page entries (one per page of the
- * budget), their allocation and freeing, the LRU, sampling (the accessed
- * bit userspace lacks), eviction, and copy mode's charge of the copies
- * against the budget. All under cache->lock.
+ * budget, made as the cache first needs them), their allocation and
+ * freeing, the LRU, sampling (the accessed bit userspace lacks), eviction,
+ * and copy mode's charge of the copies against the budget. All under
+ * cache->lock.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "chunk.h"
 #include "io.h"
@@ -23,36 +25,59 @@
 /* pages the sampling hand passes at most per call */
 #define FC_SAMPLE_MAX (8 * FC_RECLAIM_BATCH)
 
+/*
+ * The budget is @pages now, and what the LRU and sampling measure by
+ * follows it. Context: cache->lock held, or fc_cache_create.
+ */
+static void set_budget(struct fc_cache *c, size_t pages)
+{
+	__atomic_store_n(&c->nr_slots, pages, __ATOMIC_RELAXED);
+	c->nr_working = c->copy_mode ? pages / 2 : pages;
+	if (!c->nr_working)
+		c->nr_working = 1;
+	fc__lru_set_capacity(&c->lru, c->nr_working);
+	c->st.budget_bytes = pages * c->cfg.page_size;
+}
+
 /**
- * fc__reclaim_init - the page entries of @c, all free, and the LRU and
- * shadows over them. Return: 0 or -ENOMEM. Context: fc_cache_create.
+ * fc__reclaim_init - the page entries of @c, the LRU and the shadows.
+ * The entries of the whole budget are reserved as address space only: an
+ * entry's memory is first touched when the cache first needs that many
+ * pages at once (fc__page_alloc), so metadata follows use, not the budget,
+ * and no entry is ever allocated on the fault path (which may run in a
+ * SIGBUS handler, where malloc may not). Return: 0 or -ENOMEM.
+ * Context: fc_cache_create.
  */
 int fc__reclaim_init(struct fc_cache *c)
 {
-	size_t i;
+	void *p;
 
-	c->nr_slots = c->cfg.cache_bytes / c->cfg.page_size;
-	c->pages = calloc(c->nr_slots, sizeof(*c->pages));
+	c->max_slots = c->cfg.cache_bytes / c->cfg.page_size;
+	c->entries_bytes = (c->max_slots * sizeof(*c->pages) + c->sys_page -
+			    1) & ~(c->sys_page - 1);
+	p = mmap(NULL, c->entries_bytes, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	c->sampled = calloc(FC_SAMPLE_MAX, sizeof(*c->sampled));
 	c->pagemap_buf = calloc(FC_PAGEMAP_BATCH, sizeof(*c->pagemap_buf));
 	c->split = calloc(FC_MAX_IO_BYTES / 4096, sizeof(*c->split));
-	if (!c->pages || !c->sampled || !c->pagemap_buf || !c->split)
+	if (p == MAP_FAILED || !c->sampled || !c->pagemap_buf || !c->split) {
+		if (p != MAP_FAILED)
+			munmap(p, c->entries_bytes);
 		return -ENOMEM;
-	pthread_mutex_lock(&c->lock);	/* no other thread yet: for the rule */
-	for (i = c->nr_slots; i-- > 0;)
-		fc__page_free(c, &c->pages[i]);
-	pthread_mutex_unlock(&c->lock);
-	c->nr_working = c->copy_mode ? c->nr_slots / 2 : c->nr_slots;
-	if (!c->nr_working)
-		c->nr_working = 1;
-	fc__lru_init(&c->lru, c->nr_working);
+	}
+	c->pages = p;
+	fc__lru_init(&c->lru, 1);
+	set_budget(c, c->max_slots);
+	/* refaults are told apart over the largest budget */
 	return fc__shadows_init(&c->shadows, c->nr_working);
 }
 
 /* Context: fc_cache_destroy, or a failed fc_cache_create. */
 void fc__reclaim_destroy(struct fc_cache *c)
 {
-	free(c->pages);
+	if (c->pages)
+		munmap(c->pages, c->entries_bytes);
+	c->pages = NULL;
 	free(c->sampled);
 	free(c->pagemap_buf);
 	free(c->split);
@@ -128,7 +153,7 @@ static uint64_t charged_pages(struct fc_cache *c)
 {
 	uint64_t copies = atomic_load(&c->nr_copies) * c->sys_page;
 
-	return c->nr_slots - c->nr_free + c->copy_reserved + c->nr_inflight +
+	return c->nr_used + c->copy_reserved + c->nr_inflight +
 	       (copies + c->cfg.page_size - 1) / c->cfg.page_size;
 }
 
@@ -419,8 +444,9 @@ struct fc_page *fc__page_alloc(struct fc_cache *c)
 	struct fc_page *pg;
 
 	fc__assert_held(&c->lock);
-	if (!c->free_list)
-		reclaim(c);
+	while (c->nr_used >= c->nr_slots)
+		if (!reclaim(c))
+			return NULL;
 	/*
 	 * In copy mode the copies take their share of the budget too, and
 	 * the new page is charged twice (itself and its copy to come): when
@@ -431,11 +457,15 @@ struct fc_page *fc__page_alloc(struct fc_cache *c)
 		if (!reclaim(c))
 			return NULL;
 	pg = c->free_list;
-	if (!pg)
-		return NULL;
-	c->free_list = pg->free_next;
-	c->nr_free--;
-	pg->free_next = NULL;
+	if (pg) {
+		c->free_list = pg->free_next;
+		pg->free_next = NULL;
+	} else {
+		/* never used before: all zero, as fc__page_free leaves one */
+		fc__assert(c->nr_fresh < c->max_slots);
+		pg = &c->pages[c->nr_fresh++];
+	}
+	c->nr_used++;
 	return pg;
 }
 
@@ -452,7 +482,7 @@ void fc__page_free(struct fc_cache *c, struct fc_page *pg)
 	memset(pg, 0, sizeof(*pg));
 	pg->free_next = c->free_list;
 	c->free_list = pg;
-	c->nr_free++;
+	c->nr_used--;
 }
 
 /*
@@ -507,8 +537,8 @@ bool fc__page_refault(struct fc_cache *c, struct fc_page *pg)
 }
 
 /**
- * fc__cache_check - are @c's pages accounted for? Every page entry is
- * free or in exactly one index of a file on cache->files; the LRU holds
+ * fc__cache_check - are @c's pages accounted for? nr_used page entries
+ * are each in exactly one index of a file on cache->files; the LRU holds
  * the UPTODATE ones, nr_inflight counts the INFLIGHT ones. With @deep,
  * the LRU and every index are walked as well (fc__lru_check,
  * fc__radix_check): a pass over every page. The debug build asserts it
@@ -528,8 +558,9 @@ bool fc__cache_check(struct fc_cache *c, bool deep)
 			     !fc__radix_check(&f->chunks)))
 			return false;
 	}
-	if (c->nr_free + indexed != c->nr_slots ||
-	    fc__lru_size(&c->lru) + c->nr_inflight + c->nr_free != c->nr_slots)
+	if (c->nr_used != indexed ||
+	    fc__lru_size(&c->lru) + c->nr_inflight != c->nr_used ||
+	    c->nr_fresh > c->max_slots)
 		return false;
 	return !deep || fc__lru_check(&c->lru);
 }

@@ -11,7 +11,7 @@
 /* Memory the cache holds now: pages in use, and copies (copy mode). */
 static uint64_t resident_now(struct fc_cache *c)
 {
-	return (c->nr_slots - c->nr_free) * c->cfg.page_size +
+	return c->nr_used * c->cfg.page_size +
 	       atomic_load(&c->nr_copies) * c->sys_page;
 }
 
@@ -20,7 +20,7 @@ static uint64_t resident_now(struct fc_cache *c)
  * Called where it may have risen (a fault resolved: its read's and its
  * readahead's pages were taken) and before it falls (pages dropped by a
  * size change or an invalidation, a file freed), and by fc_cache_stats.
- * An eviction since the last look means that the free list ran dry,
+ * An eviction since the last look means that the budget ran out,
  * which is the only time the default and inline modes evict
  * (fc__page_alloc): every page of the budget was in use then.
  * Context: cache->lock held.

@@ -560,18 +560,24 @@ struct fc_cache {
 	uint64_t next_region;
 	struct fc_extent *extents;
 	size_t nr_extents, cap_extents;
-	/* immutable */
+	/*
+	 * immutable: page entries for the largest budget (max_slots pages),
+	 * address space of entries_bytes of which only entries used so far
+	 * were touched (fc__reclaim_init)
+	 */
 	struct fc_page *pages;
-	size_t nr_slots;
+	size_t max_slots, entries_bytes;
+	/* lock: cache */
+	size_t nr_slots;	/* the budget in pages */
 	/*
 	 * Pages the cache holds when they are in use: nr_slots, or in copy
 	 * mode half (a page in use is a store page and its copy). The LRU's
 	 * proportions, the refault distance and sampling's age are of it.
 	 */
 	size_t nr_working;
-	/* lock: cache */
-	struct fc_page *free_list;
-	size_t nr_free;
+	struct fc_page *free_list;	/* entries used before, free now */
+	size_t nr_fresh;	/* pages[nr_fresh..max_slots) never used yet */
+	size_t nr_used;		/* entries in an index (INFLIGHT, UPTODATE) */
 	struct fc_lru lru;
 	struct fc_shadows shadows;
 	struct fc_file *files;

@@ -42,19 +42,24 @@ static void check_holds(void **state)
 	th_fx_free(f);
 }
 
-/* A page counted free and on the LRU at once is found. */
+/* A page counted in use but in no index, or never used and in use, is found. */
 static void check_finds(void **state)
 {
 	struct th_fx *f = th_fx_new(SIZE, 12, 1024 * 1024, true);
+	size_t fresh;
 
 	(void)state;
 	assert_int_equal(th_touch(f->p, NULL), 0);
 	th_pages_read_settled(f->c);
 	pthread_mutex_lock(&f->c->lock);
 	assert_true(fc__cache_check(f->c, true));
-	f->c->nr_free++;
+	f->c->nr_used++;
 	assert_false(fc__cache_check(f->c, false));
-	f->c->nr_free--;
+	f->c->nr_used--;
+	fresh = f->c->nr_fresh;
+	f->c->nr_fresh = f->c->max_slots + 1;
+	assert_false(fc__cache_check(f->c, false));
+	f->c->nr_fresh = fresh;
 	f->c->nr_inflight++;
 	assert_false(fc__cache_check(f->c, false));
 	f->c->nr_inflight--;
