@@ -99,6 +99,24 @@ struct fc_cache;
 FC_EXPORT struct fc_cache *fc_cache_create(const struct fc_config *cfg);
 /* Unmaps every live mapping of the cache, then frees it. NULL is a no-op. */
 FC_EXPORT void fc_cache_destroy(struct fc_cache *cache);
+/*
+ * Memory given back at run time (since 0.7). fc_cache_set_budget() makes
+ * the budget @bytes (rounded down to whole pages): lower, or higher again
+ * up to the cache_bytes the cache was made with. At least 16 pages and
+ * four times readahead_max (eight in copy mode): fc_cache_create cuts
+ * readahead_max to fit, this refuses (-EINVAL). A lower
+ * budget evicts down to it before returning, except pages being read,
+ * mapped or collapsed, which go before the cache next takes a page.
+ * Idle read buffers follow the budget (fc_cache_trim frees them all).
+ * fc_cache_trim()
+ * evicts the coldest pages (hot ones too if it takes that) until the
+ * cache holds at most @bytes, and keeps the budget; -EBUSY when pages
+ * being read, mapped or collapsed kept it above. @cache NULL is the
+ * default cache. Both return 0 or -errno, -EINVAL changing nothing. See
+ * fc_cache_set_budget(3).
+ */
+FC_EXPORT int fc_cache_set_budget(struct fc_cache *cache, size_t bytes);
+FC_EXPORT int fc_cache_trim(struct fc_cache *cache, size_t bytes);
 
 /*
  * Map @length bytes of the regular file open for reading on @fd, starting at
@@ -222,7 +240,7 @@ struct fc_stats {
 	uint64_t io_retries;	 /* reads resubmitted (error, short, EAGAIN) */
 	uint64_t sigbus;	 /* faults answered with SIGBUS */
 	uint64_t resident_bytes; /* memory held by the cache now (and copies) */
-	uint64_t budget_bytes;	 /* the configured budget */
+	uint64_t budget_bytes;	 /* the budget now (fc_cache_set_budget) */
 	uint64_t reads_inflight; /* read requests in flight now */
 	uint64_t mappings;	 /* live mappings */
 	uint32_t flags;		 /* FC_STATS_* */

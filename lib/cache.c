@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -446,6 +447,98 @@ __attribute__((constructor)) static void fork_handlers_init(void)
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
+/* @c, or the default cache for NULL; or NULL with *@ret = -errno. */
+static struct fc_cache *cache_or_default(struct fc_cache *c, int *ret)
+{
+	*ret = 0;
+	if (!c) {
+		c = fc__default_cache();
+		if (!c)
+			*ret = -errno;
+	} else {
+		*ret = fc__cache_usable(c);
+	}
+	return *ret ? NULL : c;
+}
+
+/*
+ * Evict down to @pages for fc_cache_set_budget or fc_cache_trim, taking
+ * cache->lock for FC_TRIM_BATCHES reclaim calls at a time, so that a
+ * large eviction never holds up faults for long. With @budget not 0,
+ * make it the budget first, and stop if another call changes it meanwhile
+ * (that one evicts for its own). The rounds are as many as the pages held
+ * at the start need, and two more: faults of other threads keep adding
+ * pages between rounds while the budget allows, and a trim must end.
+ * Evictions made on request are not the budget running out: they do not
+ * make the peak the whole budget (fc__stats_note).
+ * Return: FC_RECLAIM_FITS, or FC_RECLAIM_STUCK when pages being read or
+ * pinned, or added meanwhile, kept the cache above @pages.
+ */
+static enum fc_reclaim_to evict_on_request(struct fc_cache *c, size_t budget,
+					   uint64_t pages)
+{
+	const uint64_t round = FC_TRIM_BATCHES * FC_RECLAIM_BATCH;
+	enum fc_reclaim_to r;
+	uint64_t held, rounds;
+
+	pthread_mutex_lock(&c->lock);
+	if (budget)
+		fc__budget_set(c, budget);
+	held = fc__held_pages(c);
+	rounds = (held > pages ? held - pages : 0) / round + 2;
+	for (;;) {
+		fc__stats_note(c);
+		r = fc__reclaim_to(c, pages, FC_TRIM_BATCHES);
+		c->peak_evictions = c->st.evictions;
+		if (r != FC_RECLAIM_MORE)
+			break;
+		if (!--rounds || (budget && c->nr_slots != budget)) {
+			r = FC_RECLAIM_STUCK;
+			break;
+		}
+		pthread_mutex_unlock(&c->lock);
+		sched_yield();
+		pthread_mutex_lock(&c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+int fc_cache_set_budget(struct fc_cache *c, size_t bytes)
+{
+	size_t pages, least, ps;
+	int ret;
+
+	c = cache_or_default(c, &ret);
+	if (!c)
+		return ret;
+	ps = c->cfg.page_size;
+	pages = bytes / ps;
+	/* as at creation: 16 pages, and readahead a quarter of what is held */
+	least = (c->cfg.readahead_max + ps - 1) / ps * (c->copy_mode ? 8 : 4);
+	if (pages < 16 || pages < least || pages > c->max_slots)
+		return -EINVAL;
+	evict_on_request(c, pages, pages);
+	fc__stage_shrink(c, false);
+	return 0;
+}
+
+int fc_cache_trim(struct fc_cache *c, size_t bytes)
+{
+	enum fc_reclaim_to r;
+	int ret;
+
+	/* a default cache never made holds nothing: none is made for it */
+	if (!c && !fc__default_cache_peek())
+		return 0;
+	c = cache_or_default(c, &ret);
+	if (!c)
+		return ret;
+	r = evict_on_request(c, 0, bytes / c->cfg.page_size);
+	fc__stage_shrink(c, true);	/* idle staging buffers go too */
+	return r == FC_RECLAIM_FITS ? 0 : -EBUSY;
+}
+
 /*
  * fc_cache_stats is versioned: programs built against 0.1-0.3 call
  * fc_cache_stats@FAULTCACHE_0.1 with a struct fc_stats that ends at
@@ -473,13 +566,9 @@ int fc__cache_stats_0_6(struct fc_cache *c, struct fc_stats *out)
 
 	if (!out)
 		return -EINVAL;
-	if (!c) {
-		c = fc__default_cache();
-		if (!c)
-			return -errno;
-	} else if ((ret = fc__cache_usable(c))) {
+	c = cache_or_default(c, &ret);
+	if (!c)
 		return ret;
-	}
 	fc__stats_read(c, out);
 	return 0;
 }

@@ -128,9 +128,53 @@ struct fc_io *fc__io_new(struct fc_file *f, uint64_t index, uint32_t nr)
 void fc__stage_init(struct fc_cache *c)
 {
 	pthread_mutex_init(&c->stage_lock, NULL);
-	c->stage_idle_max = c->cfg.cache_bytes / 16;
-	if (c->stage_idle_max > FC_STAGE_IDLE_MAX)
-		c->stage_idle_max = FC_STAGE_IDLE_MAX;
+	fc__stage_set_max(c, c->cfg.cache_bytes / 16);
+}
+
+/**
+ * fc__stage_set_max - keep at most @idle_max bytes of idle staging (a
+ * budget's sixteenth), and never more than FC_STAGE_IDLE_MAX. Buffers
+ * idle over it are freed by the next fc__stage_shrink.
+ * Context: cache->lock held (the budget changes), or fc_cache_create.
+ */
+void fc__stage_set_max(struct fc_cache *c, size_t idle_max)
+{
+	if (idle_max > FC_STAGE_IDLE_MAX)
+		idle_max = FC_STAGE_IDLE_MAX;
+	pthread_mutex_lock(&c->stage_lock);
+	c->stage_idle_max = idle_max;
+	pthread_mutex_unlock(&c->stage_lock);
+}
+
+/**
+ * fc__stage_shrink - free the idle staging buffers over the limit, or
+ * with @all every one (the limit stays).
+ * Context: no cache->lock (fc_cache_set_budget, fc_cache_trim).
+ */
+void fc__stage_shrink(struct fc_cache *c, bool all)
+{
+	void *gone = NULL, *b;
+	size_t keep;
+	unsigned k;
+
+	fc__assert_not_held(&c->lock);
+	pthread_mutex_lock(&c->stage_lock);
+	keep = all ? 0 : c->stage_idle_max;
+	for (k = FC_STAGE_CLASSES; k-- > 0 && c->stage_idle > keep;) {
+		while ((b = c->stage_free[k]) && c->stage_idle > keep) {
+			c->stage_free[k] = *(void **)b;
+			c->stage_idle -= (size_t)1 << k;
+			*(void **)b = gone;	/* freed below, after the lock */
+			gone = b;
+			/* its class, after the link: a buffer is >= 4 KiB */
+			((uint8_t *)b)[sizeof(void *)] = (uint8_t)k;
+		}
+	}
+	pthread_mutex_unlock(&c->stage_lock);
+	while ((b = gone)) {
+		gone = *(void **)b;
+		munmap(b, (size_t)1 << ((uint8_t *)b)[sizeof(void *)]);
+	}
 }
 
 void fc__stage_destroy(struct fc_cache *c)

@@ -29,6 +29,8 @@ enum fc_io_outcome fc__io_sync(struct fc_io *io, int *err);
 int64_t fc__io_store(struct fc_io *io, struct fc_mapping *m);
 void fc__stage_init(struct fc_cache *c);
 void fc__stage_destroy(struct fc_cache *c);
+void fc__stage_set_max(struct fc_cache *c, size_t idle_max);
+void fc__stage_shrink(struct fc_cache *c, bool all);
 /* test hook: make reads covering file offset @off fail @count times */
 void fc__io_inject_error(uint64_t off, int count, int err);
 

@@ -217,9 +217,24 @@ int fc__shadows_init(struct fc_shadows *s, size_t nr)
 	s->slots = calloc(n, sizeof(*s->slots));
 	if (!s->slots)
 		return -ENOMEM;
-	s->nr = n;
+	s->nr = s->cap = n;
 	s->clock = 0;
 	return 0;
+}
+
+/*
+ * A smaller budget hashes over fewer slots, so that evictions touch no
+ * more of the table than the budget's share: shadows left in the others
+ * are forgotten, or found again if it grows (a refault taken for a first
+ * read or the reverse: a policy slip, never wrong bytes).
+ */
+void fc__shadows_resize(struct fc_shadows *s, size_t nr)
+{
+	size_t n = 1;
+
+	while (n < nr && n < s->cap)
+		n <<= 1;
+	s->nr = n;
 }
 
 void fc__shadows_destroy(struct fc_shadows *s)

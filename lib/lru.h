@@ -63,7 +63,8 @@ struct fc_shadow_slot {
 
 struct fc_shadows {
 	struct fc_shadow_slot *slots;
-	size_t nr;		/* power of two */
+	size_t nr;		/* power of two: the slots in use */
+	size_t cap;		/* power of two: the slots allocated */
 	uint64_t clock;		/* evictions so far */
 };
 
@@ -109,6 +110,8 @@ bool fc__lru_check(const struct fc_lru *lru);
 /* Shadow table with @nr slots (rounded up to a power of two). -ENOMEM. */
 int fc__shadows_init(struct fc_shadows *s, size_t nr);
 void fc__shadows_destroy(struct fc_shadows *s);
+/* Use the first @nr slots (rounded up, at most those allocated) only. */
+void fc__shadows_resize(struct fc_shadows *s, size_t nr);
 /* Remember that @key was just evicted; advances the eviction clock. */
 void fc__shadow_evicted(struct fc_shadows *s, uint64_t key);
 /*

@@ -3,8 +3,8 @@
  * reclaim.c - the cache's pages: the page entries (one per page of the
  * budget, made as the cache first needs them), their allocation and
  * freeing, the LRU, sampling (the accessed bit userspace lacks), eviction,
- * and copy mode's charge of the copies against the budget. All under
- * cache->lock.
+ * the budget changed at run time and trimming, and copy mode's charge of
+ * the copies against the budget. All under cache->lock.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -20,8 +20,8 @@
 #include "util.h"
 #include "view.h"
 
-/* victims evicted per call of reclaim() */
-#define FC_RECLAIM_BATCH 32
+/* reclaim calls fc__page_alloc makes at most for one page */
+#define FC_ALLOC_BATCHES 4
 /* pages the sampling hand passes at most per call */
 #define FC_SAMPLE_MAX (8 * FC_RECLAIM_BATCH)
 
@@ -31,12 +31,15 @@
  */
 static void set_budget(struct fc_cache *c, size_t pages)
 {
-	__atomic_store_n(&c->nr_slots, pages, __ATOMIC_RELAXED);
+	c->nr_slots = pages;
 	c->nr_working = c->copy_mode ? pages / 2 : pages;
 	if (!c->nr_working)
 		c->nr_working = 1;
 	fc__lru_set_capacity(&c->lru, c->nr_working);
+	if (c->shadows.slots)	/* after fc__reclaim_init */
+		fc__shadows_resize(&c->shadows, c->nr_working);
 	c->st.budget_bytes = pages * c->cfg.page_size;
+	fc__stage_set_max(c, c->st.budget_bytes / 16);
 }
 
 /**
@@ -429,8 +432,9 @@ uint64_t fc__copy_trim(struct fc_cache *c)
 	fc__assert_held(&c->lock);
 	if (!c->copy_mode)
 		return 0;
-	while ((charged = charged_pages(c)) > c->nr_slots && reclaim(c))
-		;
+	/* bounded: after a lowered budget the rest goes at later calls */
+	fc__reclaim_to(c, c->nr_slots, FC_TRIM_BATCHES);
+	charged = charged_pages(c);
 	return charged > c->nr_slots ? charged - c->nr_slots : 0;
 }
 
@@ -442,10 +446,17 @@ uint64_t fc__copy_trim(struct fc_cache *c)
 struct fc_page *fc__page_alloc(struct fc_cache *c)
 {
 	struct fc_page *pg;
+	unsigned i;
 
 	fc__assert_held(&c->lock);
-	while (c->nr_used >= c->nr_slots)
-		if (!reclaim(c))
+	/*
+	 * More than one batch only when the budget was lowered while pages
+	 * were being read or pinned: fc_cache_set_budget evicted the rest,
+	 * and a few batches here bound the time under the lock (a fault
+	 * that finds none waits and tries again, as for a full store).
+	 */
+	for (i = 0; c->nr_used >= c->nr_slots; i++)
+		if (i == FC_ALLOC_BATCHES || !reclaim(c))
 			return NULL;
 	/*
 	 * In copy mode the copies take their share of the budget too, and
@@ -453,8 +464,8 @@ struct fc_page *fc__page_alloc(struct fc_cache *c)
 	 * nothing more can be evicted (pages being read or installed), the
 	 * caller waits as it does for a full store (its fault is deferred).
 	 */
-	while (c->copy_mode && charged_pages(c) + 2 > c->nr_slots)
-		if (!reclaim(c))
+	for (; c->copy_mode && charged_pages(c) + 2 > c->nr_slots; i++)
+		if (i == FC_ALLOC_BATCHES || !reclaim(c))
 			return NULL;
 	pg = c->free_list;
 	if (pg) {
@@ -534,6 +545,51 @@ bool fc__page_refault(struct fc_cache *c, struct fc_page *pg)
 	fc__assert_held(&c->lock);
 	return fc__shadow_refault(&c->shadows, fc__shadow_key(pg),
 				  c->nr_working);
+}
+
+/* What @c holds in cache pages: charged_pages in copy mode. Context:
+ * cache->lock held. */
+uint64_t fc__held_pages(struct fc_cache *c)
+{
+	return c->copy_mode ? charged_pages(c) : c->nr_used;
+}
+
+/**
+ * fc__reclaim_to - evict the coldest pages until @c holds at most @pages
+ * (copies counted in copy mode), hot ones too if it takes that, in at most
+ * @batches calls of reclaim (FC_RECLAIM_BATCH pages each): the caller
+ * bounds the time it holds the lock. Pages being read or pinned stay.
+ * Context: cache->lock held.
+ */
+enum fc_reclaim_to fc__reclaim_to(struct fc_cache *c, uint64_t pages,
+				  unsigned batches)
+{
+	fc__assert_held(&c->lock);
+	while (fc__held_pages(c) > pages) {
+		if (!batches--)
+			return FC_RECLAIM_MORE;
+		/*
+		 * A batch can come back empty when every victim looked at
+		 * was spared as touched: those are active now, no longer
+		 * spared, and the next call takes them.
+		 */
+		if (!reclaim(c) && !reclaim(c))
+			return FC_RECLAIM_STUCK;
+	}
+	return FC_RECLAIM_FITS;
+}
+
+/**
+ * fc__budget_set - make the budget @pages (at most max_slots). The caller
+ * evicts down to it (fc__reclaim_to); what it cannot yet evict goes
+ * before the cache next takes a page (fc__page_alloc).
+ * Context: cache->lock held.
+ */
+void fc__budget_set(struct fc_cache *c, size_t pages)
+{
+	fc__assert_held(&c->lock);
+	fc__assert(pages <= c->max_slots);
+	set_budget(c, pages);
 }
 
 /**

@@ -10,6 +10,7 @@
 #include "util.h"
 
 int fc__reclaim_init(struct fc_cache *c);
+
 void fc__reclaim_destroy(struct fc_cache *c);
 struct fc_page *fc__page_alloc(struct fc_cache *c);
 void fc__page_free(struct fc_cache *c, struct fc_page *pg);
@@ -22,6 +23,20 @@ void fc__sample_harvest(struct fc_cache *c, struct fc_file *f, uint64_t first,
 			uint64_t n);
 bool fc__copy_room(struct fc_cache *c, uint64_t pages);
 uint64_t fc__copy_trim(struct fc_cache *c);
+/* what fc__reclaim_to() did */
+enum fc_reclaim_to {
+	FC_RECLAIM_FITS,	/* the cache holds at most the pages asked */
+	FC_RECLAIM_MORE,	/* evicted its batches: call again */
+	FC_RECLAIM_STUCK,	/* what is left is being read or pinned */
+};
+/* victims evicted per call of reclaim() */
+#define FC_RECLAIM_BATCH 32
+/* reclaim calls per hold of cache->lock when evicting many pages */
+#define FC_TRIM_BATCHES 64
+uint64_t fc__held_pages(struct fc_cache *c);
+enum fc_reclaim_to fc__reclaim_to(struct fc_cache *c, uint64_t pages,
+				  unsigned batches);
+void fc__budget_set(struct fc_cache *c, size_t pages);
 bool fc__cache_check(struct fc_cache *c, bool deep);
 
 /*

@@ -22,7 +22,8 @@ static uint64_t resident_now(struct fc_cache *c)
  * size change or an invalidation, a file freed), and by fc_cache_stats.
  * An eviction since the last look means that the budget ran out,
  * which is the only time the default and inline modes evict
- * (fc__page_alloc): every page of the budget was in use then.
+ * (fc__page_alloc) but on request (fc_cache_set_budget, fc_cache_trim,
+ * which mark theirs seen): every page of the budget was in use then.
  * Context: cache->lock held.
  */
 void fc__stats_note(struct fc_cache *c)

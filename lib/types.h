@@ -568,7 +568,7 @@ struct fc_cache {
 	struct fc_page *pages;
 	size_t max_slots, entries_bytes;
 	/* lock: cache */
-	size_t nr_slots;	/* the budget in pages */
+	size_t nr_slots;	/* the budget in pages (fc_cache_set_budget) */
 	/*
 	 * Pages the cache holds when they are in use: nr_slots, or in copy
 	 * mode half (a page in use is a store page and its copy). The LRU's
@@ -670,8 +670,9 @@ struct fc_cache {
 	atomic_long nr_mappings;
 	/*
 	 * Staging buffers (io.c), free ones by size class, kept for reuse up
-	 * to stage_idle_max (immutable) bytes: a fresh buffer costs the
-	 * zeroing of its pages on first touch. lock: stage
+	 * to stage_idle_max bytes (a sixteenth of the budget, at most
+	 * FC_STAGE_IDLE_MAX): a fresh buffer costs the zeroing of its pages
+	 * on first touch. lock: stage
 	 */
 	pthread_mutex_t stage_lock;
 	void *stage_free[FC_STAGE_CLASSES];
