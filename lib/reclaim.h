@@ -10,7 +10,6 @@
 #include "util.h"
 
 int fc__reclaim_init(struct fc_cache *c);
-
 void fc__reclaim_destroy(struct fc_cache *c);
 struct fc_page *fc__page_alloc(struct fc_cache *c);
 void fc__page_free(struct fc_cache *c, struct fc_page *pg);
